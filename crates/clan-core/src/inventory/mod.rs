@@ -1,0 +1,321 @@
+//! The inventory: meta, machines, tags and service instances, gathered from
+//! clan.nix, inventory.json and machines/<name>/ directories, merged (see
+//! `merge.rs`) and validated against the inventory schema.
+
+mod load;
+mod settings;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::merge::{Definition, MergeError};
+use crate::names::MachineName;
+use crate::options::build::*;
+use crate::options::{Group, apply_defaults};
+use crate::validate::{Issue, Validator};
+
+pub use load::{LoadError, RawClan, read_inventory_json};
+pub use settings::{Layer, SettingsLayers};
+
+#[derive(Debug, thiserror::Error)]
+pub enum InventoryError {
+    #[error("the inventory is invalid:\n{}", format_issues(.0))]
+    Invalid(Vec<Issue>),
+    #[error(transparent)]
+    Merge(#[from] MergeError),
+    #[error("{file}: {message}")]
+    Json { file: String, message: String },
+    #[error("could not read {file}: {source}")]
+    Io { file: String, source: std::io::Error },
+}
+
+pub(crate) fn format_issues(issues: &[Issue]) -> String {
+    issues.iter().map(|i| format!("  {i}")).collect::<Vec<_>>().join("\n")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum MachineClass {
+    #[default]
+    Nixos,
+    Darwin,
+    /// Any Linux with systemd (e.g. Debian): state, secrets and backups, no NixOS.
+    Linux,
+}
+
+impl MachineClass {
+    pub const ALL: [MachineClass; 3] = [Self::Nixos, Self::Darwin, Self::Linux];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Nixos => "nixos",
+            Self::Darwin => "darwin",
+            Self::Linux => "linux",
+        }
+    }
+}
+
+impl fmt::Display for MachineClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Meta {
+    pub name: String,
+    pub domain: String,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Deploy {
+    pub target_host: Option<String>,
+    pub build_host: Option<String>,
+}
+
+/// A machine as the inventory declares it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Machine {
+    pub name: MachineName,
+    pub description: Option<String>,
+    /// Every tag the machine carries: its own, `inventory.tags` memberships, and
+    /// the builtin `all` and class tags. Sorted.
+    pub tags: Vec<String>,
+    pub deploy: Deploy,
+    pub machine_class: MachineClass,
+    pub installed_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModuleRef {
+    pub name: String,
+    pub input: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Role {
+    /// Machines named explicitly (`roles.<r>.machines.<m>`).
+    pub machines: Vec<String>,
+    /// Tags whose machines join (`roles.<r>.tags.<t>`).
+    pub tags: Vec<String>,
+    pub settings: SettingsLayers,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Instance {
+    pub name: String,
+    pub module: ModuleRef,
+    pub roles: BTreeMap<String, Role>,
+}
+
+/// The merged, validated inventory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inventory {
+    pub meta: Meta,
+    pub machines: BTreeMap<String, Machine>,
+    pub instances: BTreeMap<String, Instance>,
+}
+
+pub const BUILTIN_TAG_ALL: &str = "all";
+
+impl Inventory {
+    /// Merges and validates the definitions of a clan's inventory.
+    pub fn from_raw(raw: &RawClan) -> Result<Self, InventoryError> {
+        let mut defs: Vec<Definition> = Vec::new();
+        let mut layers = BTreeMap::new();
+        for def in &raw.inventory {
+            let mut def = def.clone();
+            settings::take_settings(&def.source, &mut def.value, &mut layers);
+            defs.push(def);
+        }
+        let merged = crate::merge::merge(&defs)?;
+        let validator = Validator::new(&crate::schema::document(&schema()).expect("inventory schema is JSON"))
+            .expect("inventory schema compiles");
+        let issues = validator.check(&merged);
+        if !issues.is_empty() {
+            return Err(InventoryError::Invalid(issues));
+        }
+        let mut value = merged.value;
+        apply_defaults(&schema(), value.as_object_mut().expect("validated as an object"));
+        Self::from_value(value, &mut layers)
+    }
+
+    fn from_value(value: Value, layers: &mut BTreeMap<(String, String), SettingsLayers>) -> Result<Self, InventoryError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct RawMachine {
+            name: Option<String>,
+            description: Option<String>,
+            tags: Vec<String>,
+            deploy: Deploy,
+            machine_class: MachineClass,
+            installed_at: Option<i64>,
+        }
+        #[derive(Deserialize)]
+        struct RawModuleRef {
+            name: Option<String>,
+            input: Option<String>,
+        }
+        #[derive(Deserialize)]
+        struct RawRole {
+            machines: BTreeMap<String, Value>,
+            tags: BTreeMap<String, Value>,
+        }
+        #[derive(Deserialize)]
+        struct RawInstance {
+            module: RawModuleRef,
+            roles: BTreeMap<String, RawRole>,
+        }
+        #[derive(Deserialize)]
+        struct Raw {
+            meta: Meta,
+            machines: BTreeMap<String, RawMachine>,
+            instances: BTreeMap<String, RawInstance>,
+            tags: BTreeMap<String, Vec<String>>,
+        }
+        let raw: Raw = serde_json::from_value(value)
+            .map_err(|e| InventoryError::Json { file: "inventory".into(), message: e.to_string() })?;
+        let invalid = |path: String, message: String| InventoryError::Invalid(vec![Issue { path, message, sources: vec![] }]);
+
+        let mut machines = BTreeMap::new();
+        for (key, m) in raw.machines {
+            let name = MachineName::new(&key).map_err(|e| invalid(format!("machines.{key}"), e.to_string()))?;
+            if let Some(n) = &m.name
+                && n != &key
+            {
+                return Err(invalid(format!("machines.{key}.name"), format!("is {n:?} but the machine is named {key:?}")));
+            }
+            let mut tags: BTreeSet<String> = m.tags.into_iter().collect();
+            tags.extend(raw.tags.iter().filter(|(_, members)| members.contains(&key)).map(|(t, _)| t.clone()));
+            tags.insert(BUILTIN_TAG_ALL.to_string());
+            tags.insert(m.machine_class.as_str().to_string());
+            machines.insert(
+                key,
+                Machine {
+                    name,
+                    description: m.description,
+                    tags: tags.into_iter().collect(),
+                    deploy: m.deploy,
+                    machine_class: m.machine_class,
+                    installed_at: m.installed_at,
+                },
+            );
+        }
+        let instances = raw
+            .instances
+            .into_iter()
+            .map(|(name, i)| {
+                let roles = i
+                    .roles
+                    .into_iter()
+                    .map(|(role, r)| {
+                        let settings = layers.remove(&(name.clone(), role.clone())).unwrap_or_default();
+                        (role, Role { machines: r.machines.into_keys().collect(), tags: r.tags.into_keys().collect(), settings })
+                    })
+                    .collect();
+                let module = ModuleRef { name: i.module.name.unwrap_or_else(|| name.clone()), input: i.module.input };
+                (name.clone(), Instance { name, module, roles })
+            })
+            .collect();
+        Ok(Self { meta: raw.meta, machines, instances })
+    }
+
+    /// Machines that carry every one of `tags`.
+    pub fn machines_with_tags<'a>(&'a self, tags: &'a [String]) -> impl Iterator<Item = &'a Machine> + 'a {
+        self.machines.values().filter(move |m| tags.iter().all(|t| m.tags.contains(t)))
+    }
+
+    /// Every tag some machine carries.
+    pub fn known_tags(&self) -> BTreeSet<&str> {
+        self.machines.values().flat_map(|m| m.tags.iter().map(String::as_str)).collect()
+    }
+}
+
+/// The schema every inventory source is checked against (after merging).
+pub fn schema() -> Group {
+    let nullable_str = || opt(null_or(str())).default(Value::Null).node();
+    let empty = || submodule(Group::new());
+    group([
+        (
+            "meta",
+            nested([
+                ("name", opt(matching("[a-zA-Z0-9_-]+")).desc("The clan's name; unique among the clans you manage.").node()),
+                (
+                    "domain",
+                    opt(matching(DOMAIN_PATTERN)).default("clan").desc("Machines are reached as <name>.<domain> by default.").node(),
+                ),
+                ("description", nullable_str()),
+                ("icon", nullable_str()),
+            ]),
+        ),
+        (
+            "machines",
+            opt(named_attrs_of(
+                MACHINE_NAME_PATTERN,
+                submodule(group([
+                    ("name", nullable_str()),
+                    ("description", nullable_str()),
+                    ("icon", nullable_str()),
+                    ("tags", opt(list_of(str())).default(json!([])).node()),
+                    (
+                        "deploy",
+                        nested([
+                            ("targetHost", opt(null_or(str())).default(Value::Null).desc("[user@]host[:port] to deploy to").node()),
+                            ("buildHost", nullable_str()),
+                            ("forwardAgent", opt(null_or(bool())).default(Value::Null).node()),
+                        ]),
+                    ),
+                    (
+                        "machineClass",
+                        opt(enum_of(&["nixos", "darwin", "linux"])).default("nixos").desc("linux: any systemd Linux, e.g. Debian").node(),
+                    ),
+                    ("installedAt", opt(null_or(int())).default(Value::Null).node()),
+                ])),
+            ))
+            .default(json!({}))
+            .node(),
+        ),
+        (
+            "instances",
+            opt(attrs_of(submodule(group([
+                ("module", nested([("name", nullable_str()), ("input", nullable_str())])),
+                (
+                    "roles",
+                    opt(attrs_of(submodule(group([
+                        ("machines", opt(attrs_of(empty())).default(json!({})).node()),
+                        ("tags", opt(attrs_of(empty())).default(json!({})).node()),
+                        ("extraModules", opt(list_of(anything())).default(json!([])).node()),
+                    ]))))
+                    .default(json!({}))
+                    .node(),
+                ),
+            ]))))
+            .default(json!({}))
+            .node(),
+        ),
+        ("tags", opt(attrs_of(list_of(str()))).default(json!({})).node()),
+    ])
+}
+
+pub const MACHINE_NAME_PATTERN: &str = "[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?";
+pub const DOMAIN_PATTERN: &str = "[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*";
+
+/// Writes JSON the way people read it (two-space indent, final newline), atomically.
+pub fn write_json(path: &Path, value: &Value) -> std::io::Result<()> {
+    let mut text = serde_json::to_string_pretty(value).expect("JSON serialises");
+    text.push('\n');
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = tempfile::NamedTempFile::new_in(dir)?;
+    std::fs::write(tmp.path(), text)?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+

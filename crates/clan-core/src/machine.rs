@@ -1,0 +1,148 @@
+//! A machine's configuration: `clan.core.*` (typed, validated, with defaults) and
+//! everything else (other NixOS settings), kept as opaque data.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::names::StateName;
+use crate::options::Group;
+use crate::options::build::*;
+
+/// `clan.core.state.<name>`: what a machine must not lose.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct State {
+    pub folders: Vec<String>,
+    pub postgres_databases: Vec<String>,
+    /// systemd units stopped while restoring and started after.
+    pub services: Vec<String>,
+    pub pre_backup_script: Option<String>,
+    pub post_backup_script: Option<String>,
+    pub pre_restore_script: Option<String>,
+    pub post_restore_script: Option<String>,
+    pub exclude: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GeneratorFile {
+    pub secret: bool,
+    pub deploy: bool,
+    pub owner: String,
+    pub group: String,
+    pub mode: String,
+    pub needed_for: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Prompt {
+    pub description: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub persist: bool,
+}
+
+/// `clan.core.vars.generators.<name>`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Generator {
+    pub share: bool,
+    pub dependencies: Vec<String>,
+    pub files: BTreeMap<String, GeneratorFile>,
+    pub prompts: BTreeMap<String, Prompt>,
+    pub runtime_inputs: Vec<String>,
+    pub script: String,
+    pub validation: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Vars {
+    pub generators: BTreeMap<String, Generator>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Backups {
+    /// Provider name -> its settings (`type`: restic | borg | local | command).
+    pub providers: BTreeMap<String, Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Deployment {
+    pub require_explicit_update: bool,
+}
+
+/// `clan.core`, typed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClanCore {
+    pub state: BTreeMap<StateName, State>,
+    pub vars: Vars,
+    pub backups: Backups,
+    pub deployment: Deployment,
+    pub users: BTreeMap<String, Value>,
+    pub sshd: Value,
+    pub borgbackup: Value,
+}
+
+/// The declarations of `clan.core`, from which its schema and defaults come.
+pub fn clan_core_options() -> Group {
+    let script = || opt(null_or(lines())).default(Value::Null).node();
+    let state = submodule(group([
+        ("folders", opt(list_of(matching("/.*"))).default(json!([])).desc("Absolute paths of folders to back up").node()),
+        ("postgresDatabases", opt(list_of(str())).default(json!([])).desc("PostgreSQL databases, dumped with pg_dump -Fc").node()),
+        ("services", opt(list_of(str())).default(json!([])).desc("systemd units stopped during a restore and started after").node()),
+        ("preBackupScript", script()),
+        ("postBackupScript", script()),
+        ("preRestoreScript", script()),
+        ("postRestoreScript", script()),
+        ("exclude", opt(list_of(str())).default(json!([])).desc("Patterns left out of backups").node()),
+    ]));
+    let file = submodule(group([
+        ("secret", opt(bool()).default(true).node()),
+        ("deploy", opt(bool()).default(true).desc("Upload to the machine; false for values only other generators use").node()),
+        ("owner", opt(str()).default("root").node()),
+        ("group", opt(str()).default("root").node()),
+        ("mode", opt(matching("[0-7]{4}")).default("0400").node()),
+        ("neededFor", opt(enum_of(&["partitioning", "activation", "users", "services"])).default("services").node()),
+    ]));
+    let prompt = submodule(group([
+        ("description", opt(null_or(str())).default(Value::Null).node()),
+        ("type", opt(enum_of(&["hidden", "line", "multiline", "multiline-hidden"])).default("line").node()),
+        ("persist", opt(bool()).default(false).desc("Store the answer as a file of the same name").node()),
+    ]));
+    let generator = submodule(group([
+        ("share", opt(bool()).default(false).desc("One value for all machines").node()),
+        ("dependencies", opt(list_of(str())).default(json!([])).node()),
+        ("files", opt(named_attrs_of(NAME, file)).default(json!({})).node()),
+        ("prompts", opt(named_attrs_of(NAME, prompt)).default(json!({})).node()),
+        ("runtimeInputs", opt(list_of(str())).default(json!([])).desc("Programs the script needs").node()),
+        ("script", opt(lines()).default("").node()),
+        ("validation", opt(anything()).default(Value::Null).desc("When this changes, the generator runs again").node()),
+    ]));
+    group([
+        ("state", opt(named_attrs_of("[a-zA-Z0-9_-]+", state)).default(json!({})).desc("What this machine must not lose").node()),
+        ("vars", nested([("generators", opt(named_attrs_of(NAME, generator)).default(json!({})).node())])),
+        (
+            "backups",
+            nested([(
+                "providers",
+                opt(named_attrs_of(NAME, attrs_of(anything())))
+                    .default(json!({}))
+                    .desc("Where backups go; each has a `type` (restic, borg, local, command)")
+                    .node(),
+            )]),
+        ),
+        ("deployment", nested([("requireExplicitUpdate", opt(bool()).default(false).node())])),
+        ("users", opt(attrs_of(anything())).default(json!({})).node()),
+        ("sshd", opt(anything()).default(json!({})).node()),
+        ("borgbackup", opt(anything()).default(json!({})).node()),
+    ])
+}
+
+const NAME: &str = "[a-zA-Z0-9._-]+";

@@ -1,0 +1,206 @@
+//! Service modules (`clan.service`): built-in ones, compiled into clan, and user
+//! ones from `modules/<name>/default.nix` (or `modules.<name>` in clan.nix).
+//! Both describe roles with a settings interface; a module contributes machine
+//! configuration per instance and role.
+
+mod borgbackup;
+mod hello_world;
+mod sshd;
+mod users;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::inventory::Meta;
+use crate::options::{Group, IrError, group_from_ir};
+use crate::schema::SchemaError;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Manifest {
+    pub name: String,
+    pub description: String,
+    pub categories: Vec<String>,
+    pub readme: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoleInfo {
+    pub description: Option<String>,
+    pub interface: Group,
+    /// Whether the role contributes machine configuration.
+    pub per_instance: bool,
+}
+
+/// Where a module comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Origin {
+    Builtin,
+    /// A Nix module in the clan; its perInstance/perMachine run in Nix.
+    User { file: PathBuf, per_machine: bool },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceModule {
+    pub name: String,
+    pub manifest: Manifest,
+    pub roles: BTreeMap<String, RoleInfo>,
+    pub origin: Origin,
+}
+
+impl ServiceModule {
+    /// The JSON Schema of a role's settings.
+    pub fn role_schema(&self, role: &str) -> Result<Value, SchemaError> {
+        crate::schema::document(&self.roles[role].interface)
+    }
+
+    pub fn is_builtin(&self) -> bool {
+        self.origin == Origin::Builtin
+    }
+}
+
+/// What a module sees when it contributes to one machine for one role of one instance.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceContext<'a> {
+    pub instance_name: &'a str,
+    pub role: &'a str,
+    pub machine: &'a str,
+    /// Every role this machine has in this instance.
+    pub machine_roles: Vec<String>,
+    /// This machine's final settings for `role`.
+    pub settings: &'a Value,
+    /// role -> machine -> final settings, for every member of the instance.
+    pub roles: &'a BTreeMap<String, BTreeMap<String, Value>>,
+    #[serde(skip)]
+    pub meta: &'a Meta,
+}
+
+impl InstanceContext<'_> {
+    pub fn members(&self, role: &str) -> impl Iterator<Item = (&String, &Value)> {
+        self.roles.get(role).into_iter().flatten()
+    }
+}
+
+/// A module compiled into clan.
+pub trait Builtin: Sync {
+    fn module(&self) -> ServiceModule;
+    /// Machine configuration (an attribute set like a NixOS module's `config`).
+    fn per_instance(&self, ctx: &InstanceContext<'_>) -> Value;
+}
+
+fn builtins() -> [&'static dyn Builtin; 4] {
+    [&hello_world::HelloWorld, &borgbackup::Borgbackup, &users::Users, &sshd::Sshd]
+}
+
+/// The built-in module named `name`, with its contribution function.
+pub fn builtin(name: &str) -> Option<&'static dyn Builtin> {
+    builtins().into_iter().find(|b| b.module().name == name)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModuleError {
+    #[error("module '{module}' ({file}): {source}")]
+    Interface { module: String, file: String, source: IrError },
+    #[error("module '{module}' ({file}): {message}")]
+    Malformed { module: String, file: String, message: String },
+}
+
+/// All modules a clan can use: built-ins, then the clan's own.
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    pub builtin: BTreeMap<String, ServiceModule>,
+    pub user: BTreeMap<String, ServiceModule>,
+}
+
+impl Registry {
+    pub fn new(user_modules: &BTreeMap<String, Value>) -> Result<Self, ModuleError> {
+        let builtin = builtins().iter().map(|b| b.module()).map(|m| (m.name.clone(), m)).collect();
+        let user = user_modules
+            .iter()
+            .map(|(name, info)| user_module(name, info).map(|m| (name.clone(), m)))
+            .collect::<Result<_, _>>()?;
+        Ok(Self { builtin, user })
+    }
+
+    /// Looks a module up the way an instance names it: `input = null` is a built-in
+    /// (or, when no built-in has the name, the clan's own); `input = "self"` is the
+    /// clan's own.
+    pub fn lookup(&self, name: &str, input: Option<&str>) -> Option<&ServiceModule> {
+        match input {
+            None => self.builtin.get(name).or_else(|| self.user.get(name)),
+            Some("self") => self.user.get(name),
+            Some(_) => None,
+        }
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = &ServiceModule> {
+        self.builtin.values().chain(self.user.values())
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.builtin.keys().map(|n| format!("{n} (built-in)")).collect();
+        names.extend(self.user.keys().map(|n| format!("{n} (modules/{n})")));
+        names
+    }
+}
+
+fn user_module(name: &str, info: &Value) -> Result<ServiceModule, ModuleError> {
+    let file = info["file"].as_str().unwrap_or_default().to_string();
+    let malformed = |message: String| ModuleError::Malformed { module: name.to_string(), file: file.clone(), message };
+    if let Some(class) = info["class"].as_str()
+        && class != "clan.service"
+    {
+        return Err(malformed(format!("_class is {class:?}, expected \"clan.service\"")));
+    }
+    let manifest = &info["manifest"];
+    let text = |k: &str| manifest.get(k).and_then(Value::as_str).map(str::to_string);
+    let manifest = Manifest {
+        name: text("name").ok_or_else(|| malformed("manifest.name is missing".into()))?,
+        description: text("description").unwrap_or_else(|| "No description".into()),
+        categories: manifest
+            .get("categories")
+            .and_then(Value::as_array)
+            .map(|c| c.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .unwrap_or_else(|| vec!["Uncategorized".into()]),
+        readme: text("readme").unwrap_or_default(),
+    };
+    let mut roles = BTreeMap::new();
+    for (role, r) in info["roles"].as_object().into_iter().flatten() {
+        let interface = group_from_ir(&r["interface"], "").map_err(|source| ModuleError::Interface {
+            module: name.to_string(),
+            file: file.clone(),
+            source: IrError { path: format!("roles.{role}.interface.{}", source.path), message: source.message },
+        })?;
+        roles.insert(
+            role.clone(),
+            RoleInfo {
+                description: r["description"].as_str().map(str::to_string),
+                interface,
+                per_instance: r["perInstance"].as_bool().unwrap_or(false),
+            },
+        );
+    }
+    Ok(ServiceModule {
+        name: name.to_string(),
+        manifest,
+        roles,
+        origin: Origin::User { file: PathBuf::from(&file), per_machine: info["perMachine"].as_bool().unwrap_or(false) },
+    })
+}
+
+/// Shorthand for built-in manifests.
+fn manifest(name: &str, description: &str, categories: &[&str], readme: &str) -> Manifest {
+    Manifest {
+        name: name.into(),
+        description: description.into(),
+        categories: categories.iter().map(|c| c.to_string()).collect(),
+        readme: readme.into(),
+    }
+}
+
+fn role(description: &str, interface: Group) -> RoleInfo {
+    RoleInfo { description: Some(description.into()), interface, per_instance: true }
+}

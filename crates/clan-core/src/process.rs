@@ -1,0 +1,159 @@
+//! The one way clan runs an external program: an argument vector (never a shell
+//! string), captured output, and exit codes mapped to typed errors. Secrets go on
+//! stdin, never into `args`.
+
+use std::ffi::{OsStr, OsString};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error("`{program}` was not found on PATH")]
+    NotFound { program: String },
+    #[error("`{command}` failed with exit code {code}{}", stderr_suffix(.stderr))]
+    Failed { command: String, code: i32, stderr: String, stdout: String },
+    #[error("`{command}` was killed by signal {signal}")]
+    Killed { command: String, signal: i32 },
+    #[error("could not run `{command}`: {source}")]
+    Io { command: String, source: std::io::Error },
+}
+
+fn stderr_suffix(stderr: &str) -> String {
+    let trimmed = stderr.trim_end();
+    if trimmed.is_empty() { String::new() } else { format!(":\n{trimmed}") }
+}
+
+/// Captured result of a successful run.
+#[derive(Debug)]
+pub struct Output {
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+}
+
+impl Output {
+    pub fn stdout_string(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+}
+
+/// A command to run: program, arguments, environment, working directory, stdin.
+#[derive(Debug, Clone)]
+pub struct Cmd {
+    program: OsString,
+    args: Vec<OsString>,
+    env: Vec<(OsString, OsString)>,
+    cwd: Option<PathBuf>,
+    stdin: Option<Vec<u8>>,
+}
+
+impl Cmd {
+    pub fn new(program: impl AsRef<OsStr>) -> Self {
+        Self { program: program.as_ref().into(), args: Vec::new(), env: Vec::new(), cwd: None, stdin: None }
+    }
+
+    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
+        self.args.push(arg.as_ref().into());
+        self
+    }
+
+    pub fn args<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(mut self, args: I) -> Self {
+        self.args.extend(args.into_iter().map(|a| a.as_ref().into()));
+        self
+    }
+
+    pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Self {
+        self.env.push((key.as_ref().into(), value.as_ref().into()));
+        self
+    }
+
+    pub fn cwd(mut self, dir: impl AsRef<Path>) -> Self {
+        self.cwd = Some(dir.as_ref().to_path_buf());
+        self
+    }
+
+    pub fn stdin(mut self, data: impl Into<Vec<u8>>) -> Self {
+        self.stdin = Some(data.into());
+        self
+    }
+
+    /// The command as a person would type it, for messages.
+    pub fn display(&self) -> String {
+        std::iter::once(&self.program)
+            .chain(&self.args)
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    pub fn program_name(&self) -> String {
+        self.program.to_string_lossy().into_owned()
+    }
+
+    pub fn run(&self) -> Result<Output, CommandError> {
+        let mut command = Command::new(&self.program);
+        command
+            .args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(if self.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(cwd) = &self.cwd {
+            command.current_dir(cwd);
+        }
+        let mut child = command.spawn().map_err(|source| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                CommandError::NotFound { program: self.program_name() }
+            } else {
+                CommandError::Io { command: self.display(), source }
+            }
+        })?;
+        if let Some(data) = &self.stdin {
+            let mut pipe = child.stdin.take().expect("stdin is piped");
+            // A program that exits without reading its input is judged by its exit code.
+            let _ = pipe.write_all(data);
+        }
+        let out = child
+            .wait_with_output()
+            .map_err(|source| CommandError::Io { command: self.display(), source })?;
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        match out.status.code() {
+            Some(0) => Ok(Output { stdout: out.stdout, stderr }),
+            Some(code) => Err(CommandError::Failed {
+                command: self.display(),
+                code,
+                stderr,
+                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            }),
+            None => {
+                use std::os::unix::process::ExitStatusExt;
+                Err(CommandError::Killed { command: self.display(), signal: out.status.signal().unwrap_or(0) })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_become_typed_errors() {
+        let out = Cmd::new("sh").args(["-c", "printf hi"]).run().unwrap();
+        assert_eq!(out.stdout_string(), "hi");
+        match Cmd::new("sh").args(["-c", "echo oops >&2; exit 3"]).run() {
+            Err(CommandError::Failed { code, stderr, .. }) => {
+                assert_eq!(code, 3);
+                assert_eq!(stderr, "oops\n");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(matches!(Cmd::new("no-such-program-here").run(), Err(CommandError::NotFound { .. })));
+    }
+
+    #[test]
+    fn stdin_is_fed_to_the_program() {
+        let out = Cmd::new("cat").stdin("secret").run().unwrap();
+        assert_eq!(out.stdout, b"secret");
+    }
+}

@@ -1,0 +1,359 @@
+//! From a clan directory to each machine's resolved configuration:
+//!
+//! 1. read the sources (clan.nix through Nix, inventory.json, machines/),
+//! 2. merge and validate the inventory,
+//! 3. resolve instances: module, roles, members (machines and tags),
+//! 4. merge every member's settings (role-wide, tags, machine) and validate them
+//!    against the role's schema — for every instance, before any command acts,
+//! 5. collect each selected machine's configuration definitions: its modules in
+//!    clan.nix and machines/<m>/configuration.nix, and what every module
+//!    contributes per instance (built-ins in Rust, the clan's own modules in Nix),
+//! 6. merge them, validate `clan.core` and type it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use crate::error::{Error, Result};
+use crate::inventory::{Deploy, Inventory, MachineClass, RawClan};
+use crate::machine::{ClanCore, clan_core_options};
+use crate::merge::{Definition, merge};
+use crate::modules::{InstanceContext, Origin, Registry, builtin};
+use crate::names::did_you_mean;
+use crate::nix::{Nix, Query};
+use crate::options::apply_defaults;
+use crate::validate::Validator;
+use crate::{ClanDir, clan_dir};
+
+/// A loaded clan: its inventory merged and validated, its modules known.
+pub struct Clan {
+    pub dir: ClanDir,
+    pub inventory: Inventory,
+    pub registry: Registry,
+    raw: RawClan,
+    nix: Nix,
+}
+
+/// One role a machine has in one instance, with its final settings.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RoleAssignment {
+    pub instance: String,
+    pub module: String,
+    pub role: String,
+    pub settings: Value,
+}
+
+/// Everything clan knows about one machine.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResolvedMachine {
+    pub name: String,
+    pub description: Option<String>,
+    pub machine_class: MachineClass,
+    pub tags: Vec<String>,
+    pub deploy: Deploy,
+    pub instances: Vec<RoleAssignment>,
+    pub clan_core: ClanCore,
+    /// Other (NixOS) settings, as data.
+    pub other: Value,
+    /// Where the configuration came from, in order.
+    pub sources: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Resolution {
+    pub machines: BTreeMap<String, ResolvedMachine>,
+    pub warnings: Vec<String>,
+}
+
+/// Members and settings of every instance: instance -> role -> machine -> settings.
+type Memberships = BTreeMap<String, BTreeMap<String, BTreeMap<String, Value>>>;
+
+impl Clan {
+    pub fn open(dir: ClanDir) -> Result<Self> {
+        let nix = Nix::new();
+        let raw = RawClan::load(&dir, &nix)?;
+        let inventory = Inventory::from_raw(&raw)?;
+        let registry = Registry::new(&raw.user_modules)?;
+        Ok(Self { dir, inventory, registry, raw, nix })
+    }
+
+    /// The machine named `name`, or an error with suggestions.
+    pub fn machine(&self, name: &str) -> Result<&crate::inventory::Machine> {
+        self.inventory.machines.get(name).ok_or_else(|| Error::UnknownMachine {
+            name: name.to_string(),
+            suggestions: did_you_mean(name, self.inventory.machines.keys().map(String::as_str))
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
+        })
+    }
+
+    /// Resolves the given machines (all when empty). Every instance is checked, not
+    /// only those of the selected machines.
+    pub fn resolve(&self, selected: &[String]) -> Result<Resolution> {
+        let mut warnings = Vec::new();
+        let memberships = self.memberships(&mut warnings)?;
+        let names: Vec<String> =
+            if selected.is_empty() { self.inventory.machines.keys().cloned().collect() } else { selected.to_vec() };
+        for n in &names {
+            self.machine(n)?;
+        }
+
+        let mut builtin_defs: BTreeMap<String, Vec<Definition>> = BTreeMap::new();
+        let mut nix_calls = Vec::new();
+        let mut assignments: BTreeMap<String, Vec<RoleAssignment>> = BTreeMap::new();
+        for (instance_name, roles) in &memberships {
+            let instance = &self.inventory.instances[instance_name];
+            let module = self.registry.lookup(&instance.module.name, instance.module.input.as_deref()).expect("checked");
+            for (role, members) in roles {
+                for (machine, settings) in members {
+                    if !names.contains(machine) {
+                        continue;
+                    }
+                    assignments.entry(machine.clone()).or_default().push(RoleAssignment {
+                        instance: instance_name.clone(),
+                        module: module.name.clone(),
+                        role: role.clone(),
+                        settings: settings.clone(),
+                    });
+                    let machine_roles: Vec<String> =
+                        roles.iter().filter(|(_, m)| m.contains_key(machine)).map(|(r, _)| r.clone()).collect();
+                    let ctx = InstanceContext {
+                        instance_name,
+                        role,
+                        machine,
+                        machine_roles,
+                        settings,
+                        roles,
+                        meta: &self.inventory.meta,
+                    };
+                    match &module.origin {
+                        Origin::Builtin => {
+                            let value = builtin(&module.name).expect("registered").per_instance(&ctx);
+                            builtin_defs.entry(machine.clone()).or_default().push(Definition::new(
+                                format!("module '{}' (built-in), instance '{instance_name}', role '{role}'", module.name),
+                                value,
+                            ));
+                        }
+                        Origin::User { .. } if module.roles[role].per_instance => {
+                            let mut call = serde_json::to_value(&ctx).expect("serialises");
+                            call["module"] = json!(module.name);
+                            nix_calls.push(call);
+                        }
+                        Origin::User { .. } => {}
+                    }
+                }
+            }
+        }
+
+        let needs_nix = !nix_calls.is_empty()
+            || names.iter().any(|n| {
+                self.raw.machine_modules.contains(n)
+                    || self.dir.machines_dir().join(n).join("configuration.nix").is_file()
+            });
+        let mut definitions: BTreeMap<String, Vec<Definition>> = BTreeMap::new();
+        if needs_nix {
+            let extra: Map<String, Value> = builtin_defs
+                .iter()
+                .map(|(m, defs)| {
+                    (m.clone(), defs.iter().map(|d| json!({"source": d.source.0, "value": d.value})).collect())
+                })
+                .collect();
+            let args = json!({ "machines": names, "perInstance": nix_calls, "perMachine": self.per_machine_calls(&memberships, &names), "extraDefinitions": extra });
+            let needed_by = self.dir.clan_nix();
+            let answer = self.nix.eval(self.dir.root(), Query::Machines, Some(&args), &needed_by)?;
+            for n in &names {
+                let defs = answer[n.as_str()]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|d| Definition::new(d["source"].as_str().unwrap_or("?"), d["value"].clone()))
+                    .collect();
+                definitions.insert(n.clone(), defs);
+            }
+        } else {
+            definitions = builtin_defs;
+        }
+
+        let core_validator = Validator::new(&crate::schema::document(&clan_core_options()).expect("clan.core schema is JSON"))
+            .expect("clan.core schema compiles");
+        let mut machines = BTreeMap::new();
+        for n in names {
+            let defs = definitions.remove(&n).unwrap_or_default();
+            let resolved = self.machine_config(&n, defs, assignments.remove(&n).unwrap_or_default(), &core_validator)?;
+            machines.insert(n, resolved);
+        }
+        Ok(Resolution { machines, warnings })
+    }
+
+    fn machine_config(
+        &self,
+        name: &str,
+        defs: Vec<Definition>,
+        instances: Vec<RoleAssignment>,
+        core_validator: &Validator,
+    ) -> Result<ResolvedMachine> {
+        let sources = defs.iter().map(|d| d.source.0.clone()).collect();
+        let merged = merge(&defs)?;
+        let mut other = merged.value.clone();
+        let mut core = other
+            .get_mut("clan")
+            .and_then(Value::as_object_mut)
+            .and_then(|c| c.remove("core"))
+            .unwrap_or_else(|| json!({}));
+        if other.get("clan").and_then(Value::as_object).is_some_and(Map::is_empty) {
+            other.as_object_mut().expect("object").remove("clan");
+        }
+        if let Some(obj) = core.as_object_mut() {
+            apply_defaults(&clan_core_options(), obj);
+        }
+        let issues = core_validator.check_value(&core, |p| merged.sources_at(&format!("/clan/core{p}")));
+        if !issues.is_empty() {
+            let issues = issues.into_iter().map(|mut i| {
+                i.path = format!("clan.core.{}", i.path).replace("clan.core.(top level)", "clan.core");
+                i
+            });
+            return Err(Error::InvalidMachineConfig { machine: name.to_string(), issues: issues.collect() });
+        }
+        let clan_core: ClanCore = serde_json::from_value(core)
+            .map_err(|e| Error::Invalid(format!("machine '{name}': clan.core: {e}")))?;
+        let m = &self.inventory.machines[name];
+        Ok(ResolvedMachine {
+            name: name.to_string(),
+            description: m.description.clone(),
+            machine_class: m.machine_class,
+            tags: m.tags.clone(),
+            deploy: m.deploy.clone(),
+            instances,
+            clan_core,
+            other,
+            sources,
+        })
+    }
+
+    fn per_machine_calls(&self, memberships: &Memberships, names: &[String]) -> Vec<Value> {
+        let mut calls = Vec::new();
+        for module in self.registry.user.values() {
+            let Origin::User { per_machine: true, .. } = module.origin else { continue };
+            for machine in names {
+                let mut instances = Map::new();
+                let mut roles = BTreeSet::new();
+                for (inst_name, inst_roles) in memberships {
+                    let inst = &self.inventory.instances[inst_name];
+                    if self.registry.lookup(&inst.module.name, inst.module.input.as_deref()).map(|m| &m.name) != Some(&module.name) {
+                        continue;
+                    }
+                    if !inst_roles.values().any(|m| m.contains_key(machine)) {
+                        continue;
+                    }
+                    let r: Map<String, Value> = inst_roles
+                        .iter()
+                        .map(|(role, members)| {
+                            if members.contains_key(machine) {
+                                roles.insert(role.clone());
+                            }
+                            let machines: Map<String, Value> =
+                                members.iter().map(|(m, s)| (m.clone(), json!({ "settings": s }))).collect();
+                            (role.clone(), json!({ "machines": machines }))
+                        })
+                        .collect();
+                    instances.insert(inst_name.clone(), json!({ "roles": r }));
+                }
+                if !instances.is_empty() {
+                    calls.push(json!({ "module": module.name, "machine": machine, "machineRoles": roles, "instances": instances }));
+                }
+            }
+        }
+        calls
+    }
+
+    /// Resolves every instance's members and their final, validated settings.
+    fn memberships(&self, warnings: &mut Vec<String>) -> Result<Memberships> {
+        let inv = &self.inventory;
+        let mut out = Memberships::new();
+        for (name, instance) in &inv.instances {
+            let module = self.registry.lookup(&instance.module.name, instance.module.input.as_deref()).ok_or_else(|| {
+                Error::UnknownModule {
+                    instance: name.clone(),
+                    module: instance.module.name.clone(),
+                    input: instance.module.input.clone(),
+                    available: self.registry.names(),
+                }
+            })?;
+            let mut roles = BTreeMap::new();
+            for (role_name, role) in &instance.roles {
+                let Some(role_info) = module.roles.get(role_name) else {
+                    return Err(Error::UnknownRole {
+                        instance: name.clone(),
+                        module: module.name.clone(),
+                        role: role_name.clone(),
+                        available: module.roles.keys().cloned().collect(),
+                    });
+                };
+                let mut members = BTreeSet::new();
+                for m in &role.machines {
+                    if !inv.machines.contains_key(m) {
+                        return Err(Error::UndefinedMachine {
+                            instance: name.clone(),
+                            role: role_name.clone(),
+                            machine: m.clone(),
+                            suggestions: did_you_mean(m, inv.machines.keys().map(String::as_str))
+                                .into_iter()
+                                .map(str::to_string)
+                                .collect(),
+                        });
+                    }
+                    members.insert(m.clone());
+                }
+                for tag in &role.tags {
+                    let tagged: Vec<String> =
+                        inv.machines.values().filter(|m| m.tags.contains(tag)).map(|m| m.name.to_string()).collect();
+                    if tagged.is_empty() {
+                        let known: Vec<&str> = inv.known_tags().into_iter().collect();
+                        warnings.push(format!(
+                            "instance '{name}', role '{role_name}': no machine has tag '{tag}'. Known tags: {}",
+                            known.join(", ")
+                        ));
+                    }
+                    members.extend(tagged);
+                }
+                let schema = crate::schema::document(&role_info.interface).map_err(|source| Error::Schema {
+                    module: module.name.clone(),
+                    role: role_name.clone(),
+                    source,
+                })?;
+                let validator = Validator::new(&schema).map_err(|e| Error::Invalid(format!("module '{}', role '{role_name}': {e}", module.name)))?;
+                let mut settings_of = BTreeMap::new();
+                for m in members {
+                    let tags = &inv.machines[&m].tags;
+                    let merged = merge(&role.settings.for_machine(&m, tags))?;
+                    let mut value = merged.value.clone();
+                    if let Some(obj) = value.as_object_mut() {
+                        apply_defaults(&role_info.interface, obj);
+                    }
+                    let issues = validator.check_value(&value, |p| merged.sources_at(p));
+                    if !issues.is_empty() {
+                        return Err(Error::InvalidSettings {
+                            instance: name.clone(),
+                            module: module.name.clone(),
+                            role: role_name.clone(),
+                            machine: m,
+                            issues,
+                        });
+                    }
+                    settings_of.insert(m, value);
+                }
+                roles.insert(role_name.clone(), settings_of);
+            }
+            out.insert(name.clone(), roles);
+        }
+        Ok(out)
+    }
+}
+
+/// Creates a clan (see [`ClanDir::init`]).
+pub fn init(dir: &std::path::Path, name: &str, domain: &str) -> Result<ClanDir> {
+    Ok(clan_dir::ClanDir::init(dir, name, domain)?)
+}
