@@ -18,15 +18,23 @@ pub enum ClanDirError {
     )]
     NotFound { start: PathBuf },
     #[error("{} is not a clan: it has neither clan.nix nor inventory.json (given by {given_by})", .dir.display())]
-    NotAClan { dir: PathBuf, given_by: &'static str },
+    NotAClan {
+        dir: PathBuf,
+        given_by: &'static str,
+    },
     #[error("{} already holds a clan; refusing to overwrite it", .0.display())]
     AlreadyExists(PathBuf),
     #[error("invalid --name: {0}")]
     InvalidName(String),
-    #[error("invalid --domain {0:?}: use lowercase DNS labels separated by dots, e.g. home.example")]
+    #[error(
+        "invalid --domain {0:?}: use lowercase DNS labels separated by dots, e.g. home.example"
+    )]
     InvalidDomain(String),
     #[error("could not write {}: {source}", .path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Git(#[from] git::GitError),
 }
@@ -60,40 +68,64 @@ impl ClanDir {
 
     /// Opens a directory that must be a clan.
     pub fn open(dir: &Path, given_by: &'static str) -> Result<Self, ClanDirError> {
-        let root = std::path::absolute(dir).map_err(|source| ClanDirError::Io { path: dir.into(), source })?;
+        let root = std::path::absolute(dir).map_err(|source| ClanDirError::Io {
+            path: dir.into(),
+            source,
+        })?;
         if Self::is_clan(&root) {
             Ok(Self { root })
         } else {
-            Err(ClanDirError::NotAClan { dir: root, given_by })
+            Err(ClanDirError::NotAClan {
+                dir: root,
+                given_by,
+            })
         }
     }
 
     /// `--dir`, else `$CLAN_DIR`, else the nearest parent of `cwd` holding a clan.
-    pub fn find(explicit: Option<&Path>, env: Option<&Path>, cwd: &Path) -> Result<Self, ClanDirError> {
+    pub fn find(
+        explicit: Option<&Path>,
+        env: Option<&Path>,
+        cwd: &Path,
+    ) -> Result<Self, ClanDirError> {
         if let Some(dir) = explicit {
             return Self::open(dir, "--dir");
         }
         if let Some(dir) = env {
             return Self::open(dir, "CLAN_DIR");
         }
-        let start = std::path::absolute(cwd).map_err(|source| ClanDirError::Io { path: cwd.into(), source })?;
+        let start = std::path::absolute(cwd).map_err(|source| ClanDirError::Io {
+            path: cwd.into(),
+            source,
+        })?;
         start
             .ancestors()
             .find(|d| Self::is_clan(d))
-            .map(|d| Self { root: d.to_path_buf() })
+            .map(|d| Self {
+                root: d.to_path_buf(),
+            })
             .ok_or(ClanDirError::NotFound { start })
     }
 
     /// `clan init`: a commented clan.nix, inventory.json, machines/, modules/, and a
     /// git repository with a first commit.
     pub fn init(dir: &Path, name: &str, domain: &str) -> Result<Self, ClanDirError> {
-        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
-            return Err(ClanDirError::InvalidName(format!("{name:?}: use letters, digits, '_' and '-'")));
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err(ClanDirError::InvalidName(format!(
+                "{name:?}: use letters, digits, '_' and '-'"
+            )));
         }
         if !is_domain(domain) {
             return Err(ClanDirError::InvalidDomain(domain.to_string()));
         }
-        let root = std::path::absolute(dir).map_err(|source| ClanDirError::Io { path: dir.into(), source })?;
+        let root = std::path::absolute(dir).map_err(|source| ClanDirError::Io {
+            path: dir.into(),
+            source,
+        })?;
         if Self::is_clan(&root) {
             return Err(ClanDirError::AlreadyExists(root));
         }
@@ -106,10 +138,13 @@ impl ClanDir {
             std::fs::create_dir_all(&d).map_err(io(&d))?;
             std::fs::write(d.join(".gitkeep"), "").map_err(io(&d))?;
         }
-        let template = CLAN_NIX_TEMPLATE.replace("@NAME@", name).replace("@DOMAIN@", domain);
+        let template = CLAN_NIX_TEMPLATE
+            .replace("@NAME@", name)
+            .replace("@DOMAIN@", domain);
         std::fs::write(clan.clan_nix(), template).map_err(io(&clan.clan_nix()))?;
         let inventory = serde_json::json!({ "meta": { "name": name, "domain": domain }, "machines": {}, "instances": {} });
-        crate::inventory::write_json(&clan.inventory_json(), &inventory).map_err(io(&clan.inventory_json()))?;
+        crate::inventory::write_json(&clan.inventory_json(), &inventory)
+            .map_err(io(&clan.inventory_json()))?;
         git::init(clan.root())?;
         git::commit_all(clan.root(), &format!("clan: init {name}"))?;
         Ok(clan)
@@ -123,7 +158,8 @@ pub fn is_domain(s: &str) -> bool {
             let b = label.as_bytes();
             !b.is_empty()
                 && b.len() <= 63
-                && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+                && b.iter()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
                 && b[0] != b'-'
                 && b[b.len() - 1] != b'-'
         })

@@ -4,11 +4,19 @@
 use crate::validate::Issue;
 
 fn suggest(s: &[String]) -> String {
-    if s.is_empty() { String::new() } else { format!("\nDid you mean: {}?", s.join(", ")) }
+    if s.is_empty() {
+        String::new()
+    } else {
+        format!("\nDid you mean: {}?", s.join(", "))
+    }
 }
 
 fn list(items: &[String]) -> String {
-    if items.is_empty() { "(none)".into() } else { items.join(", ") }
+    if items.is_empty() {
+        "(none)".into()
+    } else {
+        items.join(", ")
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -28,31 +36,62 @@ pub enum Error {
     #[error(transparent)]
     Git(#[from] crate::git::GitError),
     #[error("machine '{name}' is not in the inventory{}", suggest(.suggestions))]
-    UnknownMachine { name: String, suggestions: Vec<String> },
+    UnknownMachine {
+        name: String,
+        suggestions: Vec<String>,
+    },
     #[error(
         "instance '{instance}' uses module '{module}'{}, which does not exist.\nAvailable modules: {}",
         .input.as_ref().map(|i| format!(" (input '{i}')")).unwrap_or_default(), list(.available)
     )]
-    UnknownModule { instance: String, module: String, input: Option<String>, available: Vec<String> },
+    UnknownModule {
+        instance: String,
+        module: String,
+        input: Option<String>,
+        available: Vec<String>,
+    },
     #[error("instance '{instance}': module '{module}' has no role '{role}'. Its roles: {}", list(.available))]
-    UnknownRole { instance: String, module: String, role: String, available: Vec<String> },
+    UnknownRole {
+        instance: String,
+        module: String,
+        role: String,
+        available: Vec<String>,
+    },
     #[error(
         "instance '{instance}', role '{role}' names machine '{machine}', which is not defined.\n\
          Define it (`clan machines create {machine}`) or remove it from the role{}", suggest(.suggestions)
     )]
-    UndefinedMachine { instance: String, role: String, machine: String, suggestions: Vec<String> },
+    UndefinedMachine {
+        instance: String,
+        role: String,
+        machine: String,
+        suggestions: Vec<String>,
+    },
     #[error(
         "settings of instance '{instance}', role '{role}' for machine '{machine}' are invalid:\n{}\n\
          See the settings with `clan modules show {module}`",
         crate::inventory::format_issues(.issues)
     )]
-    InvalidSettings { instance: String, module: String, role: String, machine: String, issues: Vec<Issue> },
+    InvalidSettings {
+        instance: String,
+        module: String,
+        role: String,
+        machine: String,
+        issues: Vec<Issue>,
+    },
     #[error("the configuration of machine '{machine}' is invalid:\n{}", crate::inventory::format_issues(.issues))]
     InvalidMachineConfig { machine: String, issues: Vec<Issue> },
     #[error("module '{module}', role '{role}': {source}")]
-    Schema { module: String, role: String, source: crate::schema::SchemaError },
+    Schema {
+        module: String,
+        role: String,
+        source: crate::schema::SchemaError,
+    },
     #[error("{context}: {source}")]
-    Io { context: String, source: std::io::Error },
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Invalid(String),
 }

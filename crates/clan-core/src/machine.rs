@@ -94,40 +94,140 @@ pub struct ClanCore {
 pub fn clan_core_options() -> Group {
     let script = || opt(null_or(lines())).default(Value::Null).node();
     let state = submodule(group([
-        ("folders", opt(list_of(matching("/.*"))).default(json!([])).desc("Absolute paths of folders to back up").node()),
-        ("postgresDatabases", opt(list_of(str())).default(json!([])).desc("PostgreSQL databases, dumped with pg_dump -Fc").node()),
-        ("services", opt(list_of(str())).default(json!([])).desc("systemd units stopped during a restore and started after").node()),
+        (
+            "folders",
+            opt(list_of(matching("/.*")))
+                .default(json!([]))
+                .desc("Absolute paths of folders to back up")
+                .node(),
+        ),
+        (
+            "postgresDatabases",
+            opt(list_of(str()))
+                .default(json!([]))
+                .desc("PostgreSQL databases, dumped with pg_dump -Fc")
+                .node(),
+        ),
+        (
+            "services",
+            opt(list_of(str()))
+                .default(json!([]))
+                .desc("systemd units stopped during a restore and started after")
+                .node(),
+        ),
         ("preBackupScript", script()),
         ("postBackupScript", script()),
         ("preRestoreScript", script()),
         ("postRestoreScript", script()),
-        ("exclude", opt(list_of(str())).default(json!([])).desc("Patterns left out of backups").node()),
+        (
+            "exclude",
+            opt(list_of(str()))
+                .default(json!([]))
+                .desc("Patterns left out of backups")
+                .node(),
+        ),
     ]));
     let file = submodule(group([
         ("secret", opt(bool()).default(true).node()),
-        ("deploy", opt(bool()).default(true).desc("Upload to the machine; false for values only other generators use").node()),
+        (
+            "deploy",
+            opt(bool())
+                .default(true)
+                .desc("Upload to the machine; false for values only other generators use")
+                .node(),
+        ),
         ("owner", opt(str()).default("root").node()),
         ("group", opt(str()).default("root").node()),
         ("mode", opt(matching("[0-7]{4}")).default("0400").node()),
-        ("neededFor", opt(enum_of(&["partitioning", "activation", "users", "services"])).default("services").node()),
+        (
+            "neededFor",
+            opt(enum_of(&[
+                "partitioning",
+                "activation",
+                "users",
+                "services",
+            ]))
+            .default("services")
+            .node(),
+        ),
     ]));
     let prompt = submodule(group([
-        ("description", opt(null_or(str())).default(Value::Null).node()),
-        ("type", opt(enum_of(&["hidden", "line", "multiline", "multiline-hidden"])).default("line").node()),
-        ("persist", opt(bool()).default(false).desc("Store the answer as a file of the same name").node()),
+        (
+            "description",
+            opt(null_or(str())).default(Value::Null).node(),
+        ),
+        (
+            "type",
+            opt(enum_of(&[
+                "hidden",
+                "line",
+                "multiline",
+                "multiline-hidden",
+            ]))
+            .default("line")
+            .node(),
+        ),
+        (
+            "persist",
+            opt(bool())
+                .default(false)
+                .desc("Store the answer as a file of the same name")
+                .node(),
+        ),
     ]));
     let generator = submodule(group([
-        ("share", opt(bool()).default(false).desc("One value for all machines").node()),
-        ("dependencies", opt(list_of(str())).default(json!([])).node()),
-        ("files", opt(named_attrs_of(NAME, file)).default(json!({})).node()),
-        ("prompts", opt(named_attrs_of(NAME, prompt)).default(json!({})).node()),
-        ("runtimeInputs", opt(list_of(str())).default(json!([])).desc("Programs the script needs").node()),
+        (
+            "share",
+            opt(bool())
+                .default(false)
+                .desc("One value for all machines")
+                .node(),
+        ),
+        (
+            "dependencies",
+            opt(list_of(str())).default(json!([])).node(),
+        ),
+        (
+            "files",
+            opt(named_attrs_of(NAME, file)).default(json!({})).node(),
+        ),
+        (
+            "prompts",
+            opt(named_attrs_of(NAME, prompt)).default(json!({})).node(),
+        ),
+        (
+            "runtimeInputs",
+            opt(list_of(str()))
+                .default(json!([]))
+                .desc("Programs the script needs")
+                .node(),
+        ),
         ("script", opt(lines()).default("").node()),
-        ("validation", opt(anything()).default(Value::Null).desc("When this changes, the generator runs again").node()),
+        (
+            "validation",
+            opt(anything())
+                .default(Value::Null)
+                .desc("When this changes, the generator runs again")
+                .node(),
+        ),
     ]));
     group([
-        ("state", opt(named_attrs_of("[a-zA-Z0-9_-]+", state)).default(json!({})).desc("What this machine must not lose").node()),
-        ("vars", nested([("generators", opt(named_attrs_of(NAME, generator)).default(json!({})).node())])),
+        (
+            "state",
+            opt(named_attrs_of("[a-zA-Z0-9_-]+", state))
+                .default(json!({}))
+                .desc("What this machine must not lose")
+                .node(),
+        ),
+        (
+            "vars",
+            nested([(
+                "generators",
+                opt(named_attrs_of(NAME, generator))
+                    .default(json!({}))
+                    .node(),
+            )]),
+        ),
         (
             "backups",
             nested([(
@@ -138,7 +238,10 @@ pub fn clan_core_options() -> Group {
                     .node(),
             )]),
         ),
-        ("deployment", nested([("requireExplicitUpdate", opt(bool()).default(false).node())])),
+        (
+            "deployment",
+            nested([("requireExplicitUpdate", opt(bool()).default(false).node())]),
+        ),
         ("users", opt(attrs_of(anything())).default(json!({})).node()),
         ("sshd", opt(anything()).default(json!({})).node()),
         ("borgbackup", opt(anything()).default(json!({})).node()),

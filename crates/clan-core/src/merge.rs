@@ -45,7 +45,10 @@ pub struct Definition {
 
 impl Definition {
     pub fn new(source: impl Into<String>, value: Value) -> Self {
-        Self { source: Source::new(source), value }
+        Self {
+            source: Source::new(source),
+            value,
+        }
     }
 }
 
@@ -78,9 +81,20 @@ pub enum MergeError {
         "'{path}' is defined twice with different values at the same priority:\n  {first_value} in {first}\n  \
          {second_value} in {second}\nKeep one, or give one of them a priority (mkDefault / mkForce)."
     )]
-    Conflict { path: String, first: Source, first_value: String, second: Source, second_value: String },
+    Conflict {
+        path: String,
+        first: Source,
+        first_value: String,
+        second: Source,
+        second_value: String,
+    },
     #[error("'{path}' in {place}: malformed {kind} (expected {expected})")]
-    Malformed { path: String, place: Source, kind: &'static str, expected: &'static str },
+    Malformed {
+        path: String,
+        place: Source,
+        kind: &'static str,
+        expected: &'static str,
+    },
 }
 
 #[derive(Clone, Copy)]
@@ -96,10 +110,20 @@ struct Def<'a> {
 pub fn merge(defs: &[Definition]) -> Result<Merged, MergeError> {
     let mut flat = Vec::new();
     for d in defs {
-        expand(Def { source: &d.source, priority: PRIORITY_PLAIN, fixed: false, value: &d.value }, "", &mut flat)?;
+        expand(
+            Def {
+                source: &d.source,
+                priority: PRIORITY_PLAIN,
+                fixed: false,
+                value: &d.value,
+            },
+            "",
+            &mut flat,
+        )?;
     }
     let mut merged = Merged::default();
-    merged.value = merge_at(&flat, "", &mut merged.provenance)?.unwrap_or(Value::Object(Map::new()));
+    merged.value =
+        merge_at(&flat, "", &mut merged.provenance)?.unwrap_or(Value::Object(Map::new()));
     Ok(merged)
 }
 
@@ -117,20 +141,53 @@ fn expand<'a>(d: Def<'a>, path: &str, out: &mut Vec<Def<'a>>) -> Result<(), Merg
     };
     match wrapper_type(d.value) {
         Some("override") => {
-            let priority = d.value.get("priority").and_then(Value::as_i64).ok_or_else(|| malformed("override", "an integer `priority`"))?;
-            let content = d.value.get("content").ok_or_else(|| malformed("override", "a `content`"))?;
+            let priority = d
+                .value
+                .get("priority")
+                .and_then(Value::as_i64)
+                .ok_or_else(|| malformed("override", "an integer `priority`"))?;
+            let content = d
+                .value
+                .get("content")
+                .ok_or_else(|| malformed("override", "a `content`"))?;
             let priority = if d.fixed { d.priority } else { priority };
-            expand(Def { priority, fixed: true, value: content, ..d }, path, out)
+            expand(
+                Def {
+                    priority,
+                    fixed: true,
+                    value: content,
+                    ..d
+                },
+                path,
+                out,
+            )
         }
         Some("merge") => {
-            let contents = d.value.get("contents").and_then(Value::as_array).ok_or_else(|| malformed("merge", "a list `contents`"))?;
-            contents.iter().try_for_each(|c| expand(Def { value: c, ..d }, path, out))
+            let contents = d
+                .value
+                .get("contents")
+                .and_then(Value::as_array)
+                .ok_or_else(|| malformed("merge", "a list `contents`"))?;
+            contents
+                .iter()
+                .try_for_each(|c| expand(Def { value: c, ..d }, path, out))
         }
         Some("if") => {
-            let condition = d.value.get("condition").and_then(Value::as_bool).ok_or_else(|| malformed("if", "a boolean `condition`"))?;
+            let condition = d
+                .value
+                .get("condition")
+                .and_then(Value::as_bool)
+                .ok_or_else(|| malformed("if", "a boolean `condition`"))?;
             match (condition, d.value.get("content")) {
                 (false, _) => Ok(()),
-                (true, Some(content)) => expand(Def { value: content, ..d }, path, out),
+                (true, Some(content)) => expand(
+                    Def {
+                        value: content,
+                        ..d
+                    },
+                    path,
+                    out,
+                ),
                 (true, None) => Err(malformed("if", "a `content`")),
             }
         }
@@ -146,7 +203,11 @@ fn is_plain_object(v: &Value) -> bool {
     v.is_object() && wrapper_type(v).is_none()
 }
 
-fn merge_at(defs: &[Def<'_>], path: &str, prov: &mut BTreeMap<String, Vec<Source>>) -> Result<Option<Value>, MergeError> {
+fn merge_at(
+    defs: &[Def<'_>],
+    path: &str,
+    prov: &mut BTreeMap<String, Vec<Source>>,
+) -> Result<Option<Value>, MergeError> {
     if defs.is_empty() {
         return Ok(None);
     }
@@ -154,7 +215,11 @@ fn merge_at(defs: &[Def<'_>], path: &str, prov: &mut BTreeMap<String, Vec<Source
         return merge_objects(defs, path, prov).map(Some);
     }
     let best = defs.iter().map(|d| d.priority).min().expect("not empty");
-    let winners: Vec<Def<'_>> = defs.iter().copied().filter(|d| d.priority == best).collect();
+    let winners: Vec<Def<'_>> = defs
+        .iter()
+        .copied()
+        .filter(|d| d.priority == best)
+        .collect();
     if winners.iter().all(|d| is_plain_object(d.value)) {
         return merge_objects(&winners, path, prov).map(Some);
     }
@@ -187,12 +252,18 @@ fn merge_at(defs: &[Def<'_>], path: &str, prov: &mut BTreeMap<String, Vec<Source
         });
     }
     let mut sources = Vec::new();
-    winners.iter().for_each(|d| push_unique(&mut sources, d.source));
+    winners
+        .iter()
+        .for_each(|d| push_unique(&mut sources, d.source));
     prov.insert(path.to_string(), sources);
     Ok(Some(first.value.clone()))
 }
 
-fn merge_objects(defs: &[Def<'_>], path: &str, prov: &mut BTreeMap<String, Vec<Source>>) -> Result<Value, MergeError> {
+fn merge_objects(
+    defs: &[Def<'_>],
+    path: &str,
+    prov: &mut BTreeMap<String, Vec<Source>>,
+) -> Result<Value, MergeError> {
     let mut keys: Vec<&String> = Vec::new();
     for d in defs {
         for k in d.value.as_object().expect("object").keys() {
@@ -215,7 +286,8 @@ fn merge_objects(defs: &[Def<'_>], path: &str, prov: &mut BTreeMap<String, Vec<S
         }
     }
     let mut sources = Vec::new();
-    defs.iter().for_each(|d| push_unique(&mut sources, d.source));
+    defs.iter()
+        .for_each(|d| push_unique(&mut sources, d.source));
     prov.insert(path.to_string(), sources);
     Ok(Value::Object(out))
 }
@@ -241,11 +313,22 @@ pub fn display_path(pointer: &str) -> String {
             if !out.is_empty() {
                 out.push('.');
             }
-            let plain = !part.is_empty() && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-            if plain { out.push_str(&part) } else { out.push_str(&format!("{part:?}")) }
+            let plain = !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            if plain {
+                out.push_str(&part)
+            } else {
+                out.push_str(&format!("{part:?}"))
+            }
         }
     }
-    if out.is_empty() { "(top level)".into() } else { out }
+    if out.is_empty() {
+        "(top level)".into()
+    } else {
+        out
+    }
 }
 
 #[cfg(test)]
@@ -265,7 +348,11 @@ mod tests {
 
     #[test]
     fn sets_merge_and_lists_concatenate() {
-        let m = merge(&[d("a", json!({"x": {"p": 1}, "l": [1]})), d("b", json!({"x": {"q": 2}, "l": [2, 3]}))]).unwrap();
+        let m = merge(&[
+            d("a", json!({"x": {"p": 1}, "l": [1]})),
+            d("b", json!({"x": {"q": 2}, "l": [2, 3]})),
+        ])
+        .unwrap();
         assert_eq!(m.value, json!({"x": {"p": 1, "q": 2}, "l": [1, 2, 3]}));
         assert_eq!(m.sources_at("/x/q"), vec![Source::new("b")]);
         assert_eq!(m.sources_at("/l/2"), vec![Source::new("b")]);
@@ -274,23 +361,53 @@ mod tests {
 
     #[test]
     fn equal_scalars_agree_and_different_ones_conflict_naming_both() {
-        assert_eq!(merge(&[d("a", json!({"x": 1})), d("b", json!({"x": 1}))]).unwrap().value, json!({"x": 1}));
-        let err = merge(&[d("role-wide", json!({"t": 40})), d("machine jon", json!({"t": 42}))]).unwrap_err();
+        assert_eq!(
+            merge(&[d("a", json!({"x": 1})), d("b", json!({"x": 1}))])
+                .unwrap()
+                .value,
+            json!({"x": 1})
+        );
+        let err = merge(&[
+            d("role-wide", json!({"t": 40})),
+            d("machine jon", json!({"t": 42})),
+        ])
+        .unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("'t'") && msg.contains("40 in role-wide") && msg.contains("42 in machine jon"), "{msg}");
+        assert!(
+            msg.contains("'t'")
+                && msg.contains("40 in role-wide")
+                && msg.contains("42 in machine jon"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn priorities_decide() {
-        let m = merge(&[d("role", json!({"t": 40})), d("jon", json!({"t": force(json!(42))}))]).unwrap();
+        let m = merge(&[
+            d("role", json!({"t": 40})),
+            d("jon", json!({"t": force(json!(42))})),
+        ])
+        .unwrap();
         assert_eq!(m.value, json!({"t": 42}));
         assert_eq!(m.sources_at("/t"), vec![Source::new("jon")]);
-        let m = merge(&[d("a", default(json!({"a": 1, "b": 1}))), d("b", json!({"b": 2}))]).unwrap();
+        let m = merge(&[
+            d("a", default(json!({"a": 1, "b": 1}))),
+            d("b", json!({"b": 2})),
+        ])
+        .unwrap();
         assert_eq!(m.value, json!({"a": 1, "b": 2}));
-        let m = merge(&[d("a", json!({"l": [1]})), d("b", json!({"l": force(json!([]))}))]).unwrap();
+        let m = merge(&[
+            d("a", json!({"l": [1]})),
+            d("b", json!({"l": force(json!([]))})),
+        ])
+        .unwrap();
         assert_eq!(m.value, json!({"l": []}));
         let custom = json!({"_type": "override", "priority": 10, "content": "x"});
-        let m = merge(&[d("a", json!({"v": force(json!("f"))})), d("b", json!({"v": custom}))]).unwrap();
+        let m = merge(&[
+            d("a", json!({"v": force(json!("f"))})),
+            d("b", json!({"v": custom})),
+        ])
+        .unwrap();
         assert_eq!(m.value, json!({"v": "x"}));
     }
 
@@ -309,8 +426,15 @@ mod tests {
 
     #[test]
     fn malformed_wrappers_name_the_place() {
-        let err = merge(&[d("inventory.json", json!({"x": {"_type": "override", "content": 1}}))]).unwrap_err();
-        assert_eq!(err.to_string(), "'x' in inventory.json: malformed override (expected an integer `priority`)");
+        let err = merge(&[d(
+            "inventory.json",
+            json!({"x": {"_type": "override", "content": 1}}),
+        )])
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "'x' in inventory.json: malformed override (expected an integer `priority`)"
+        );
     }
 
     #[test]

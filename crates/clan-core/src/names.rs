@@ -77,7 +77,9 @@ fn is_hostname(s: &str) -> bool {
 
 /// Letters, digits, '_' and '-' (and '.' where allowed), not empty.
 fn is_identifier(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
+    !s.is_empty()
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
 }
 
 name_type!(
@@ -103,7 +105,10 @@ name_type!(
 );
 
 /// The closest candidates to a mistyped name, best first.
-pub fn did_you_mean<'a>(wrong: &str, candidates: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+pub fn did_you_mean<'a>(
+    wrong: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Vec<&'a str> {
     let mut scored: Vec<(f64, &str)> = candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(wrong, c), c))

@@ -46,17 +46,31 @@ pub enum OptionType {
     Int,
     IntPositive,
     IntUnsigned,
-    IntBetween { min: i64, max: i64 },
+    IntBetween {
+        min: i64,
+        max: i64,
+    },
     Port,
     Float,
     Number,
-    NumberBetween { min: f64, max: f64 },
+    NumberBetween {
+        min: f64,
+        max: f64,
+    },
     Enum(Vec<Value>),
     /// `pattern` is matched against the whole string, as Nix's `builtins.match` does.
-    StrMatching { pattern: String },
-    ListOf { elem: Box<OptionType>, non_empty: bool },
+    StrMatching {
+        pattern: String,
+    },
+    ListOf {
+        elem: Box<OptionType>,
+        non_empty: bool,
+    },
     /// `key_pattern` restricts attribute names (used by clan's own declarations).
-    AttrsOf { elem: Box<OptionType>, key_pattern: Option<String> },
+    AttrsOf {
+        elem: Box<OptionType>,
+        key_pattern: Option<String>,
+    },
     NullOr(Box<OptionType>),
     Submodule(Group),
     OneOf(Vec<OptionType>),
@@ -107,8 +121,14 @@ pub struct IrError {
 
 /// Reads a group as written by `eval.nix` (`{"_group": {...}}`).
 pub fn group_from_ir(ir: &Value, path: &str) -> Result<Group, IrError> {
-    let err = |message: &str| IrError { path: path.to_string(), message: message.to_string() };
-    let entries = ir.get("_group").and_then(Value::as_object).ok_or_else(|| err("expected an option group"))?;
+    let err = |message: &str| IrError {
+        path: path.to_string(),
+        message: message.to_string(),
+    };
+    let entries = ir
+        .get("_group")
+        .and_then(Value::as_object)
+        .ok_or_else(|| err("expected an option group"))?;
     let mut group = Group::new();
     for (name, node) in entries {
         let child = join(path, name);
@@ -159,8 +179,10 @@ fn description_text(v: &Value) -> Option<String> {
 fn contains_marker(v: &Value) -> bool {
     match v {
         Value::Object(o) => {
-            matches!(o.get("_type").and_then(Value::as_str), Some("function" | "absent"))
-                || o.values().any(contains_marker)
+            matches!(
+                o.get("_type").and_then(Value::as_str),
+                Some("function" | "absent")
+            ) || o.values().any(contains_marker)
         }
         Value::Array(a) => a.iter().any(contains_marker),
         _ => false,
@@ -180,23 +202,48 @@ fn type_from_ir(ir: &Value, path: &str) -> Result<OptionType, IrError> {
         "int" => OptionType::Int,
         "intPositive" => OptionType::IntPositive,
         "intUnsigned" => OptionType::IntUnsigned,
-        "intBetween" => OptionType::IntBetween { min: int("min"), max: int("max") },
+        "intBetween" => OptionType::IntBetween {
+            min: int("min"),
+            max: int("max"),
+        },
         "port" => OptionType::Port,
         "float" => OptionType::Float,
         "number" => OptionType::Number,
-        "numberBetween" => OptionType::NumberBetween { min: num("min"), max: num("max") },
-        "enum" => OptionType::Enum(ir.get("values").and_then(Value::as_array).cloned().unwrap_or_default()),
-        "strMatching" => OptionType::StrMatching {
-            pattern: ir.get("pattern").and_then(Value::as_str).unwrap_or_default().to_string(),
+        "numberBetween" => OptionType::NumberBetween {
+            min: num("min"),
+            max: num("max"),
         },
-        "listOf" => OptionType::ListOf { elem: elem()?, non_empty: ir.get("nonEmpty").is_some() },
-        "attrsOf" => OptionType::AttrsOf { elem: elem()?, key_pattern: None },
+        "enum" => OptionType::Enum(
+            ir.get("values")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default(),
+        ),
+        "strMatching" => OptionType::StrMatching {
+            pattern: ir
+                .get("pattern")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+        },
+        "listOf" => OptionType::ListOf {
+            elem: elem()?,
+            non_empty: ir.get("nonEmpty").is_some(),
+        },
+        "attrsOf" => OptionType::AttrsOf {
+            elem: elem()?,
+            key_pattern: None,
+        },
         "nullOr" => OptionType::NullOr(elem()?),
         "submodule" => OptionType::Submodule(group_from_ir(&ir["options"], &join(path, "<name>"))?),
         "oneOf" => OptionType::OneOf(
             ir.get("types")
                 .and_then(Value::as_array)
-                .map(|ts| ts.iter().map(|t| type_from_ir(t, path)).collect::<Result<_, _>>())
+                .map(|ts| {
+                    ts.iter()
+                        .map(|t| type_from_ir(t, path))
+                        .collect::<Result<_, _>>()
+                })
                 .transpose()?
                 .unwrap_or_default(),
         ),
@@ -204,14 +251,21 @@ fn type_from_ir(ir: &Value, path: &str) -> Result<OptionType, IrError> {
         "attrs" => OptionType::Attrs,
         "package" | "functionTo" => OptionType::NotJson(name.to_string()),
         "invalid" => {
-            return Err(IrError { path: path.to_string(), message: "`type` is not an option type (lib.types.*)".into() });
+            return Err(IrError {
+                path: path.to_string(),
+                message: "`type` is not an option type (lib.types.*)".into(),
+            });
         }
         other => OptionType::NotJson(other.to_string()),
     })
 }
 
 pub(crate) fn join(path: &str, name: &str) -> String {
-    if path.is_empty() { name.to_string() } else { format!("{path}.{name}") }
+    if path.is_empty() {
+        name.to_string()
+    } else {
+        format!("{path}.{name}")
+    }
 }
 
 /// True when a value for this group must be given (some option has no default).
@@ -255,7 +309,9 @@ fn apply_type_defaults(ty: &OptionType, value: &mut Value) {
         (OptionType::AttrsOf { elem, .. }, Value::Object(o)) => {
             o.values_mut().for_each(|v| apply_type_defaults(elem, v));
         }
-        (OptionType::ListOf { elem, .. }, Value::Array(a)) => a.iter_mut().for_each(|v| apply_type_defaults(elem, v)),
+        (OptionType::ListOf { elem, .. }, Value::Array(a)) => {
+            a.iter_mut().for_each(|v| apply_type_defaults(elem, v))
+        }
         (OptionType::NullOr(t), v) if !v.is_null() => apply_type_defaults(t, v),
         _ => {}
     }
@@ -266,7 +322,14 @@ pub mod build {
     use super::*;
 
     pub fn opt(ty: OptionType) -> OptionDecl {
-        OptionDecl { ty, description: None, default: DefaultValue::None, meta: None, visible: true, read_only: false }
+        OptionDecl {
+            ty,
+            description: None,
+            default: DefaultValue::None,
+            meta: None,
+            visible: true,
+            read_only: false,
+        }
     }
 
     impl OptionDecl {
@@ -290,7 +353,10 @@ pub mod build {
     }
 
     pub fn group<const N: usize>(entries: [(&str, OptionNode); N]) -> Group {
-        entries.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+        entries
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect()
     }
 
     pub fn nested<const N: usize>(entries: [(&str, OptionNode); N]) -> OptionNode {
@@ -316,20 +382,31 @@ pub mod build {
         OptionType::Anything
     }
     pub fn matching(pattern: &str) -> OptionType {
-        OptionType::StrMatching { pattern: pattern.to_string() }
+        OptionType::StrMatching {
+            pattern: pattern.to_string(),
+        }
     }
     pub fn enum_of(values: &[&str]) -> OptionType {
         OptionType::Enum(values.iter().map(|v| Value::from(*v)).collect())
     }
     pub fn list_of(t: OptionType) -> OptionType {
-        OptionType::ListOf { elem: Box::new(t), non_empty: false }
+        OptionType::ListOf {
+            elem: Box::new(t),
+            non_empty: false,
+        }
     }
     pub fn attrs_of(t: OptionType) -> OptionType {
-        OptionType::AttrsOf { elem: Box::new(t), key_pattern: None }
+        OptionType::AttrsOf {
+            elem: Box::new(t),
+            key_pattern: None,
+        }
     }
     /// An attribute set whose names must match `key_pattern` (whole-string match).
     pub fn named_attrs_of(key_pattern: &str, t: OptionType) -> OptionType {
-        OptionType::AttrsOf { elem: Box::new(t), key_pattern: Some(key_pattern.to_string()) }
+        OptionType::AttrsOf {
+            elem: Box::new(t),
+            key_pattern: Some(key_pattern.to_string()),
+        }
     }
     pub fn null_or(t: OptionType) -> OptionType {
         OptionType::NullOr(Box::new(t))
@@ -350,13 +427,25 @@ mod tests {
 
     #[test]
     fn defaults_fill_groups_submodules_and_attrs_of_submodules() {
-        let entry = group([("folders", opt(list_of(str())).default(json!([])).node()), ("x", opt(int()).node())]);
+        let entry = group([
+            ("folders", opt(list_of(str())).default(json!([])).node()),
+            ("x", opt(int()).node()),
+        ]);
         let g = group([
             ("port", opt(port()).default(22).node()),
-            ("nested", nested([("enable", opt(bool()).default(false).node())])),
-            ("entries", opt(attrs_of(submodule(entry))).default(json!({})).node()),
+            (
+                "nested",
+                nested([("enable", opt(bool()).default(false).node())]),
+            ),
+            (
+                "entries",
+                opt(attrs_of(submodule(entry))).default(json!({})).node(),
+            ),
         ]);
-        let mut v = json!({"entries": {"a": {"x": 1}}}).as_object().unwrap().clone();
+        let mut v = json!({"entries": {"a": {"x": 1}}})
+            .as_object()
+            .unwrap()
+            .clone();
         apply_defaults(&g, &mut v);
         assert_eq!(
             Value::Object(v),
@@ -374,10 +463,14 @@ mod tests {
             "sub": {"_group": {"p": {"_option": true, "type": {"name": "port"}, "hasDefault": false}}}
         }});
         let g = group_from_ir(&ir, "").unwrap();
-        let OptionNode::Option(enable) = &g["enable"] else { panic!() };
+        let OptionNode::Option(enable) = &g["enable"] else {
+            panic!()
+        };
         assert_eq!(enable.default, DefaultValue::Json(json!(false)));
         assert_eq!(enable.meta, Some(json!({"type": "enable"})));
-        let OptionNode::Option(f) = &g["f"] else { panic!() };
+        let OptionNode::Option(f) = &g["f"] else {
+            panic!()
+        };
         assert_eq!(f.default, DefaultValue::Opaque);
         assert!(group_required(&g));
     }

@@ -12,16 +12,28 @@ pub enum CommandError {
     #[error("`{program}` was not found on PATH")]
     NotFound { program: String },
     #[error("`{command}` failed with exit code {code}{}", stderr_suffix(.stderr))]
-    Failed { command: String, code: i32, stderr: String, stdout: String },
+    Failed {
+        command: String,
+        code: i32,
+        stderr: String,
+        stdout: String,
+    },
     #[error("`{command}` was killed by signal {signal}")]
     Killed { command: String, signal: i32 },
     #[error("could not run `{command}`: {source}")]
-    Io { command: String, source: std::io::Error },
+    Io {
+        command: String,
+        source: std::io::Error,
+    },
 }
 
 fn stderr_suffix(stderr: &str) -> String {
     let trimmed = stderr.trim_end();
-    if trimmed.is_empty() { String::new() } else { format!(":\n{trimmed}") }
+    if trimmed.is_empty() {
+        String::new()
+    } else {
+        format!(":\n{trimmed}")
+    }
 }
 
 /// Captured result of a successful run.
@@ -49,7 +61,13 @@ pub struct Cmd {
 
 impl Cmd {
     pub fn new(program: impl AsRef<OsStr>) -> Self {
-        Self { program: program.as_ref().into(), args: Vec::new(), env: Vec::new(), cwd: None, stdin: None }
+        Self {
+            program: program.as_ref().into(),
+            args: Vec::new(),
+            env: Vec::new(),
+            cwd: None,
+            stdin: None,
+        }
     }
 
     pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
@@ -58,7 +76,8 @@ impl Cmd {
     }
 
     pub fn args<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(mut self, args: I) -> Self {
-        self.args.extend(args.into_iter().map(|a| a.as_ref().into()));
+        self.args
+            .extend(args.into_iter().map(|a| a.as_ref().into()));
         self
     }
 
@@ -95,7 +114,11 @@ impl Cmd {
         command
             .args(&self.args)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdin(if self.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdin(if self.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         if let Some(cwd) = &self.cwd {
@@ -103,9 +126,14 @@ impl Cmd {
         }
         let mut child = command.spawn().map_err(|source| {
             if source.kind() == std::io::ErrorKind::NotFound {
-                CommandError::NotFound { program: self.program_name() }
+                CommandError::NotFound {
+                    program: self.program_name(),
+                }
             } else {
-                CommandError::Io { command: self.display(), source }
+                CommandError::Io {
+                    command: self.display(),
+                    source,
+                }
             }
         })?;
         if let Some(data) = &self.stdin {
@@ -115,10 +143,16 @@ impl Cmd {
         }
         let out = child
             .wait_with_output()
-            .map_err(|source| CommandError::Io { command: self.display(), source })?;
+            .map_err(|source| CommandError::Io {
+                command: self.display(),
+                source,
+            })?;
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         match out.status.code() {
-            Some(0) => Ok(Output { stdout: out.stdout, stderr }),
+            Some(0) => Ok(Output {
+                stdout: out.stdout,
+                stderr,
+            }),
             Some(code) => Err(CommandError::Failed {
                 command: self.display(),
                 code,
@@ -127,7 +161,10 @@ impl Cmd {
             }),
             None => {
                 use std::os::unix::process::ExitStatusExt;
-                Err(CommandError::Killed { command: self.display(), signal: out.status.signal().unwrap_or(0) })
+                Err(CommandError::Killed {
+                    command: self.display(),
+                    signal: out.status.signal().unwrap_or(0),
+                })
             }
         }
     }
@@ -148,7 +185,10 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
-        assert!(matches!(Cmd::new("no-such-program-here").run(), Err(CommandError::NotFound { .. })));
+        assert!(matches!(
+            Cmd::new("no-such-program-here").run(),
+            Err(CommandError::NotFound { .. })
+        ));
     }
 
     #[test]

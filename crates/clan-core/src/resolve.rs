@@ -76,18 +76,27 @@ impl Clan {
         let raw = RawClan::load(&dir, &nix)?;
         let inventory = Inventory::from_raw(&raw)?;
         let registry = Registry::new(&raw.user_modules)?;
-        Ok(Self { dir, inventory, registry, raw, nix })
+        Ok(Self {
+            dir,
+            inventory,
+            registry,
+            raw,
+            nix,
+        })
     }
 
     /// The machine named `name`, or an error with suggestions.
     pub fn machine(&self, name: &str) -> Result<&crate::inventory::Machine> {
-        self.inventory.machines.get(name).ok_or_else(|| Error::UnknownMachine {
-            name: name.to_string(),
-            suggestions: did_you_mean(name, self.inventory.machines.keys().map(String::as_str))
-                .into_iter()
-                .map(str::to_string)
-                .collect(),
-        })
+        self.inventory
+            .machines
+            .get(name)
+            .ok_or_else(|| Error::UnknownMachine {
+                name: name.to_string(),
+                suggestions: did_you_mean(name, self.inventory.machines.keys().map(String::as_str))
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect(),
+            })
     }
 
     /// Resolves the given machines (all when empty). Every instance is checked, not
@@ -95,8 +104,11 @@ impl Clan {
     pub fn resolve(&self, selected: &[String]) -> Result<Resolution> {
         let mut warnings = Vec::new();
         let memberships = self.memberships(&mut warnings)?;
-        let names: Vec<String> =
-            if selected.is_empty() { self.inventory.machines.keys().cloned().collect() } else { selected.to_vec() };
+        let names: Vec<String> = if selected.is_empty() {
+            self.inventory.machines.keys().cloned().collect()
+        } else {
+            selected.to_vec()
+        };
         for n in &names {
             self.machine(n)?;
         }
@@ -106,20 +118,29 @@ impl Clan {
         let mut assignments: BTreeMap<String, Vec<RoleAssignment>> = BTreeMap::new();
         for (instance_name, roles) in &memberships {
             let instance = &self.inventory.instances[instance_name];
-            let module = self.registry.lookup(&instance.module.name, instance.module.input.as_deref()).expect("checked");
+            let module = self
+                .registry
+                .lookup(&instance.module.name, instance.module.input.as_deref())
+                .expect("checked");
             for (role, members) in roles {
                 for (machine, settings) in members {
                     if !names.contains(machine) {
                         continue;
                     }
-                    assignments.entry(machine.clone()).or_default().push(RoleAssignment {
-                        instance: instance_name.clone(),
-                        module: module.name.clone(),
-                        role: role.clone(),
-                        settings: settings.clone(),
-                    });
-                    let machine_roles: Vec<String> =
-                        roles.iter().filter(|(_, m)| m.contains_key(machine)).map(|(r, _)| r.clone()).collect();
+                    assignments
+                        .entry(machine.clone())
+                        .or_default()
+                        .push(RoleAssignment {
+                            instance: instance_name.clone(),
+                            module: module.name.clone(),
+                            role: role.clone(),
+                            settings: settings.clone(),
+                        });
+                    let machine_roles: Vec<String> = roles
+                        .iter()
+                        .filter(|(_, m)| m.contains_key(machine))
+                        .map(|(r, _)| r.clone())
+                        .collect();
                     let ctx = InstanceContext {
                         instance_name,
                         role,
@@ -131,7 +152,9 @@ impl Clan {
                     };
                     match &module.origin {
                         Origin::Builtin => {
-                            let value = builtin(&module.name).expect("registered").per_instance(&ctx);
+                            let value = builtin(&module.name)
+                                .expect("registered")
+                                .per_instance(&ctx);
                             builtin_defs.entry(machine.clone()).or_default().push(Definition::new(
                                 format!("module '{}' (built-in), instance '{instance_name}', role '{role}'", module.name),
                                 value,
@@ -151,25 +174,39 @@ impl Clan {
         let needs_nix = !nix_calls.is_empty()
             || names.iter().any(|n| {
                 self.raw.machine_modules.contains(n)
-                    || self.dir.machines_dir().join(n).join("configuration.nix").is_file()
+                    || self
+                        .dir
+                        .machines_dir()
+                        .join(n)
+                        .join("configuration.nix")
+                        .is_file()
             });
         let mut definitions: BTreeMap<String, Vec<Definition>> = BTreeMap::new();
         if needs_nix {
             let extra: Map<String, Value> = builtin_defs
                 .iter()
                 .map(|(m, defs)| {
-                    (m.clone(), defs.iter().map(|d| json!({"source": d.source.0, "value": d.value})).collect())
+                    (
+                        m.clone(),
+                        defs.iter()
+                            .map(|d| json!({"source": d.source.0, "value": d.value}))
+                            .collect(),
+                    )
                 })
                 .collect();
             let args = json!({ "machines": names, "perInstance": nix_calls, "perMachine": self.per_machine_calls(&memberships, &names), "extraDefinitions": extra });
             let needed_by = self.dir.clan_nix();
-            let answer = self.nix.eval(self.dir.root(), Query::Machines, Some(&args), &needed_by)?;
+            let answer =
+                self.nix
+                    .eval(self.dir.root(), Query::Machines, Some(&args), &needed_by)?;
             for n in &names {
                 let defs = answer[n.as_str()]
                     .as_array()
                     .into_iter()
                     .flatten()
-                    .map(|d| Definition::new(d["source"].as_str().unwrap_or("?"), d["value"].clone()))
+                    .map(|d| {
+                        Definition::new(d["source"].as_str().unwrap_or("?"), d["value"].clone())
+                    })
                     .collect();
                 definitions.insert(n.clone(), defs);
             }
@@ -177,12 +214,19 @@ impl Clan {
             definitions = builtin_defs;
         }
 
-        let core_validator = Validator::new(&crate::schema::document(&clan_core_options()).expect("clan.core schema is JSON"))
-            .expect("clan.core schema compiles");
+        let core_validator = Validator::new(
+            &crate::schema::document(&clan_core_options()).expect("clan.core schema is JSON"),
+        )
+        .expect("clan.core schema compiles");
         let mut machines = BTreeMap::new();
         for n in names {
             let defs = definitions.remove(&n).unwrap_or_default();
-            let resolved = self.machine_config(&n, defs, assignments.remove(&n).unwrap_or_default(), &core_validator)?;
+            let resolved = self.machine_config(
+                &n,
+                defs,
+                assignments.remove(&n).unwrap_or_default(),
+                &core_validator,
+            )?;
             machines.insert(n, resolved);
         }
         Ok(Resolution { machines, warnings })
@@ -203,19 +247,28 @@ impl Clan {
             .and_then(Value::as_object_mut)
             .and_then(|c| c.remove("core"))
             .unwrap_or_else(|| json!({}));
-        if other.get("clan").and_then(Value::as_object).is_some_and(Map::is_empty) {
+        if other
+            .get("clan")
+            .and_then(Value::as_object)
+            .is_some_and(Map::is_empty)
+        {
             other.as_object_mut().expect("object").remove("clan");
         }
         if let Some(obj) = core.as_object_mut() {
             apply_defaults(&clan_core_options(), obj);
         }
-        let issues = core_validator.check_value(&core, |p| merged.sources_at(&format!("/clan/core{p}")));
+        let issues =
+            core_validator.check_value(&core, |p| merged.sources_at(&format!("/clan/core{p}")));
         if !issues.is_empty() {
             let issues = issues.into_iter().map(|mut i| {
-                i.path = format!("clan.core.{}", i.path).replace("clan.core.(top level)", "clan.core");
+                i.path =
+                    format!("clan.core.{}", i.path).replace("clan.core.(top level)", "clan.core");
                 i
             });
-            return Err(Error::InvalidMachineConfig { machine: name.to_string(), issues: issues.collect() });
+            return Err(Error::InvalidMachineConfig {
+                machine: name.to_string(),
+                issues: issues.collect(),
+            });
         }
         let clan_core: ClanCore = serde_json::from_value(core)
             .map_err(|e| Error::Invalid(format!("machine '{name}': clan.core: {e}")))?;
@@ -236,13 +289,23 @@ impl Clan {
     fn per_machine_calls(&self, memberships: &Memberships, names: &[String]) -> Vec<Value> {
         let mut calls = Vec::new();
         for module in self.registry.user.values() {
-            let Origin::User { per_machine: true, .. } = module.origin else { continue };
+            let Origin::User {
+                per_machine: true, ..
+            } = module.origin
+            else {
+                continue;
+            };
             for machine in names {
                 let mut instances = Map::new();
                 let mut roles = BTreeSet::new();
                 for (inst_name, inst_roles) in memberships {
                     let inst = &self.inventory.instances[inst_name];
-                    if self.registry.lookup(&inst.module.name, inst.module.input.as_deref()).map(|m| &m.name) != Some(&module.name) {
+                    if self
+                        .registry
+                        .lookup(&inst.module.name, inst.module.input.as_deref())
+                        .map(|m| &m.name)
+                        != Some(&module.name)
+                    {
                         continue;
                     }
                     if !inst_roles.values().any(|m| m.contains_key(machine)) {
@@ -254,8 +317,10 @@ impl Clan {
                             if members.contains_key(machine) {
                                 roles.insert(role.clone());
                             }
-                            let machines: Map<String, Value> =
-                                members.iter().map(|(m, s)| (m.clone(), json!({ "settings": s }))).collect();
+                            let machines: Map<String, Value> = members
+                                .iter()
+                                .map(|(m, s)| (m.clone(), json!({ "settings": s })))
+                                .collect();
                             (role.clone(), json!({ "machines": machines }))
                         })
                         .collect();
@@ -274,14 +339,15 @@ impl Clan {
         let inv = &self.inventory;
         let mut out = Memberships::new();
         for (name, instance) in &inv.instances {
-            let module = self.registry.lookup(&instance.module.name, instance.module.input.as_deref()).ok_or_else(|| {
-                Error::UnknownModule {
+            let module = self
+                .registry
+                .lookup(&instance.module.name, instance.module.input.as_deref())
+                .ok_or_else(|| Error::UnknownModule {
                     instance: name.clone(),
                     module: instance.module.name.clone(),
                     input: instance.module.input.clone(),
                     available: self.registry.names(),
-                }
-            })?;
+                })?;
             let mut roles = BTreeMap::new();
             for (role_name, role) in &instance.roles {
                 let Some(role_info) = module.roles.get(role_name) else {
@@ -308,8 +374,12 @@ impl Clan {
                     members.insert(m.clone());
                 }
                 for tag in &role.tags {
-                    let tagged: Vec<String> =
-                        inv.machines.values().filter(|m| m.tags.contains(tag)).map(|m| m.name.to_string()).collect();
+                    let tagged: Vec<String> = inv
+                        .machines
+                        .values()
+                        .filter(|m| m.tags.contains(tag))
+                        .map(|m| m.name.to_string())
+                        .collect();
                     if tagged.is_empty() {
                         let known: Vec<&str> = inv.known_tags().into_iter().collect();
                         warnings.push(format!(
@@ -319,12 +389,16 @@ impl Clan {
                     }
                     members.extend(tagged);
                 }
-                let schema = crate::schema::document(&role_info.interface).map_err(|source| Error::Schema {
-                    module: module.name.clone(),
-                    role: role_name.clone(),
-                    source,
+                let schema = crate::schema::document(&role_info.interface).map_err(|source| {
+                    Error::Schema {
+                        module: module.name.clone(),
+                        role: role_name.clone(),
+                        source,
+                    }
                 })?;
-                let validator = Validator::new(&schema).map_err(|e| Error::Invalid(format!("module '{}', role '{role_name}': {e}", module.name)))?;
+                let validator = Validator::new(&schema).map_err(|e| {
+                    Error::Invalid(format!("module '{}', role '{role_name}': {e}", module.name))
+                })?;
                 let mut settings_of = BTreeMap::new();
                 for m in members {
                     let tags = &inv.machines[&m].tags;

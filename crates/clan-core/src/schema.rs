@@ -117,12 +117,18 @@ fn type_schema(ty: &OptionType, path: &str) -> Result<Value, SchemaError> {
         OptionType::Int => json!({"type": "integer"}),
         OptionType::IntPositive => json!({"type": "integer", "minimum": 1}),
         OptionType::IntUnsigned => json!({"type": "integer", "minimum": 0}),
-        OptionType::IntBetween { min, max } => json!({"type": "integer", "minimum": min, "maximum": max}),
+        OptionType::IntBetween { min, max } => {
+            json!({"type": "integer", "minimum": min, "maximum": max})
+        }
         OptionType::Port => json!({"type": "integer", "minimum": 0, "maximum": 65535}),
         OptionType::Float | OptionType::Number => json!({"type": "number"}),
-        OptionType::NumberBetween { min, max } => json!({"type": "number", "minimum": min, "maximum": max}),
+        OptionType::NumberBetween { min, max } => {
+            json!({"type": "number", "minimum": min, "maximum": max})
+        }
         OptionType::Enum(values) => json!({"enum": values}),
-        OptionType::StrMatching { pattern } => json!({"type": "string", "pattern": anchored(pattern)}),
+        OptionType::StrMatching { pattern } => {
+            json!({"type": "string", "pattern": anchored(pattern)})
+        }
         OptionType::ListOf { elem, non_empty } => {
             let mut s = json!({"type": "array", "items": type_schema(elem, &join(path, "*"))?});
             if *non_empty {
@@ -139,7 +145,11 @@ fn type_schema(ty: &OptionType, path: &str) -> Result<Value, SchemaError> {
         }
         OptionType::NullOr(t) => {
             let inner = type_schema(t, path)?;
-            if accepts_null(&inner) { inner } else { json!({"oneOf": [{"type": "null"}, inner]}) }
+            if accepts_null(&inner) {
+                inner
+            } else {
+                json!({"oneOf": [{"type": "null"}, inner]})
+            }
         }
         OptionType::Submodule(g) => group_schema(g, path)?,
         OptionType::OneOf(ts) => {
@@ -168,7 +178,10 @@ fn type_schema(ty: &OptionType, path: &str) -> Result<Value, SchemaError> {
         OptionType::Anything => json!({}),
         OptionType::Attrs => json!({"type": "object"}),
         OptionType::NotJson(name) => {
-            return Err(SchemaError { path: path.to_string(), type_name: name.clone() });
+            return Err(SchemaError {
+                path: path.to_string(),
+                type_name: name.clone(),
+            });
         }
     })
 }
@@ -190,12 +203,30 @@ mod tests {
     fn every_type_maps_to_its_schema() {
         assert_eq!(schema_of(bool()), json!({"type": "boolean"}));
         assert_eq!(schema_of(str()), json!({"type": "string"}));
-        assert_eq!(schema_of(OptionType::IntBetween { min: 1, max: 5 }), json!({"type": "integer", "minimum": 1, "maximum": 5}));
-        assert_eq!(schema_of(port()), json!({"type": "integer", "minimum": 0, "maximum": 65535}));
-        assert_eq!(schema_of(matching("[a-z]+")), json!({"type": "string", "pattern": "^(?:[a-z]+)$"}));
-        assert_eq!(schema_of(list_of(int())), json!({"type": "array", "items": {"type": "integer"}}));
-        assert_eq!(schema_of(attrs_of(bool())), json!({"type": "object", "additionalProperties": {"type": "boolean"}}));
-        assert_eq!(schema_of(null_or(str())), json!({"oneOf": [{"type": "null"}, {"type": "string"}]}));
+        assert_eq!(
+            schema_of(OptionType::IntBetween { min: 1, max: 5 }),
+            json!({"type": "integer", "minimum": 1, "maximum": 5})
+        );
+        assert_eq!(
+            schema_of(port()),
+            json!({"type": "integer", "minimum": 0, "maximum": 65535})
+        );
+        assert_eq!(
+            schema_of(matching("[a-z]+")),
+            json!({"type": "string", "pattern": "^(?:[a-z]+)$"})
+        );
+        assert_eq!(
+            schema_of(list_of(int())),
+            json!({"type": "array", "items": {"type": "integer"}})
+        );
+        assert_eq!(
+            schema_of(attrs_of(bool())),
+            json!({"type": "object", "additionalProperties": {"type": "boolean"}})
+        );
+        assert_eq!(
+            schema_of(null_or(str())),
+            json!({"oneOf": [{"type": "null"}, {"type": "string"}]})
+        );
         assert_eq!(schema_of(null_or(anything())), json!({}));
         assert_eq!(schema_of(enum_of(&["a", "b"])), json!({"enum": ["a", "b"]}));
         assert_eq!(
@@ -209,7 +240,13 @@ mod tests {
         let g = group([
             ("a", opt(str()).desc("A").node()),
             ("b", opt(int()).default(3).node()),
-            ("hidden", OptionNode::Option(crate::options::OptionDecl { visible: false, ..opt(str()) })),
+            (
+                "hidden",
+                OptionNode::Option(crate::options::OptionDecl {
+                    visible: false,
+                    ..opt(str())
+                }),
+            ),
         ]);
         assert_eq!(
             document(&g).unwrap(),
@@ -221,7 +258,10 @@ mod tests {
 
     #[test]
     fn types_without_json_form_name_the_option() {
-        let g = group([("svc", nested([("pkg", opt(OptionType::NotJson("package".into())).node())]))]);
+        let g = group([(
+            "svc",
+            nested([("pkg", opt(OptionType::NotJson("package".into())).node())]),
+        )]);
         let err = document(&g).unwrap_err();
         assert_eq!(err.path, "svc.pkg");
         assert!(err.to_string().contains("'package'"));

@@ -22,7 +22,14 @@ impl std::fmt::Display for Issue {
         match self.sources.as_slice() {
             [] => Ok(()),
             [one] => write!(f, " (set in {one})"),
-            many => write!(f, " (set in {})", many.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")),
+            many => write!(
+                f,
+                " (set in {})",
+                many.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         }
     }
 }
@@ -37,7 +44,9 @@ pub struct Validator(jsonschema::Validator);
 
 impl Validator {
     pub fn new(schema: &Value) -> Result<Self, BadSchema> {
-        jsonschema::draft202012::new(schema).map(Self).map_err(|e| BadSchema(e.to_string()))
+        jsonschema::draft202012::new(schema)
+            .map(Self)
+            .map_err(|e| BadSchema(e.to_string()))
     }
 
     /// All broken rules in `merged.value`, each with the sources of the value.
@@ -52,12 +61,21 @@ impl Validator {
             .map(|e| {
                 let pointer = e.instance_path().as_str().to_string();
                 let blamed = match e.kind() {
-                    jsonschema::error::ValidationErrorKind::AdditionalProperties { unexpected } if unexpected.len() == 1 => {
-                        format!("{pointer}/{}", unexpected[0].replace('~', "~0").replace('/', "~1"))
+                    jsonschema::error::ValidationErrorKind::AdditionalProperties { unexpected }
+                        if unexpected.len() == 1 =>
+                    {
+                        format!(
+                            "{pointer}/{}",
+                            unexpected[0].replace('~', "~0").replace('/', "~1")
+                        )
                     }
                     _ => pointer.clone(),
                 };
-                Issue { path: display_path(&pointer), message: e.to_string(), sources: sources(&blamed) }
+                Issue {
+                    path: display_path(&pointer),
+                    message: e.to_string(),
+                    sources: sources(&blamed),
+                }
             })
             .collect();
         issues.dedup();
@@ -76,18 +94,31 @@ mod tests {
         let schema = json!({"type": "object", "properties": {
             "networking": {"type": "object", "properties": {"hostName": {"type": "string", "pattern": "^$|^[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?$"}}}
         }});
-        let m = merge(&[Definition::new("configuration.json", json!({"networking": {"hostName": "my/machine"}}))]).unwrap();
+        let m = merge(&[Definition::new(
+            "configuration.json",
+            json!({"networking": {"hostName": "my/machine"}}),
+        )])
+        .unwrap();
         let issues = Validator::new(&schema).unwrap().check(&m);
         assert_eq!(issues.len(), 1);
         assert_eq!(issues[0].path, "networking.hostName");
-        assert!(issues[0].message.contains("\"my/machine\" does not match"), "{}", issues[0].message);
+        assert!(
+            issues[0].message.contains("\"my/machine\" does not match"),
+            "{}",
+            issues[0].message
+        );
         assert_eq!(issues[0].sources, vec![Source::new("configuration.json")]);
     }
 
     #[test]
     fn unexpected_keys_blame_the_definition_that_added_them() {
-        let schema = json!({"type": "object", "properties": {"a": {}}, "additionalProperties": false});
-        let m = merge(&[Definition::new("one", json!({"a": 1})), Definition::new("two", json!({"b": 1}))]).unwrap();
+        let schema =
+            json!({"type": "object", "properties": {"a": {}}, "additionalProperties": false});
+        let m = merge(&[
+            Definition::new("one", json!({"a": 1})),
+            Definition::new("two", json!({"b": 1})),
+        ])
+        .unwrap();
         let issues = Validator::new(&schema).unwrap().check(&m);
         assert_eq!(issues[0].sources, vec![Source::new("two")]);
     }

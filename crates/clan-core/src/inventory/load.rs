@@ -42,14 +42,22 @@ pub fn read_inventory_json(dir: &ClanDir) -> Result<Option<Value>, InventoryErro
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(InventoryError::Io { file: path.display().to_string(), source }),
+        Err(source) => {
+            return Err(InventoryError::Io {
+                file: path.display().to_string(),
+                source,
+            });
+        }
     };
     let value: Value = serde_json::from_str(&text).map_err(|e| InventoryError::Json {
         file: path.display().to_string(),
         message: format!("not valid JSON: {e}"),
     })?;
     if !value.is_object() {
-        return Err(InventoryError::Json { file: path.display().to_string(), message: "must hold a JSON object".into() });
+        return Err(InventoryError::Json {
+            file: path.display().to_string(),
+            message: "must hold a JSON object".into(),
+        });
     }
     Ok(Some(value))
 }
@@ -57,7 +65,11 @@ pub fn read_inventory_json(dir: &ClanDir) -> Result<Option<Value>, InventoryErro
 /// User modules are directories under modules/ holding default.nix.
 fn has_user_modules(dir: &ClanDir) -> bool {
     std::fs::read_dir(dir.modules_dir())
-        .map(|entries| entries.flatten().any(|e| e.path().join("default.nix").is_file()))
+        .map(|entries| {
+            entries
+                .flatten()
+                .any(|e| e.path().join("default.nix").is_file())
+        })
         .unwrap_or(false)
 }
 
@@ -66,27 +78,50 @@ impl RawClan {
         let mut raw = RawClan::default();
         let clan_nix = dir.clan_nix();
         if clan_nix.is_file() || has_user_modules(dir) {
-            let needed_by = if clan_nix.is_file() { clan_nix.clone() } else { dir.modules_dir() };
+            let needed_by = if clan_nix.is_file() {
+                clan_nix.clone()
+            } else {
+                dir.modules_dir()
+            };
             let answer = nix.eval(dir.root(), Query::Inventory, None, &needed_by)?;
             raw.evaluated_with_nix = true;
-            for key in answer["topLevelKeys"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+            for key in answer["topLevelKeys"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
                 if !CLAN_NIX_KEYS.contains(&key) {
-                    return Err(LoadError::UnknownKey { file: clan_nix.display().to_string(), key: key.to_string() });
+                    return Err(LoadError::UnknownKey {
+                        file: clan_nix.display().to_string(),
+                        key: key.to_string(),
+                    });
                 }
             }
             let meta = &answer["meta"];
             if meta.as_object().is_some_and(|m| !m.is_empty()) {
-                raw.inventory.push(Definition::new("clan.nix (meta)", json!({ "meta": meta })));
+                raw.inventory
+                    .push(Definition::new("clan.nix (meta)", json!({ "meta": meta })));
             }
-            if answer["inventory"].as_object().is_some_and(|m| !m.is_empty()) {
-                raw.inventory.push(Definition::new("clan.nix", answer["inventory"].clone()));
+            if answer["inventory"]
+                .as_object()
+                .is_some_and(|m| !m.is_empty())
+            {
+                raw.inventory
+                    .push(Definition::new("clan.nix", answer["inventory"].clone()));
             }
             raw.machine_modules = string_list(&answer["machineModules"]);
             for name in &raw.machine_modules {
-                raw.inventory.push(Definition::new(format!("clan.nix (machines.{name})"), json!({"machines": {name: {}}})));
+                raw.inventory.push(Definition::new(
+                    format!("clan.nix (machines.{name})"),
+                    json!({"machines": {name: {}}}),
+                ));
             }
             if let Some(modules) = answer["modules"].as_object() {
-                raw.user_modules = modules.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                raw.user_modules = modules
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
             }
         }
         if let Some(json) = read_inventory_json(dir)? {
@@ -101,7 +136,10 @@ impl RawClan {
                 .collect();
             names.sort();
             for name in names {
-                raw.inventory.push(Definition::new(format!("machines/{name}/"), json!({"machines": {&name: {}}})));
+                raw.inventory.push(Definition::new(
+                    format!("machines/{name}/"),
+                    json!({"machines": {&name: {}}}),
+                ));
             }
         }
         Ok(raw)
@@ -109,5 +147,10 @@ impl RawClan {
 }
 
 fn string_list(v: &Value) -> Vec<String> {
-    v.as_array().into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect()
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect()
 }

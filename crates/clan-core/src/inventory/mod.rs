@@ -30,14 +30,23 @@ pub enum InventoryError {
     #[error("{file}: {message}")]
     Json { file: String, message: String },
     #[error("could not read {file}: {source}")]
-    Io { file: String, source: std::io::Error },
+    Io {
+        file: String,
+        source: std::io::Error,
+    },
 }
 
 pub(crate) fn format_issues(issues: &[Issue]) -> String {
-    issues.iter().map(|i| format!("  {i}")).collect::<Vec<_>>().join("\n")
+    issues
+        .iter()
+        .map(|i| format!("  {i}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum MachineClass {
     #[default]
@@ -137,18 +146,25 @@ impl Inventory {
             defs.push(def);
         }
         let merged = crate::merge::merge(&defs)?;
-        let validator = Validator::new(&crate::schema::document(&schema()).expect("inventory schema is JSON"))
-            .expect("inventory schema compiles");
+        let validator =
+            Validator::new(&crate::schema::document(&schema()).expect("inventory schema is JSON"))
+                .expect("inventory schema compiles");
         let issues = validator.check(&merged);
         if !issues.is_empty() {
             return Err(InventoryError::Invalid(issues));
         }
         let mut value = merged.value;
-        apply_defaults(&schema(), value.as_object_mut().expect("validated as an object"));
+        apply_defaults(
+            &schema(),
+            value.as_object_mut().expect("validated as an object"),
+        );
         Self::from_value(value, &mut layers)
     }
 
-    fn from_value(value: Value, layers: &mut BTreeMap<(String, String), SettingsLayers>) -> Result<Self, InventoryError> {
+    fn from_value(
+        value: Value,
+        layers: &mut BTreeMap<(String, String), SettingsLayers>,
+    ) -> Result<Self, InventoryError> {
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
         struct RawMachine {
@@ -181,20 +197,37 @@ impl Inventory {
             instances: BTreeMap<String, RawInstance>,
             tags: BTreeMap<String, Vec<String>>,
         }
-        let raw: Raw = serde_json::from_value(value)
-            .map_err(|e| InventoryError::Json { file: "inventory".into(), message: e.to_string() })?;
-        let invalid = |path: String, message: String| InventoryError::Invalid(vec![Issue { path, message, sources: vec![] }]);
+        let raw: Raw = serde_json::from_value(value).map_err(|e| InventoryError::Json {
+            file: "inventory".into(),
+            message: e.to_string(),
+        })?;
+        let invalid = |path: String, message: String| {
+            InventoryError::Invalid(vec![Issue {
+                path,
+                message,
+                sources: vec![],
+            }])
+        };
 
         let mut machines = BTreeMap::new();
         for (key, m) in raw.machines {
-            let name = MachineName::new(&key).map_err(|e| invalid(format!("machines.{key}"), e.to_string()))?;
+            let name = MachineName::new(&key)
+                .map_err(|e| invalid(format!("machines.{key}"), e.to_string()))?;
             if let Some(n) = &m.name
                 && n != &key
             {
-                return Err(invalid(format!("machines.{key}.name"), format!("is {n:?} but the machine is named {key:?}")));
+                return Err(invalid(
+                    format!("machines.{key}.name"),
+                    format!("is {n:?} but the machine is named {key:?}"),
+                ));
             }
             let mut tags: BTreeSet<String> = m.tags.into_iter().collect();
-            tags.extend(raw.tags.iter().filter(|(_, members)| members.contains(&key)).map(|(t, _)| t.clone()));
+            tags.extend(
+                raw.tags
+                    .iter()
+                    .filter(|(_, members)| members.contains(&key))
+                    .map(|(t, _)| t.clone()),
+            );
             tags.insert(BUILTIN_TAG_ALL.to_string());
             tags.insert(m.machine_class.as_str().to_string());
             machines.insert(
@@ -217,25 +250,56 @@ impl Inventory {
                     .roles
                     .into_iter()
                     .map(|(role, r)| {
-                        let settings = layers.remove(&(name.clone(), role.clone())).unwrap_or_default();
-                        (role, Role { machines: r.machines.into_keys().collect(), tags: r.tags.into_keys().collect(), settings })
+                        let settings = layers
+                            .remove(&(name.clone(), role.clone()))
+                            .unwrap_or_default();
+                        (
+                            role,
+                            Role {
+                                machines: r.machines.into_keys().collect(),
+                                tags: r.tags.into_keys().collect(),
+                                settings,
+                            },
+                        )
                     })
                     .collect();
-                let module = ModuleRef { name: i.module.name.unwrap_or_else(|| name.clone()), input: i.module.input };
-                (name.clone(), Instance { name, module, roles })
+                let module = ModuleRef {
+                    name: i.module.name.unwrap_or_else(|| name.clone()),
+                    input: i.module.input,
+                };
+                (
+                    name.clone(),
+                    Instance {
+                        name,
+                        module,
+                        roles,
+                    },
+                )
             })
             .collect();
-        Ok(Self { meta: raw.meta, machines, instances })
+        Ok(Self {
+            meta: raw.meta,
+            machines,
+            instances,
+        })
     }
 
     /// Machines that carry every one of `tags`.
-    pub fn machines_with_tags<'a>(&'a self, tags: &'a [String]) -> impl Iterator<Item = &'a Machine> + 'a {
-        self.machines.values().filter(move |m| tags.iter().all(|t| m.tags.contains(t)))
+    pub fn machines_with_tags<'a>(
+        &'a self,
+        tags: &'a [String],
+    ) -> impl Iterator<Item = &'a Machine> + 'a {
+        self.machines
+            .values()
+            .filter(move |m| tags.iter().all(|t| m.tags.contains(t)))
     }
 
     /// Every tag some machine carries.
     pub fn known_tags(&self) -> BTreeSet<&str> {
-        self.machines.values().flat_map(|m| m.tags.iter().map(String::as_str)).collect()
+        self.machines
+            .values()
+            .flat_map(|m| m.tags.iter().map(String::as_str))
+            .collect()
     }
 }
 
@@ -247,10 +311,18 @@ pub fn schema() -> Group {
         (
             "meta",
             nested([
-                ("name", opt(matching("[a-zA-Z0-9_-]+")).desc("The clan's name; unique among the clans you manage.").node()),
+                (
+                    "name",
+                    opt(matching("[a-zA-Z0-9_-]+"))
+                        .desc("The clan's name; unique among the clans you manage.")
+                        .node(),
+                ),
                 (
                     "domain",
-                    opt(matching(DOMAIN_PATTERN)).default("clan").desc("Machines are reached as <name>.<domain> by default.").node(),
+                    opt(matching(DOMAIN_PATTERN))
+                        .default("clan")
+                        .desc("Machines are reached as <name>.<domain> by default.")
+                        .node(),
                 ),
                 ("description", nullable_str()),
                 ("icon", nullable_str()),
@@ -268,16 +340,31 @@ pub fn schema() -> Group {
                     (
                         "deploy",
                         nested([
-                            ("targetHost", opt(null_or(str())).default(Value::Null).desc("[user@]host[:port] to deploy to").node()),
+                            (
+                                "targetHost",
+                                opt(null_or(str()))
+                                    .default(Value::Null)
+                                    .desc("[user@]host[:port] to deploy to")
+                                    .node(),
+                            ),
                             ("buildHost", nullable_str()),
-                            ("forwardAgent", opt(null_or(bool())).default(Value::Null).node()),
+                            (
+                                "forwardAgent",
+                                opt(null_or(bool())).default(Value::Null).node(),
+                            ),
                         ]),
                     ),
                     (
                         "machineClass",
-                        opt(enum_of(&["nixos", "darwin", "linux"])).default("nixos").desc("linux: any systemd Linux, e.g. Debian").node(),
+                        opt(enum_of(&["nixos", "darwin", "linux"]))
+                            .default("nixos")
+                            .desc("linux: any systemd Linux, e.g. Debian")
+                            .node(),
                     ),
-                    ("installedAt", opt(null_or(int())).default(Value::Null).node()),
+                    (
+                        "installedAt",
+                        opt(null_or(int())).default(Value::Null).node(),
+                    ),
                 ])),
             ))
             .default(json!({}))
@@ -286,13 +373,19 @@ pub fn schema() -> Group {
         (
             "instances",
             opt(attrs_of(submodule(group([
-                ("module", nested([("name", nullable_str()), ("input", nullable_str())])),
+                (
+                    "module",
+                    nested([("name", nullable_str()), ("input", nullable_str())]),
+                ),
                 (
                     "roles",
                     opt(attrs_of(submodule(group([
                         ("machines", opt(attrs_of(empty())).default(json!({})).node()),
                         ("tags", opt(attrs_of(empty())).default(json!({})).node()),
-                        ("extraModules", opt(list_of(anything())).default(json!([])).node()),
+                        (
+                            "extraModules",
+                            opt(list_of(anything())).default(json!([])).node(),
+                        ),
                     ]))))
                     .default(json!({}))
                     .node(),
@@ -301,12 +394,16 @@ pub fn schema() -> Group {
             .default(json!({}))
             .node(),
         ),
-        ("tags", opt(attrs_of(list_of(str()))).default(json!({})).node()),
+        (
+            "tags",
+            opt(attrs_of(list_of(str()))).default(json!({})).node(),
+        ),
     ])
 }
 
 pub const MACHINE_NAME_PATTERN: &str = "[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?";
-pub const DOMAIN_PATTERN: &str = "[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*";
+pub const DOMAIN_PATTERN: &str =
+    "[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*";
 
 /// Writes JSON the way people read it (two-space indent, final newline), atomically.
 pub fn write_json(path: &Path, value: &Value) -> std::io::Result<()> {
@@ -318,4 +415,3 @@ pub fn write_json(path: &Path, value: &Value) -> std::io::Result<()> {
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
 }
-

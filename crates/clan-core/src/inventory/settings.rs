@@ -42,7 +42,8 @@ impl SettingsLayers {
             Layer::Tag(t) => tags.contains(t),
             Layer::Machine(m) => m == machine,
         };
-        let mut defs: Vec<&(Layer, Definition)> = self.defs.iter().filter(|(l, _)| applies(l)).collect();
+        let mut defs: Vec<&(Layer, Definition)> =
+            self.defs.iter().filter(|(l, _)| applies(l)).collect();
         defs.sort_by_key(|(l, _)| match l {
             Layer::RoleWide => 0,
             Layer::Tag(_) => 1,
@@ -55,15 +56,29 @@ impl SettingsLayers {
 /// Removes `instances.*.roles.*.{settings, tags.*.settings, machines.*.settings}`
 /// from one inventory source into `layers`, keyed by (instance, role). A role's
 /// `tags` given as a list becomes an attribute set.
-pub(crate) fn take_settings(source: &Source, inventory: &mut Value, layers: &mut BTreeMap<(String, String), SettingsLayers>) {
-    let Some(instances) = inventory.get_mut("instances").and_then(Value::as_object_mut) else { return };
+pub(crate) fn take_settings(
+    source: &Source,
+    inventory: &mut Value,
+    layers: &mut BTreeMap<(String, String), SettingsLayers>,
+) {
+    let Some(instances) = inventory
+        .get_mut("instances")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
     for (instance, inst) in instances.iter_mut() {
-        let Some(roles) = inst.get_mut("roles").and_then(Value::as_object_mut) else { continue };
+        let Some(roles) = inst.get_mut("roles").and_then(Value::as_object_mut) else {
+            continue;
+        };
         for (role, r) in roles.iter_mut() {
             let Some(r) = r.as_object_mut() else { continue };
             if let Some(Value::Array(list)) = r.get("tags") {
-                let as_set: Map<String, Value> =
-                    list.iter().filter_map(Value::as_str).map(|t| (t.to_string(), Value::Object(Map::new()))).collect();
+                let as_set: Map<String, Value> = list
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(|t| (t.to_string(), Value::Object(Map::new())))
+                    .collect();
                 r.insert("tags".into(), Value::Object(as_set));
             }
             let entry = layers.entry((instance.clone(), role.clone())).or_default();
@@ -75,11 +90,20 @@ pub(crate) fn take_settings(source: &Source, inventory: &mut Value, layers: &mut
             if let Some(v) = r.remove("settings") {
                 push(Layer::RoleWide, format!("{base}.settings"), v);
             }
-            for (key, make) in [("tags", Layer::Tag as fn(String) -> Layer), ("machines", Layer::Machine)] {
-                let Some(members) = r.get_mut(key).and_then(Value::as_object_mut) else { continue };
+            for (key, make) in [
+                ("tags", Layer::Tag as fn(String) -> Layer),
+                ("machines", Layer::Machine),
+            ] {
+                let Some(members) = r.get_mut(key).and_then(Value::as_object_mut) else {
+                    continue;
+                };
                 for (name, member) in members.iter_mut() {
                     if let Some(v) = member.as_object_mut().and_then(|m| m.remove("settings")) {
-                        push(make(name.clone()), format!("{base}.{key}.{name}.settings"), v);
+                        push(
+                            make(name.clone()),
+                            format!("{base}.{key}.{name}.settings"),
+                            v,
+                        );
                     }
                 }
             }
@@ -101,12 +125,21 @@ mod tests {
         }}}}});
         let mut layers = BTreeMap::new();
         take_settings(&Source::new("clan.nix"), &mut inv, &mut layers);
-        assert_eq!(inv, json!({"instances": {"sshd": {"roles": {"server": {"tags": {"all": {}}, "machines": {"m1": {}}}}}}}));
+        assert_eq!(
+            inv,
+            json!({"instances": {"sshd": {"roles": {"server": {"tags": {"all": {}}, "machines": {"m1": {}}}}}}})
+        );
         let l = &layers[&("sshd".to_string(), "server".to_string())];
         let for_m1 = l.for_machine("m1", &["all".into()]);
         assert_eq!(for_m1.len(), 2);
-        assert_eq!(for_m1[0].source.0, "clan.nix: instances.sshd.roles.server.settings (role-wide)");
-        assert_eq!(for_m1[1].source.0, "clan.nix: instances.sshd.roles.server.machines.m1.settings (machine 'm1')");
+        assert_eq!(
+            for_m1[0].source.0,
+            "clan.nix: instances.sshd.roles.server.settings (role-wide)"
+        );
+        assert_eq!(
+            for_m1[1].source.0,
+            "clan.nix: instances.sshd.roles.server.machines.m1.settings (machine 'm1')"
+        );
         assert_eq!(l.for_machine("m2", &[]).len(), 1);
     }
 }

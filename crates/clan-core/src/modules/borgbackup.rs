@@ -15,8 +15,19 @@ pub const GENERATOR: &str = "borgbackup";
 impl Builtin for Borgbackup {
     fn module(&self) -> ServiceModule {
         let destination = submodule(group([
-            ("name", opt(null_or(matching("[a-zA-Z0-9._-]+"))).default(Value::Null).desc("Defaults to the attribute name").node()),
-            ("repo", opt(str()).desc("Borg repository, e.g. user@host:/path or ssh://user@host/path").node()),
+            (
+                "name",
+                opt(null_or(matching("[a-zA-Z0-9._-]+")))
+                    .default(Value::Null)
+                    .desc("Defaults to the attribute name")
+                    .node(),
+            ),
+            (
+                "repo",
+                opt(str())
+                    .desc("Borg repository, e.g. user@host:/path or ssh://user@host/path")
+                    .node(),
+            ),
             (
                 "rsh",
                 opt(null_or(str()))
@@ -40,9 +51,27 @@ impl Builtin for Borgbackup {
                     role(
                         "Backs its state up to the servers",
                         group([
-                            ("destinations", opt(attrs_of(destination)).default(json!({})).desc("Extra destinations besides the instance's servers").node()),
-                            ("exclude", opt(list_of(str())).default(json!([])).desc("Borg exclude patterns, e.g. *.bak").node()),
-                            ("startAt", opt(str()).default("*-*-* 01:00:00").desc("When to back up (systemd OnCalendar)").node()),
+                            (
+                                "destinations",
+                                opt(attrs_of(destination))
+                                    .default(json!({}))
+                                    .desc("Extra destinations besides the instance's servers")
+                                    .node(),
+                            ),
+                            (
+                                "exclude",
+                                opt(list_of(str()))
+                                    .default(json!([]))
+                                    .desc("Borg exclude patterns, e.g. *.bak")
+                                    .node(),
+                            ),
+                            (
+                                "startAt",
+                                opt(str())
+                                    .default("*-*-* 01:00:00")
+                                    .desc("When to back up (systemd OnCalendar)")
+                                    .node(),
+                            ),
                         ]),
                     ),
                 ),
@@ -51,8 +80,22 @@ impl Builtin for Borgbackup {
                     role(
                         "Stores the clients' repositories",
                         group([
-                            ("address", opt(null_or(str())).default(Value::Null).desc("Address clients connect to; the machine's name when null").node()),
-                            ("directory", opt(matching("/.*")).default("/var/lib/borgbackup").desc("Where the repositories live").node()),
+                            (
+                                "address",
+                                opt(null_or(str()))
+                                    .default(Value::Null)
+                                    .desc(
+                                        "Address clients connect to; the machine's name when null",
+                                    )
+                                    .node(),
+                            ),
+                            (
+                                "directory",
+                                opt(matching("/.*"))
+                                    .default("/var/lib/borgbackup")
+                                    .desc("Where the repositories live")
+                                    .node(),
+                            ),
                         ]),
                     ),
                 ),
@@ -72,7 +115,8 @@ impl Builtin for Borgbackup {
 
 fn client(ctx: &InstanceContext<'_>) -> Value {
     let key_path = format!("/var/lib/clan/secrets/vars/{GENERATOR}/borgbackup.ssh");
-    let default_rsh = format!("ssh -i {key_path} -o StrictHostKeyChecking=accept-new -o IdentitiesOnly=yes");
+    let default_rsh =
+        format!("ssh -i {key_path} -o StrictHostKeyChecking=accept-new -o IdentitiesOnly=yes");
     let mut destinations = Map::new();
     for (server, s) in ctx.members("server") {
         let host = s["address"].as_str().unwrap_or(server);
@@ -82,9 +126,16 @@ fn client(ctx: &InstanceContext<'_>) -> Value {
             json!({ "repo": format!("ssh://borg@{host}{dir}/{}", ctx.machine), "rsh": default_rsh }),
         );
     }
-    for (name, d) in ctx.settings["destinations"].as_object().into_iter().flatten() {
+    for (name, d) in ctx.settings["destinations"]
+        .as_object()
+        .into_iter()
+        .flatten()
+    {
         let name = d["name"].as_str().unwrap_or(name);
-        destinations.insert(name.to_string(), json!({ "repo": d["repo"], "rsh": d["rsh"].as_str().unwrap_or(&default_rsh) }));
+        destinations.insert(
+            name.to_string(),
+            json!({ "repo": d["repo"], "rsh": d["rsh"].as_str().unwrap_or(&default_rsh) }),
+        );
     }
     json!({ "clan": { "core": {
         "backups": { "providers": { "borgbackup": {
@@ -107,7 +158,9 @@ fn client(ctx: &InstanceContext<'_>) -> Value {
 }
 
 fn server(ctx: &InstanceContext<'_>) -> Value {
-    let dir = ctx.settings["directory"].as_str().unwrap_or("/var/lib/borgbackup");
+    let dir = ctx.settings["directory"]
+        .as_str()
+        .unwrap_or("/var/lib/borgbackup");
     let clients: Map<String, Value> = ctx
         .members("client")
         .map(|(client, _)| {

@@ -25,14 +25,26 @@ impl Builtin for HelloWorld {
                     "greeter".into(),
                     role(
                         "Greets the listeners",
-                        group([("greeting", opt(str()).default("Hello").desc("The word to greet with").node())]),
+                        group([(
+                            "greeting",
+                            opt(str())
+                                .default("Hello")
+                                .desc("The word to greet with")
+                                .node(),
+                        )]),
                     ),
                 ),
                 (
                     "listener".into(),
                     role(
                         "Is greeted",
-                        group([("name", opt(null_or(str())).default(Value::Null).desc("Name to be greeted by; the machine's name when null").node())]),
+                        group([(
+                            "name",
+                            opt(null_or(str()))
+                                .default(Value::Null)
+                                .desc("Name to be greeted by; the machine's name when null")
+                                .node(),
+                        )]),
                     ),
                 ),
             ]),
@@ -49,7 +61,10 @@ impl Builtin for HelloWorld {
             .members("listener")
             .map(|(machine, s)| s["name"].as_str().unwrap_or(machine).to_string())
             .collect();
-        let text = names.iter().map(|n| format!("{greeting}, {n}!\n")).collect::<String>();
+        let text = names
+            .iter()
+            .map(|n| format!("{greeting}, {n}!\n"))
+            .collect::<String>();
         json!({ "environment": { "etc": { format!("hello-world/{}", ctx.instance_name): { "text": text } } } })
     }
 }

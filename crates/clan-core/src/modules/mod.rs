@@ -39,7 +39,10 @@ pub struct RoleInfo {
 pub enum Origin {
     Builtin,
     /// A Nix module in the clan; its perInstance/perMachine run in Nix.
-    User { file: PathBuf, per_machine: bool },
+    User {
+        file: PathBuf,
+        per_machine: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -92,7 +95,12 @@ pub trait Builtin: Sync {
 }
 
 fn builtins() -> [&'static dyn Builtin; 4] {
-    [&hello_world::HelloWorld, &borgbackup::Borgbackup, &users::Users, &sshd::Sshd]
+    [
+        &hello_world::HelloWorld,
+        &borgbackup::Borgbackup,
+        &users::Users,
+        &sshd::Sshd,
+    ]
 }
 
 /// The built-in module named `name`, with its contribution function.
@@ -103,9 +111,17 @@ pub fn builtin(name: &str) -> Option<&'static dyn Builtin> {
 #[derive(Debug, thiserror::Error)]
 pub enum ModuleError {
     #[error("module '{module}' ({file}): {source}")]
-    Interface { module: String, file: String, source: IrError },
+    Interface {
+        module: String,
+        file: String,
+        source: IrError,
+    },
     #[error("module '{module}' ({file}): {message}")]
-    Malformed { module: String, file: String, message: String },
+    Malformed {
+        module: String,
+        file: String,
+        message: String,
+    },
 }
 
 /// All modules a clan can use: built-ins, then the clan's own.
@@ -117,7 +133,11 @@ pub struct Registry {
 
 impl Registry {
     pub fn new(user_modules: &BTreeMap<String, Value>) -> Result<Self, ModuleError> {
-        let builtin = builtins().iter().map(|b| b.module()).map(|m| (m.name.clone(), m)).collect();
+        let builtin = builtins()
+            .iter()
+            .map(|b| b.module())
+            .map(|m| (m.name.clone(), m))
+            .collect();
         let user = user_modules
             .iter()
             .map(|(name, info)| user_module(name, info).map(|m| (name.clone(), m)))
@@ -141,7 +161,11 @@ impl Registry {
     }
 
     pub fn names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.builtin.keys().map(|n| format!("{n} (built-in)")).collect();
+        let mut names: Vec<String> = self
+            .builtin
+            .keys()
+            .map(|n| format!("{n} (built-in)"))
+            .collect();
         names.extend(self.user.keys().map(|n| format!("{n} (modules/{n})")));
         names
     }
@@ -149,11 +173,17 @@ impl Registry {
 
 fn user_module(name: &str, info: &Value) -> Result<ServiceModule, ModuleError> {
     let file = info["file"].as_str().unwrap_or_default().to_string();
-    let malformed = |message: String| ModuleError::Malformed { module: name.to_string(), file: file.clone(), message };
+    let malformed = |message: String| ModuleError::Malformed {
+        module: name.to_string(),
+        file: file.clone(),
+        message,
+    };
     if let Some(class) = info["class"].as_str()
         && class != "clan.service"
     {
-        return Err(malformed(format!("_class is {class:?}, expected \"clan.service\"")));
+        return Err(malformed(format!(
+            "_class is {class:?}, expected \"clan.service\""
+        )));
     }
     let manifest = &info["manifest"];
     let text = |k: &str| manifest.get(k).and_then(Value::as_str).map(str::to_string);
@@ -163,17 +193,26 @@ fn user_module(name: &str, info: &Value) -> Result<ServiceModule, ModuleError> {
         categories: manifest
             .get("categories")
             .and_then(Value::as_array)
-            .map(|c| c.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .map(|c| {
+                c.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
             .unwrap_or_else(|| vec!["Uncategorized".into()]),
         readme: text("readme").unwrap_or_default(),
     };
     let mut roles = BTreeMap::new();
     for (role, r) in info["roles"].as_object().into_iter().flatten() {
-        let interface = group_from_ir(&r["interface"], "").map_err(|source| ModuleError::Interface {
-            module: name.to_string(),
-            file: file.clone(),
-            source: IrError { path: format!("roles.{role}.interface.{}", source.path), message: source.message },
-        })?;
+        let interface =
+            group_from_ir(&r["interface"], "").map_err(|source| ModuleError::Interface {
+                module: name.to_string(),
+                file: file.clone(),
+                source: IrError {
+                    path: format!("roles.{role}.interface.{}", source.path),
+                    message: source.message,
+                },
+            })?;
         roles.insert(
             role.clone(),
             RoleInfo {
@@ -187,7 +226,10 @@ fn user_module(name: &str, info: &Value) -> Result<ServiceModule, ModuleError> {
         name: name.to_string(),
         manifest,
         roles,
-        origin: Origin::User { file: PathBuf::from(&file), per_machine: info["perMachine"].as_bool().unwrap_or(false) },
+        origin: Origin::User {
+            file: PathBuf::from(&file),
+            per_machine: info["perMachine"].as_bool().unwrap_or(false),
+        },
     })
 }
 
@@ -202,5 +244,9 @@ fn manifest(name: &str, description: &str, categories: &[&str], readme: &str) ->
 }
 
 fn role(description: &str, interface: Group) -> RoleInfo {
-    RoleInfo { description: Some(description.into()), interface, per_instance: true }
+    RoleInfo {
+        description: Some(description.into()),
+        interface,
+        per_instance: true,
+    }
 }

@@ -28,13 +28,31 @@ impl Builtin for Sshd {
                         group([
                             (
                                 "authorizedKeys",
-                                opt(attrs_of(str())).default(json!({})).desc("Name -> public key, allowed to log in as root").node(),
+                                opt(attrs_of(str()))
+                                    .default(json!({}))
+                                    .desc("Name -> public key, allowed to log in as root")
+                                    .node(),
                             ),
-                            ("hostKeys", nested([("rsa", nested([("enable", opt(bool()).default(false).desc("Also generate an RSA host key").node())]))])),
+                            (
+                                "hostKeys",
+                                nested([(
+                                    "rsa",
+                                    nested([(
+                                        "enable",
+                                        opt(bool())
+                                            .default(false)
+                                            .desc("Also generate an RSA host key")
+                                            .node(),
+                                    )]),
+                                )]),
+                            ),
                         ]),
                     ),
                 ),
-                ("client".into(), role("Trusts the servers' host keys", group([]))),
+                (
+                    "client".into(),
+                    role("Trusts the servers' host keys", group([])),
+                ),
             ]),
             origin: super::Origin::Builtin,
         }
@@ -45,7 +63,8 @@ impl Builtin for Sshd {
             return json!({});
         }
         let mut files = json!({ "ssh.id_ed25519": {}, "ssh.id_ed25519.pub": { "secret": false } });
-        let mut script = String::from("ssh-keygen -t ed25519 -N '' -C '' -q -f \"$out/ssh.id_ed25519\"\n");
+        let mut script =
+            String::from("ssh-keygen -t ed25519 -N '' -C '' -q -f \"$out/ssh.id_ed25519\"\n");
         if ctx.settings["hostKeys"]["rsa"]["enable"] == json!(true) {
             files["ssh.id_rsa"] = json!({});
             files["ssh.id_rsa.pub"] = json!({ "secret": false });

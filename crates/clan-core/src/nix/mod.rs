@@ -68,8 +68,9 @@ impl Nix {
 
     /// True when `nix-instantiate` can be run.
     pub fn available() -> bool {
-        std::env::var_os("PATH")
-            .is_some_and(|paths| std::env::split_paths(&paths).any(|p| p.join(NIX_INSTANTIATE).is_file()))
+        std::env::var_os("PATH").is_some_and(|paths| {
+            std::env::split_paths(&paths).any(|p| p.join(NIX_INSTANTIATE).is_file())
+        })
     }
 
     fn glue_dir(&self) -> Result<&Path, NixError> {
@@ -84,9 +85,17 @@ impl Nix {
 
     /// Evaluates `query` for the clan in `clan_dir`. `needed_by` names the file that
     /// made evaluation necessary, for the "install Nix" message.
-    pub fn eval(&self, clan_dir: &Path, query: Query, args: Option<&Value>, needed_by: &Path) -> Result<Value, NixError> {
+    pub fn eval(
+        &self,
+        clan_dir: &Path,
+        query: Query,
+        args: Option<&Value>,
+        needed_by: &Path,
+    ) -> Result<Value, NixError> {
         if !Self::available() {
-            return Err(NixError::NotInstalled { needed_by: needed_by.to_path_buf() });
+            return Err(NixError::NotInstalled {
+                needed_by: needed_by.to_path_buf(),
+            });
         }
         let glue = self.glue_dir()?;
         let mut cmd = Cmd::new(NIX_INSTANTIATE)
@@ -98,19 +107,32 @@ impl Nix {
         // Arguments travel in a file, never spliced into Nix source.
         let args_file;
         if let Some(args) = args {
-            args_file = tempfile::Builder::new().prefix("args-").suffix(".json").tempfile_in(glue)?;
-            std::fs::write(args_file.path(), serde_json::to_vec(args).expect("JSON serialises"))?;
+            args_file = tempfile::Builder::new()
+                .prefix("args-")
+                .suffix(".json")
+                .tempfile_in(glue)?;
+            std::fs::write(
+                args_file.path(),
+                serde_json::to_vec(args).expect("JSON serialises"),
+            )?;
             cmd = cmd.args(["--argstr", "argsFile"]).arg(args_file.path());
         }
         let out = cmd.run().map_err(|e| match e {
-            CommandError::Failed { stderr, .. } => NixError::Evaluation { message: tidy_nix_error(&stderr) },
-            CommandError::NotFound { .. } => NixError::NotInstalled { needed_by: needed_by.to_path_buf() },
+            CommandError::Failed { stderr, .. } => NixError::Evaluation {
+                message: tidy_nix_error(&stderr),
+            },
+            CommandError::NotFound { .. } => NixError::NotInstalled {
+                needed_by: needed_by.to_path_buf(),
+            },
             other => NixError::BadOutput(other.to_string()),
         })?;
-        let mut answer: Value = serde_json::from_slice(&out.stdout).map_err(|e| NixError::BadOutput(e.to_string()))?;
+        let mut answer: Value =
+            serde_json::from_slice(&out.stdout).map_err(|e| NixError::BadOutput(e.to_string()))?;
         match answer.get("schema").and_then(Value::as_str) {
             Some(SCHEMA) => Ok(answer["result"].take()),
-            found => Err(NixError::SchemaMismatch { found: found.unwrap_or("none").to_string() }),
+            found => Err(NixError::SchemaMismatch {
+                found: found.unwrap_or("none").to_string(),
+            }),
         }
     }
 }
@@ -126,12 +148,19 @@ fn tidy_nix_error(stderr: &str) -> String {
             skipping = true;
             continue;
         }
-        if skipping && (line.trim().is_empty() || line.starts_with("       ")) && !line.trim_start().starts_with("error:") {
+        if skipping
+            && (line.trim().is_empty() || line.starts_with("       "))
+            && !line.trim_start().starts_with("error:")
+        {
             continue;
         }
         skipping = false;
         out.push(line);
     }
     let joined = out.join("\n");
-    if joined.trim().is_empty() { text.to_string() } else { joined }
+    if joined.trim().is_empty() {
+        text.to_string()
+    } else {
+        joined
+    }
 }

@@ -1,0 +1,80 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::commands;
+
+/// Declarative self-hosting: describe your machines, their services and the data
+/// they must not lose in one git repository; deploy, generate secrets, back up and
+/// restore.
+#[derive(Debug, Parser)]
+#[command(name = "clan", version, max_term_width = 100, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// The clan directory. Default: $CLAN_DIR, else the nearest parent of the current
+    /// directory holding clan.nix or inventory.json
+    #[arg(long, global = true, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a new clan: clan.nix, inventory.json, machines/, modules/, a git repository
+    Init(commands::init::Opts),
+    /// Show the clan's name, domain and description
+    Show(commands::show::Opts),
+    /// List, create and delete machines
+    #[command(subcommand, visible_alias = "m")]
+    Machines(MachinesCommand),
+    /// Show the resolved configuration of machines
+    #[command(subcommand)]
+    Inventory(InventoryCommand),
+    /// List and inspect service modules and their roles' settings
+    #[command(subcommand)]
+    Modules(ModulesCommand),
+    /// JSON Schemas of option declarations
+    #[command(subcommand)]
+    Schema(SchemaCommand),
+    /// Print shell completions
+    Completions(commands::completions::Opts),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MachinesCommand {
+    /// List the machines (sorted by name)
+    List(commands::machines::list::Opts),
+    /// Add a machine to inventory.json and commit
+    Create(commands::machines::create::Opts),
+    /// Remove a machine from inventory.json, with its directory and vars, and commit
+    Delete(commands::machines::delete::Opts),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InventoryCommand {
+    /// The resolved configuration: class, tags, instances and roles with their final
+    /// settings, state, vars generators, backup providers
+    Show(commands::inventory::show::Opts),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModulesCommand {
+    /// List the service modules: built-in and the clan's own
+    List(commands::modules::list::Opts),
+    /// Show a module's manifest, roles and their settings schemas
+    Show(commands::modules::show::Opts),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SchemaCommand {
+    /// Print the JSON Schema of a NixOS-style module file's options
+    Module(commands::schema::module::Opts),
+}

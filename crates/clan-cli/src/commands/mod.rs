@@ -1,0 +1,51 @@
+//! One module per subcommand, each with its `Opts` and a `run`.
+
+pub mod completions;
+pub mod init;
+pub mod inventory;
+pub mod machines;
+pub mod modules;
+pub mod schema;
+pub mod show;
+
+use std::path::Path;
+
+use clan_core::{Clan, ClanDir};
+
+use crate::cli::{
+    Cli, Command, Global, InventoryCommand, MachinesCommand, ModulesCommand, SchemaCommand,
+};
+use crate::error::Result;
+
+pub fn run(cli: Cli) -> Result {
+    let g = &cli.global;
+    match cli.command {
+        Command::Init(o) => init::run(o),
+        Command::Show(o) => show::run(g, o),
+        Command::Machines(MachinesCommand::List(o)) => machines::list::run(g, o),
+        Command::Machines(MachinesCommand::Create(o)) => machines::create::run(g, o),
+        Command::Machines(MachinesCommand::Delete(o)) => machines::delete::run(g, o),
+        Command::Inventory(InventoryCommand::Show(o)) => inventory::show::run(g, o),
+        Command::Modules(ModulesCommand::List(o)) => modules::list::run(g, o),
+        Command::Modules(ModulesCommand::Show(o)) => modules::show::run(g, o),
+        Command::Schema(SchemaCommand::Module(o)) => schema::module::run(o),
+        Command::Completions(o) => completions::run(o),
+    }
+}
+
+/// The clan directory from `--dir`, `$CLAN_DIR` or the current directory's parents.
+pub fn clan_dir(g: &Global) -> Result<ClanDir> {
+    let env = std::env::var_os("CLAN_DIR").filter(|v| !v.is_empty());
+    let cwd = std::env::current_dir()
+        .map_err(|e| crate::error::CliError::Usage(format!("no current directory: {e}")))?;
+    Ok(ClanDir::find(
+        g.dir.as_deref(),
+        env.as_deref().map(Path::new),
+        &cwd,
+    )?)
+}
+
+/// Opens the clan and prints its warnings.
+pub fn open_clan(g: &Global) -> Result<Clan> {
+    Ok(Clan::open(clan_dir(g)?)?)
+}
