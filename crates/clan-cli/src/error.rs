@@ -5,33 +5,29 @@ use clan_core::nix::NixError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
+    /// Boxed: clan-core's error is large and errors are the rare path.
     #[error(transparent)]
-    Core(#[from] Core),
+    Core(Box<Core>),
     #[error("{0}")]
     Usage(String),
 }
 
-impl From<clan_core::clan_dir::ClanDirError> for CliError {
-    fn from(e: clan_core::clan_dir::ClanDirError) -> Self {
-        Self::Core(e.into())
-    }
-}
-
-impl From<NixError> for CliError {
-    fn from(e: NixError) -> Self {
-        Self::Core(e.into())
+impl<E: Into<Core>> From<E> for CliError {
+    fn from(e: E) -> Self {
+        Self::Core(Box::new(e.into()))
     }
 }
 
 impl CliError {
     /// What to try next, where the error itself does not already say it.
     pub fn hint(&self) -> Option<&'static str> {
-        match self {
-            Self::Core(Core::Nix(NixError::Evaluation { .. })) => Some(
+        let Self::Core(core) = self else { return None };
+        match core.as_ref() {
+            Core::Nix(NixError::Evaluation { .. }) => Some(
                 "the file and line above are Nix's own; fix the expression there and run the command again",
             ),
-            Self::Core(Core::Inventory(_)) => Some(
-                "inventory.json is edited by `clan machines create/delete`; fix the place named above",
+            Core::Inventory(_) => Some(
+                "fix the value at the place named in parentheses (`set in ...`) and run the command again",
             ),
             _ => None,
         }

@@ -163,6 +163,7 @@ impl Clan {
                         Origin::User { .. } if module.roles[role].per_instance => {
                             let mut call = serde_json::to_value(&ctx).expect("serialises");
                             call["module"] = json!(module.name);
+                            call["roles"] = roles_arg(roles);
                             nix_calls.push(call);
                         }
                         Origin::User { .. } => {}
@@ -425,6 +426,21 @@ impl Clan {
         }
         Ok(out)
     }
+}
+
+/// `roles` as Nix modules see it: `roles.<role>.machines.<machine>.settings`.
+fn roles_arg(roles: &BTreeMap<String, BTreeMap<String, Value>>) -> Value {
+    roles
+        .iter()
+        .map(|(role, members)| {
+            let machines: Map<String, Value> = members
+                .iter()
+                .map(|(m, s)| (m.clone(), json!({ "settings": s })))
+                .collect();
+            (role.clone(), json!({ "machines": machines }))
+        })
+        .collect::<Map<String, Value>>()
+        .into()
 }
 
 /// Creates a clan (see [`ClanDir::init`]).
