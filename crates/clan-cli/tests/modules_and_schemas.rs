@@ -346,3 +346,40 @@ fn every_nix_type_has_its_schema_and_non_json_types_are_errors() {
         "{err}"
     );
 }
+
+#[test]
+fn a_user_module_per_machine_sees_all_its_instances() {
+    let module = r#"{
+      _class = "clan.service";
+      manifest.name = "mesh";
+      roles.peer.interface = { lib, ... }: { options.ip = lib.mkOption { type = lib.types.str; }; };
+      perMachine = { machine, instances, ... }: {
+        nixosModule = { mesh.instances = builtins.attrNames instances; mesh.roles = machine.roles; };
+      };
+    }"#;
+    let clan = clan_with(&[
+        ("modules/mesh/default.nix", module),
+        (
+            "inventory.json",
+            r#"{"meta": {"name": "t"}, "machines": {"a": {}},
+                "instances": {
+                  "one": {"module": {"name": "mesh"}, "roles": {"peer": {"machines": {"a": {"settings": {"ip": "10.0.0.1"}}}}}},
+                  "two": {"module": {"name": "mesh"}, "roles": {"peer": {"machines": {"a": {"settings": {"ip": "10.0.1.1"}}}}}}
+                }}"#,
+        ),
+    ]);
+    let a = clan_in(clan.path(), &["inventory", "show", "a", "--json"])
+        .ok()
+        .json();
+    assert_eq!(
+        a["other"]["mesh"],
+        json!({"instances": ["one", "two"], "roles": ["peer"]})
+    );
+    assert!(
+        a["sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == "module 'mesh' (perMachine)")
+    );
+}

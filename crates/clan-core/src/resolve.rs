@@ -172,7 +172,9 @@ impl Clan {
             }
         }
 
+        let per_machine_calls = self.per_machine_calls(&memberships, &names);
         let needs_nix = !nix_calls.is_empty()
+            || !per_machine_calls.is_empty()
             || names.iter().any(|n| {
                 self.raw.machine_modules.contains(n)
                     || self
@@ -195,7 +197,7 @@ impl Clan {
                     )
                 })
                 .collect();
-            let args = json!({ "machines": names, "perInstance": nix_calls, "perMachine": self.per_machine_calls(&memberships, &names), "extraDefinitions": extra });
+            let args = json!({ "machines": names, "perInstance": nix_calls, "perMachine": per_machine_calls, "extraDefinitions": extra });
             let needed_by = self.dir.clan_nix();
             let answer =
                 self.nix
