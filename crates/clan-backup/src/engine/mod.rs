@@ -1,0 +1,63 @@
+//! The embedded backup engine, behind a narrow trait: the restic repository format,
+//! implemented today by `rustic_core` (pinned exactly; its API changes every few
+//! months, and this trait keeps that churn inside `rustic.rs`).
+
+mod rustic;
+
+use std::path::{Path, PathBuf};
+
+pub use rustic::Rustic;
+
+/// A snapshot as clan sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    /// The repository's id (hex).
+    pub id: String,
+    /// clan's readable name (stored as the snapshot's label).
+    pub label: String,
+    pub time_utc: String,
+    pub tags: Vec<String>,
+    pub paths: Vec<String>,
+    /// Bytes added to the repository by this snapshot, when known.
+    pub added_bytes: Option<u64>,
+}
+
+/// Retention: how many of each to keep (0 = no rule of that kind).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Keep {
+    pub last: u32,
+    pub daily: u32,
+    pub weekly: u32,
+    pub monthly: u32,
+    pub yearly: u32,
+}
+
+impl Keep {
+    pub fn is_empty(&self) -> bool {
+        *self == Keep::default()
+    }
+}
+
+pub trait Engine {
+    /// Creates the repository when it does not exist yet.
+    fn ensure_initialized(&self) -> Result<(), String>;
+    fn backup(&self, paths: &[PathBuf], label: &str, host: &str, tags: &[String], excludes: &[String]) -> Result<Snapshot, String>;
+    fn snapshots(&self) -> Result<Vec<Snapshot>, String>;
+    /// Restores `path` (absolute, as backed up) of snapshot `id` to `dest`.
+    fn restore(&self, id: &str, path: &Path, dest: &Path) -> Result<(), String>;
+    fn check(&self, read_data: bool) -> Result<(), String>;
+    /// Forgets snapshots beyond `keep` (never the newest) and prunes; returns the
+    /// labels of the forgotten snapshots.
+    fn forget(&self, keep: &Keep) -> Result<Vec<String>, String>;
+}
+
+/// Where the repository is and how to open it.
+#[derive(Debug, Clone)]
+pub struct RepoSpec {
+    pub repository: String,
+    pub password_file: PathBuf,
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,31 @@
+use super::*;
+
+#[test]
+fn rustic_backs_up_lists_restores_forgets_and_checks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pw = tmp.path().join("pw");
+    std::fs::write(&pw, "secret\n").unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(data.join("sub/empty")).unwrap();
+    std::fs::write(data.join("sub/a.txt"), "hello").unwrap();
+    let engine = Rustic::new(RepoSpec { repository: tmp.path().join("repo").display().to_string(), password_file: pw });
+    engine.ensure_initialized().unwrap();
+    engine.ensure_initialized().unwrap();
+    let first = engine.backup(std::slice::from_ref(&data), "m-restic-1", "m", &["state:docs".into()], &[]).unwrap();
+    assert_eq!(first.label, "m-restic-1");
+    assert!(first.tags.contains(&"state:docs".to_string()));
+    std::fs::write(data.join("sub/a.txt"), "changed").unwrap();
+    engine.backup(std::slice::from_ref(&data), "m-restic-2", "m", &[], &[]).unwrap();
+    let snaps = engine.snapshots().unwrap();
+    assert_eq!(snaps.iter().map(|s| s.label.as_str()).collect::<Vec<_>>(), ["m-restic-1", "m-restic-2"]);
+
+    let dest = tmp.path().join("restored");
+    engine.restore(&first.id, &data, &dest).unwrap();
+    assert_eq!(std::fs::read_to_string(dest.join("sub/a.txt")).unwrap(), "hello");
+    assert!(dest.join("sub/empty").is_dir());
+
+    let forgotten = engine.forget(&Keep { last: 1, ..Keep::default() }).unwrap();
+    assert_eq!(forgotten, ["m-restic-1"]);
+    engine.check(true).unwrap();
+    assert_eq!(engine.snapshots().unwrap().len(), 1);
+}

@@ -1,0 +1,262 @@
+//! File trees: copying with all metadata (modes, owners, mtimes, symlinks, hard
+//! links, empty directories, sparse files), optionally hard-linking files unchanged
+//! since a previous copy (rsnapshot style), and replacing a folder's contents
+//! exactly with a restored copy.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::fs::{self, File, Metadata};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use filetime::FileTime;
+
+/// What a copy did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CopyStats {
+    pub files: u64,
+    pub bytes_copied: u64,
+    /// Files hard-linked to the previous copy instead of copied.
+    pub linked: u64,
+    /// Sockets, FIFOs and devices, which are not copied.
+    pub skipped_special: u64,
+}
+
+/// Copies `src` (a directory) to `dst` (created), preserving metadata. With
+/// `previous`, a regular file whose counterpart under `previous` has the same size,
+/// mtime, mode and owner is hard-linked to it instead of copied.
+pub fn copy_tree(src: &Path, dst: &Path, previous: Option<&Path>) -> io::Result<CopyStats> {
+    let mut stats = CopyStats::default();
+    let mut links: HashMap<(u64, u64), PathBuf> = HashMap::new();
+    let meta = fs::symlink_metadata(src)?;
+    if !meta.is_dir() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{} is not a directory", src.display())));
+    }
+    fs::create_dir_all(dst)?;
+    copy_dir(src, dst, previous, &mut links, &mut stats)?;
+    set_metadata(dst, &meta)?;
+    Ok(stats)
+}
+
+fn copy_dir(
+    src: &Path,
+    dst: &Path,
+    previous: Option<&Path>,
+    links: &mut HashMap<(u64, u64), PathBuf>,
+    stats: &mut CopyStats,
+) -> io::Result<()> {
+    let mut entries: Vec<OsString> = fs::read_dir(src)?.map(|e| e.map(|e| e.file_name())).collect::<io::Result<_>>()?;
+    entries.sort();
+    for name in entries {
+        let (s, d) = (src.join(&name), dst.join(&name));
+        let prev = previous.map(|p| p.join(&name));
+        let meta = fs::symlink_metadata(&s)?;
+        let ft = meta.file_type();
+        if ft.is_dir() {
+            fs::create_dir(&d)?;
+            copy_dir(&s, &d, prev.as_deref(), links, stats)?;
+            set_metadata(&d, &meta)?;
+        } else if ft.is_symlink() {
+            std::os::unix::fs::symlink(fs::read_link(&s)?, &d)?;
+            set_metadata(&d, &meta)?;
+        } else if ft.is_file() {
+            stats.files += 1;
+            if meta.nlink() > 1
+                && let Some(first) = links.get(&(meta.dev(), meta.ino()))
+            {
+                fs::hard_link(first, &d)?;
+                continue;
+            }
+            if let Some(p) = prev.as_deref()
+                && unchanged(&meta, p)
+            {
+                fs::hard_link(p, &d)?;
+                stats.linked += 1;
+            } else {
+                stats.bytes_copied += copy_file_sparse(&s, &d, meta.len())?;
+                set_metadata(&d, &meta)?;
+            }
+            if meta.nlink() > 1 {
+                links.insert((meta.dev(), meta.ino()), d);
+            }
+        } else {
+            stats.skipped_special += 1;
+        }
+    }
+    Ok(())
+}
+
+fn unchanged(meta: &Metadata, previous: &Path) -> bool {
+    fs::symlink_metadata(previous).is_ok_and(|p| {
+        p.is_file()
+            && p.len() == meta.len()
+            && p.mtime() == meta.mtime()
+            && p.mtime_nsec() == meta.mtime_nsec()
+            && p.mode() == meta.mode()
+            && p.uid() == meta.uid()
+            && p.gid() == meta.gid()
+    })
+}
+
+/// Copies contents, leaving holes where the source has blocks of zeros.
+fn copy_file_sparse(src: &Path, dst: &Path, len: u64) -> io::Result<u64> {
+    let mut input = File::open(src)?;
+    let mut output = File::create(dst)?;
+    let mut buf = vec![0u8; 128 * 1024];
+    let mut written = 0;
+    loop {
+        let n = read_full(&mut input, &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        if buf[..n].iter().all(|b| *b == 0) {
+            output.seek(SeekFrom::Current(n as i64))?;
+        } else {
+            output.write_all(&buf[..n])?;
+            written += n as u64;
+        }
+    }
+    output.set_len(len)?;
+    Ok(written)
+}
+
+fn read_full(r: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match r.read(&mut buf[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}
+
+/// Owner, mode (not for symlinks) and mtime, in that order.
+pub fn set_metadata(path: &Path, meta: &Metadata) -> io::Result<()> {
+    std::os::unix::fs::lchown(path, Some(meta.uid()), Some(meta.gid()))?;
+    if !meta.file_type().is_symlink() {
+        fs::set_permissions(path, fs::Permissions::from_mode(meta.mode() & 0o7777))?;
+    }
+    let mtime = FileTime::from_last_modification_time(meta);
+    let atime = FileTime::from_last_access_time(meta);
+    filetime::set_symlink_file_times(path, atime, mtime)
+}
+
+/// Name of the directory, inside `folder`, that a restore fills before the swap.
+/// Inside the folder, so that it is on the folder's filesystem even when the folder
+/// is a mount point.
+pub const STAGING_NAME: &str = ".clan-restore";
+
+/// Makes `folder` hold exactly what `restored` holds: everything else in `folder` is
+/// removed, the restored entries are moved in, and the folder's own owner, mode and
+/// mtime are taken from `restored`, which is removed. `restored` must be inside
+/// `folder` (see [`STAGING_NAME`]).
+pub fn replace_contents(folder: &Path, restored: &Path) -> io::Result<()> {
+    let staging_top = staging_top(folder, restored)?;
+    for entry in fs::read_dir(folder)? {
+        let path = entry?.path();
+        if path == staging_top {
+            continue;
+        }
+        remove_any(&path)?;
+    }
+    let mut names: Vec<OsString> = fs::read_dir(restored)?.map(|e| e.map(|e| e.file_name())).collect::<io::Result<_>>()?;
+    names.sort();
+    for name in names {
+        fs::rename(restored.join(&name), folder.join(&name))?;
+    }
+    let meta = fs::symlink_metadata(restored)?;
+    fs::remove_dir_all(&staging_top)?;
+    set_metadata(folder, &meta)
+}
+
+fn staging_top(folder: &Path, restored: &Path) -> io::Result<PathBuf> {
+    let rel = restored.strip_prefix(folder).map_err(|_| {
+        io::Error::new(io::ErrorKind::InvalidInput, format!("{} is not inside {}", restored.display(), folder.display()))
+    })?;
+    let first = rel.components().next().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "restored == folder"))?;
+    Ok(folder.join(first))
+}
+
+/// Removes a file, symlink or directory tree; read-only directories are made
+/// writable first (as root they need not be; as a user they must).
+pub fn remove_any(path: &Path) -> io::Result<()> {
+    let meta = fs::symlink_metadata(path)?;
+    if meta.is_dir() {
+        make_writable(path)?;
+        fs::remove_dir_all(path)
+    } else {
+        fs::remove_file(path)
+    }
+}
+
+fn make_writable(dir: &Path) -> io::Result<()> {
+    let meta = fs::symlink_metadata(dir)?;
+    if meta.mode() & 0o700 != 0o700 {
+        fs::set_permissions(dir, fs::Permissions::from_mode((meta.mode() & 0o7777) | 0o700))?;
+    }
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            make_writable(&entry.path())?;
+        }
+    }
+    Ok(())
+}
+
+/// `root` joined with an absolute `path` (`/a/b` under `/r` is `/r/a/b`).
+pub fn under(root: &Path, path: &Path) -> PathBuf {
+    root.join(path.strip_prefix("/").unwrap_or(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn copy_keeps_links_modes_mtimes_and_links_unchanged_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let src = tmp.path().join("src");
+        fs::create_dir_all(src.join("d/empty")).unwrap();
+        fs::write(src.join("d/a"), "hello").unwrap();
+        fs::hard_link(src.join("d/a"), src.join("b")).unwrap();
+        symlink("d/a", src.join("l")).unwrap();
+        fs::set_permissions(src.join("d/a"), fs::Permissions::from_mode(0o640)).unwrap();
+        filetime::set_file_mtime(src.join("d/a"), FileTime::from_unix_time(1_000_000, 5)).unwrap();
+
+        let one = tmp.path().join("one");
+        copy_tree(&src, &one, None).unwrap();
+        let a = fs::metadata(one.join("d/a")).unwrap();
+        assert_eq!(a.mode() & 0o777, 0o640);
+        assert_eq!(a.mtime(), 1_000_000);
+        assert_eq!(a.ino(), fs::metadata(one.join("b")).unwrap().ino(), "hard link kept");
+        assert_eq!(fs::read_link(one.join("l")).unwrap(), Path::new("d/a"));
+        assert!(one.join("d/empty").is_dir());
+
+        let two = tmp.path().join("two");
+        let stats = copy_tree(&src, &two, Some(&one)).unwrap();
+        assert_eq!(stats.linked, 1);
+        assert_eq!(fs::metadata(two.join("d/a")).unwrap().ino(), a.ino(), "unchanged file linked to the previous copy");
+    }
+
+    #[test]
+    fn replace_contents_is_exact() {
+        let tmp = tempfile::tempdir().unwrap();
+        let folder = tmp.path().join("f");
+        fs::create_dir_all(folder.join("old/sub")).unwrap();
+        fs::write(folder.join("new-after-backup"), "x").unwrap();
+        let restored = folder.join(STAGING_NAME).join("copy");
+        fs::create_dir_all(restored.join("old")).unwrap();
+        fs::write(restored.join("old/file"), "back").unwrap();
+        fs::set_permissions(&restored, fs::Permissions::from_mode(0o750)).unwrap();
+        replace_contents(&folder, &restored).unwrap();
+        let mut names: Vec<_> = fs::read_dir(&folder).unwrap().map(|e| e.unwrap().file_name()).collect();
+        names.sort();
+        assert_eq!(names, vec![OsString::from("old")]);
+        assert_eq!(fs::read_to_string(folder.join("old/file")).unwrap(), "back");
+        assert!(!folder.join("old/sub").exists());
+        assert_eq!(fs::metadata(&folder).unwrap().mode() & 0o777, 0o750);
+    }
+}
