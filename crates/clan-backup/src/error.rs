@@ -10,20 +10,37 @@ pub enum BackupError {
     #[error("provider '{provider}': {message}")]
     Provider { provider: String, message: String },
     #[error("provider '{provider}': {source}")]
-    Command { provider: String, source: CommandError },
+    Command {
+        provider: String,
+        source: CommandError,
+    },
     #[error("{step} failed: {message}")]
     Step { step: String, message: String },
     #[error(
         "restore failed at step '{step}': {message}\nThe services were started again. \
          To return to the state before this restore: clan backups restore {machine} {provider} {safety}"
     )]
-    RestoreFailed { step: String, message: String, machine: String, provider: String, safety: String },
-    #[error("restore failed at step '{step}': {message}\nThe services were started again. No safety backup was made (--no-safety-backup).")]
+    RestoreFailed {
+        step: String,
+        message: String,
+        machine: String,
+        provider: String,
+        safety: String,
+    },
+    #[error(
+        "restore failed at step '{step}': {message}\nThe services were started again. No safety backup was made (--no-safety-backup)."
+    )]
     RestoreFailedNoSafety { step: String, message: String },
     #[error("unknown provider '{name}'. Providers of this machine: {}", if .available.is_empty() { "(none)".to_string() } else { .available.join(", ") })]
-    UnknownProvider { name: String, available: Vec<String> },
+    UnknownProvider {
+        name: String,
+        available: Vec<String>,
+    },
     #[error("unknown state '{name}'. States of this machine: {}", if .available.is_empty() { "(none)".to_string() } else { .available.join(", ") })]
-    UnknownState { name: String, available: Vec<String> },
+    UnknownState {
+        name: String,
+        available: Vec<String>,
+    },
     #[error("no backup named '{name}' in provider '{provider}'; see `clan backups list`")]
     NoSuchBackup { provider: String, name: String },
     #[error("{0}")]
@@ -32,11 +49,17 @@ pub enum BackupError {
         "state{} {} stop{} systemd units on restore ({}), but systemd is not running here; nothing was changed",
         if .states.len() > 1 { "s" } else { "" }, .states.join(", "), if .states.len() > 1 { "" } else { "s" }, .units.join(", ")
     )]
-    NoSystemd { states: Vec<String>, units: Vec<String> },
+    NoSystemd {
+        states: Vec<String>,
+        units: Vec<String>,
+    },
     #[error("another backup or restore of this machine is running (lock {}); try again when it has finished", .0.display())]
     Busy(PathBuf),
     #[error("{context}: {source}")]
-    Io { context: String, source: std::io::Error },
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
 }
 
 pub type Result<T, E = BackupError> = std::result::Result<T, E>;

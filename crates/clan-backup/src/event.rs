@@ -7,12 +7,24 @@ use serde::Serialize;
 #[serde(tag = "event", rename_all = "camelCase")]
 pub enum Event {
     /// A step started (e.g. "pre-backup script of state 'app'", "snapshot").
-    Step { provider: Option<String>, step: String },
+    Step {
+        provider: Option<String>,
+        step: String,
+    },
     /// A line of output from a program or script.
-    Output { step: String, line: String },
+    Output {
+        step: String,
+        line: String,
+    },
     /// Files or bytes done, for progress bars; `total` when known.
-    Progress { step: String, done: u64, total: Option<u64> },
-    Warning { message: String },
+    Progress {
+        step: String,
+        done: u64,
+        total: Option<u64>,
+    },
+    Warning {
+        message: String,
+    },
 }
 
 pub trait Reporter: Sync {

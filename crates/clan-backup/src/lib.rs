@@ -2,16 +2,18 @@
 //! use them), backup providers behind one trait, and the orchestration of backups and
 //! service-aware, exact restores. Nothing here prints; progress goes out as events.
 
-// pub mod config;
+pub mod config;
 pub mod engine;
 pub mod error;
 pub mod event;
-// pub mod hooks;
-// pub mod ops;
-// pub mod postgres;
-// pub mod provider;
-// pub mod services;
+pub mod hooks;
+pub mod ops;
+pub mod postgres;
+pub mod provider;
+pub mod services;
 pub mod tree;
 
+pub use config::ProviderConfig;
 pub use error::{BackupError, Result};
 pub use event::{Event, Reporter};
+pub use ops::{BackupInfo, Machine, Reason, RestoreOptions};

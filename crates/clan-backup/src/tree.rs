@@ -31,7 +31,10 @@ pub fn copy_tree(src: &Path, dst: &Path, previous: Option<&Path>) -> io::Result<
     let mut links: HashMap<(u64, u64), PathBuf> = HashMap::new();
     let meta = fs::symlink_metadata(src)?;
     if !meta.is_dir() {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{} is not a directory", src.display())));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} is not a directory", src.display()),
+        ));
     }
     fs::create_dir_all(dst)?;
     copy_dir(src, dst, previous, &mut links, &mut stats)?;
@@ -46,7 +49,9 @@ fn copy_dir(
     links: &mut HashMap<(u64, u64), PathBuf>,
     stats: &mut CopyStats,
 ) -> io::Result<()> {
-    let mut entries: Vec<OsString> = fs::read_dir(src)?.map(|e| e.map(|e| e.file_name())).collect::<io::Result<_>>()?;
+    let mut entries: Vec<OsString> = fs::read_dir(src)?
+        .map(|e| e.map(|e| e.file_name()))
+        .collect::<io::Result<_>>()?;
     entries.sort();
     for name in entries {
         let (s, d) = (src.join(&name), dst.join(&name));
@@ -161,7 +166,9 @@ pub fn replace_contents(folder: &Path, restored: &Path) -> io::Result<()> {
         }
         remove_any(&path)?;
     }
-    let mut names: Vec<OsString> = fs::read_dir(restored)?.map(|e| e.map(|e| e.file_name())).collect::<io::Result<_>>()?;
+    let mut names: Vec<OsString> = fs::read_dir(restored)?
+        .map(|e| e.map(|e| e.file_name()))
+        .collect::<io::Result<_>>()?;
     names.sort();
     for name in names {
         fs::rename(restored.join(&name), folder.join(&name))?;
@@ -173,9 +180,15 @@ pub fn replace_contents(folder: &Path, restored: &Path) -> io::Result<()> {
 
 fn staging_top(folder: &Path, restored: &Path) -> io::Result<PathBuf> {
     let rel = restored.strip_prefix(folder).map_err(|_| {
-        io::Error::new(io::ErrorKind::InvalidInput, format!("{} is not inside {}", restored.display(), folder.display()))
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} is not inside {}", restored.display(), folder.display()),
+        )
     })?;
-    let first = rel.components().next().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "restored == folder"))?;
+    let first = rel
+        .components()
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "restored == folder"))?;
     Ok(folder.join(first))
 }
 
@@ -194,7 +207,10 @@ pub fn remove_any(path: &Path) -> io::Result<()> {
 fn make_writable(dir: &Path) -> io::Result<()> {
     let meta = fs::symlink_metadata(dir)?;
     if meta.mode() & 0o700 != 0o700 {
-        fs::set_permissions(dir, fs::Permissions::from_mode((meta.mode() & 0o7777) | 0o700))?;
+        fs::set_permissions(
+            dir,
+            fs::Permissions::from_mode((meta.mode() & 0o7777) | 0o700),
+        )?;
     }
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
@@ -231,14 +247,22 @@ mod tests {
         let a = fs::metadata(one.join("d/a")).unwrap();
         assert_eq!(a.mode() & 0o777, 0o640);
         assert_eq!(a.mtime(), 1_000_000);
-        assert_eq!(a.ino(), fs::metadata(one.join("b")).unwrap().ino(), "hard link kept");
+        assert_eq!(
+            a.ino(),
+            fs::metadata(one.join("b")).unwrap().ino(),
+            "hard link kept"
+        );
         assert_eq!(fs::read_link(one.join("l")).unwrap(), Path::new("d/a"));
         assert!(one.join("d/empty").is_dir());
 
         let two = tmp.path().join("two");
         let stats = copy_tree(&src, &two, Some(&one)).unwrap();
         assert_eq!(stats.linked, 1);
-        assert_eq!(fs::metadata(two.join("d/a")).unwrap().ino(), a.ino(), "unchanged file linked to the previous copy");
+        assert_eq!(
+            fs::metadata(two.join("d/a")).unwrap().ino(),
+            a.ino(),
+            "unchanged file linked to the previous copy"
+        );
     }
 
     #[test]
@@ -252,7 +276,10 @@ mod tests {
         fs::write(restored.join("old/file"), "back").unwrap();
         fs::set_permissions(&restored, fs::Permissions::from_mode(0o750)).unwrap();
         replace_contents(&folder, &restored).unwrap();
-        let mut names: Vec<_> = fs::read_dir(&folder).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let mut names: Vec<_> = fs::read_dir(&folder)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         names.sort();
         assert_eq!(names, vec![OsString::from("old")]);
         assert_eq!(fs::read_to_string(folder.join("old/file")).unwrap(), "back");

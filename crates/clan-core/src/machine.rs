@@ -69,6 +69,21 @@ pub struct Vars {
 pub struct Backups {
     /// Provider name -> its settings (`type`: restic | borg | local | command).
     pub providers: BTreeMap<String, Value>,
+    /// Where database dumps are staged (and go into every snapshot), and the lock lives.
+    pub staging_directory: String,
+}
+
+/// How clan reaches the machine's PostgreSQL server for dumps and restores.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Postgresql {
+    /// Run pg_dump/pg_restore as this user (e.g. postgres); null: as clan's user.
+    pub run_as: Option<String>,
+    /// Host or socket directory (PGHOST); null: libpq's default.
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    /// Role to connect as (PGUSER); null: libpq's default.
+    pub user: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -85,6 +100,7 @@ pub struct ClanCore {
     pub vars: Vars,
     pub backups: Backups,
     pub deployment: Deployment,
+    pub postgresql: Postgresql,
     pub users: BTreeMap<String, Value>,
     pub sshd: Value,
     pub borgbackup: Value,
@@ -230,13 +246,22 @@ pub fn clan_core_options() -> Group {
         ),
         (
             "backups",
-            nested([(
-                "providers",
-                opt(named_attrs_of(NAME, attrs_of(anything())))
-                    .default(json!({}))
-                    .desc("Where backups go; each has a `type` (restic, borg, local, command)")
-                    .node(),
-            )]),
+            nested([
+                (
+                    "providers",
+                    opt(named_attrs_of(NAME, attrs_of(anything())))
+                        .default(json!({}))
+                        .desc("Where backups go; each has a `type` (restic, borg, local, command)")
+                        .node(),
+                ),
+                (
+                    "stagingDirectory",
+                    opt(matching("/.*"))
+                        .default("/var/lib/clan/backup")
+                        .desc("Database dumps are staged here; it goes into every snapshot")
+                        .node(),
+                ),
+            ]),
         ),
         (
             "deployment",

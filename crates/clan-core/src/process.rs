@@ -197,3 +197,38 @@ mod tests {
         assert_eq!(out.stdout, b"secret");
     }
 }
+
+/// Quotes `s` as one word for a POSIX shell (and for shlex-style splitters such as
+/// borg's BORG_PASSCOMMAND). The only place clan builds shell words.
+pub fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-+=:,@".contains(&b))
+    {
+        return s.to_string();
+    }
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+#[cfg(test)]
+mod quote_tests {
+    use super::shell_quote;
+
+    #[test]
+    fn quoting_survives_a_real_shell() {
+        for s in [
+            "plain/path",
+            "with space",
+            "it's",
+            "$(rm -rf /)",
+            "",
+            "a\nb",
+        ] {
+            let out = super::Cmd::new("sh")
+                .args(["-c", &format!("printf %s {}", shell_quote(s))])
+                .run()
+                .unwrap();
+            assert_eq!(out.stdout_string(), s);
+        }
+    }
+}

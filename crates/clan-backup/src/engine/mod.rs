@@ -2,6 +2,7 @@
 //! implemented today by `rustic_core` (pinned exactly; its API changes every few
 //! months, and this trait keeps that churn inside `rustic.rs`).
 
+pub mod retention;
 mod rustic;
 
 use std::path::{Path, PathBuf};
@@ -42,7 +43,14 @@ impl Keep {
 pub trait Engine {
     /// Creates the repository when it does not exist yet.
     fn ensure_initialized(&self) -> Result<(), String>;
-    fn backup(&self, paths: &[PathBuf], label: &str, host: &str, tags: &[String], excludes: &[String]) -> Result<Snapshot, String>;
+    fn backup(
+        &self,
+        paths: &[PathBuf],
+        label: &str,
+        host: &str,
+        tags: &[String],
+        excludes: &[String],
+    ) -> Result<Snapshot, String>;
     fn snapshots(&self) -> Result<Vec<Snapshot>, String>;
     /// Restores `path` (absolute, as backed up) of snapshot `id` to `dest`.
     fn restore(&self, id: &str, path: &Path, dest: &Path) -> Result<(), String>;

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use rustic_backend::BackendOptions;
 use rustic_core::repofile::SnapshotFile;
 use rustic_core::{
-    BackupOptions, CheckOptions, ConfigOptions, Credentials, ForgetGroups, Grouped, KeepOptions, KeyOptions,
-    LocalDestination, LsOptions, PathList, PruneOptions, Repository, RepositoryOptions, RestoreOptions,
-    SnapshotGroupCriterion, SnapshotOptions,
+    BackupOptions, CheckOptions, ConfigOptions, Credentials, ForgetGroups, Grouped, KeepOptions,
+    KeyOptions, LocalDestination, LsOptions, PathList, PruneOptions, Repository, RepositoryOptions,
+    RestoreOptions, SnapshotGroupCriterion, SnapshotOptions,
 };
 
 use super::{Engine, Keep, RepoSpec, Snapshot};
@@ -22,17 +22,27 @@ impl Rustic {
     }
 
     fn credentials(&self) -> Result<Credentials, String> {
-        let text = std::fs::read_to_string(&self.spec.password_file)
-            .map_err(|e| format!("cannot read the password file {}: {e}", self.spec.password_file.display()))?;
+        let text = std::fs::read_to_string(&self.spec.password_file).map_err(|e| {
+            format!(
+                "cannot read the password file {}: {e}",
+                self.spec.password_file.display()
+            )
+        })?;
         let password = text.strip_suffix('\n').unwrap_or(&text).to_string();
         if password.is_empty() {
-            return Err(format!("the password file {} is empty", self.spec.password_file.display()));
+            return Err(format!(
+                "the password file {} is empty",
+                self.spec.password_file.display()
+            ));
         }
         Ok(Credentials::password(password))
     }
 
     fn repo(&self) -> Result<Repository<()>, String> {
-        let backends = BackendOptions::default().repository(&self.spec.repository).to_backends().map_err(err)?;
+        let backends = BackendOptions::default()
+            .repository(&self.spec.repository)
+            .to_backends()
+            .map_err(err)?;
         Repository::new(&RepositoryOptions::default(), &backends).map_err(err)
     }
 
@@ -49,13 +59,16 @@ fn to_snapshot(s: &SnapshotFile) -> Snapshot {
     Snapshot {
         id: s.id.to_hex().to_string(),
         label: s.label.clone(),
-        time_utc: s.time.with_time_zone(jiff::tz::TimeZone::UTC).strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        time_utc: s
+            .time
+            .with_time_zone(jiff::tz::TimeZone::UTC)
+            .strftime("%Y-%m-%dT%H:%M:%SZ")
+            .to_string(),
         tags: s.tags.iter().cloned().collect(),
         paths: s.paths.iter().cloned().collect(),
         added_bytes: s.summary.as_ref().map(|x| x.data_added_packed),
     }
 }
-
 
 impl Engine for Rustic {
     fn ensure_initialized(&self) -> Result<(), String> {
@@ -63,18 +76,34 @@ impl Engine for Rustic {
         if repo.config_id().map_err(err)?.is_some() {
             return Ok(());
         }
-        repo.init(&self.credentials()?, &KeyOptions::default(), &ConfigOptions::default()).map_err(err)?;
+        repo.init(
+            &self.credentials()?,
+            &KeyOptions::default(),
+            &ConfigOptions::default(),
+        )
+        .map_err(err)?;
         Ok(())
     }
 
-    fn backup(&self, paths: &[PathBuf], label: &str, host: &str, tags: &[String], excludes: &[String]) -> Result<Snapshot, String> {
+    fn backup(
+        &self,
+        paths: &[PathBuf],
+        label: &str,
+        host: &str,
+        tags: &[String],
+        excludes: &[String],
+    ) -> Result<Snapshot, String> {
         let repo = self.open()?.to_indexed_ids().map_err(err)?;
-        let mut opts = SnapshotOptions::default().label(label.to_string()).host(host.to_string());
+        let mut opts = SnapshotOptions::default()
+            .label(label.to_string())
+            .host(host.to_string());
         if !tags.is_empty() {
             opts = opts.add_tags(&tags.join(",")).map_err(err)?;
         }
         let snap = opts.to_snapshot().map_err(err)?;
-        let source = PathList::from_iter(paths.iter().cloned()).sanitize().map_err(err)?;
+        let source = PathList::from_iter(paths.iter().cloned())
+            .sanitize()
+            .map_err(err)?;
         let mut backup = BackupOptions::default();
         backup.excludes.globs = excludes.iter().map(|e| format!("!{e}")).collect();
         let snap = repo.backup(&backup, &source, snap).map_err(err)?;
@@ -89,11 +118,16 @@ impl Engine for Rustic {
 
     fn restore(&self, id: &str, path: &Path, dest: &Path) -> Result<(), String> {
         let repo = self.open()?.to_indexed().map_err(err)?;
-        let node = repo.node_from_snapshot_path(&format!("{id}:{}", path.display()), |_| true).map_err(err)?;
+        let node = repo
+            .node_from_snapshot_path(&format!("{id}:{}", path.display()), |_| true)
+            .map_err(err)?;
         let ls = repo.ls(&node, &LsOptions::default()).map_err(err)?;
         let opts = RestoreOptions::default();
-        let dest = LocalDestination::new(&dest.to_string_lossy(), true, !node.is_dir()).map_err(err)?;
-        let plan = repo.prepare_restore(&opts, ls.clone(), &dest, false).map_err(err)?;
+        let dest =
+            LocalDestination::new(&dest.to_string_lossy(), true, !node.is_dir()).map_err(err)?;
+        let plan = repo
+            .prepare_restore(&opts, ls.clone(), &dest, false)
+            .map_err(err)?;
         repo.restore(plan, &opts, ls, &dest).map_err(err)
     }
 
@@ -125,11 +159,25 @@ impl Engine for Rustic {
             k = k.keep_yearly(keep.yearly as i32);
         }
         // Every clan snapshot has its own label: group by host only.
-        let criterion = SnapshotGroupCriterion::new().hostname(true).label(false).paths(false).tags(false);
+        let criterion = SnapshotGroupCriterion::new()
+            .hostname(true)
+            .label(false)
+            .paths(false)
+            .tags(false);
         let grouped = Grouped::from_items(snaps.clone(), criterion);
-        let groups = ForgetGroups::from_grouped_snapshots_with_retention(grouped, &k, &jiff::Zoned::now()).map_err(err)?;
-        let ids: Vec<_> = groups.into_forget_ids().into_iter().filter(|id| Some(*id) != newest).collect();
-        let labels = snaps.iter().filter(|s| ids.contains(&s.id)).map(|s| s.label.clone()).collect();
+        let groups =
+            ForgetGroups::from_grouped_snapshots_with_retention(grouped, &k, &jiff::Zoned::now())
+                .map_err(err)?;
+        let ids: Vec<_> = groups
+            .into_forget_ids()
+            .into_iter()
+            .filter(|id| Some(*id) != newest)
+            .collect();
+        let labels = snaps
+            .iter()
+            .filter(|s| ids.contains(&s.id))
+            .map(|s| s.label.clone())
+            .collect();
         if !ids.is_empty() {
             repo.delete_snapshots(&ids).map_err(err)?;
             let prune = PruneOptions::default();

@@ -1,0 +1,118 @@
+//! What `clan.core.backups.providers.<name>` says, by provider kind.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::engine::Keep;
+use crate::error::{BackupError, Result};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum ProviderConfig {
+    /// The embedded engine (restic repository format).
+    Restic(ResticConfig),
+    /// BorgBackup, through the `borg` program; one repository per destination.
+    Borg(BorgConfig),
+    /// Hard-linked snapshot directories on attached storage.
+    Local(LocalConfig),
+    /// User-given shell commands (Clan's provider interface).
+    Command(CommandConfig),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResticConfig {
+    /// A local path (SFTP and REST servers are not supported yet).
+    pub repository: String,
+    /// File holding the repository password.
+    pub password_file: PathBuf,
+    #[serde(default)]
+    pub keep: Keep,
+    #[serde(default)]
+    pub start_at: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BorgDestination {
+    /// A local path, or ssh://user@host/path, or user@host:path.
+    pub repo: String,
+    /// The ssh command borg uses (BORG_RSH).
+    #[serde(default)]
+    pub rsh: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BorgConfig {
+    pub destinations: BTreeMap<String, BorgDestination>,
+    /// File holding the repokey passphrase.
+    pub passphrase_file: PathBuf,
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    #[serde(default)]
+    pub keep: Keep,
+    #[serde(default)]
+    pub start_at: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LocalConfig {
+    /// Where the snapshot directories live.
+    pub directory: PathBuf,
+    /// Run before using `directory` (e.g. to mount a disk) and after.
+    #[serde(default)]
+    pub mount_command: Option<String>,
+    #[serde(default)]
+    pub unmount_command: Option<String>,
+    /// How many snapshots to keep; older ones are removed after each backup.
+    #[serde(default = "default_snapshots")]
+    pub snapshots: u32,
+}
+
+fn default_snapshots() -> u32 {
+    20
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CommandConfig {
+    /// Prints a JSON array of {name, job_name?} (or one name per line).
+    pub list: String,
+    pub create: String,
+    /// Gets NAME, FOLDERS (':'-separated) and FOLDERS_FILE (one per line) in its environment.
+    pub restore: String,
+}
+
+impl ProviderConfig {
+    pub fn parse(name: &str, value: &Value) -> Result<Self> {
+        serde_json::from_value(value.clone())
+            .map_err(|e| BackupError::Config(format!("clan.core.backups.providers.{name}: {e}")))
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Restic(_) => "restic",
+            Self::Borg(_) => "borg",
+            Self::Local(_) => "local",
+            Self::Command(_) => "command",
+        }
+    }
+
+    /// The provider's own retention, used by `prune` when no --keep-* is given.
+    pub fn keep(&self) -> Keep {
+        match self {
+            Self::Restic(c) => c.keep,
+            Self::Borg(c) => c.keep,
+            Self::Local(c) => Keep {
+                last: c.snapshots,
+                ..Keep::default()
+            },
+            Self::Command(_) => Keep::default(),
+        }
+    }
+}

@@ -1,0 +1,318 @@
+//! The `borg` provider: BorgBackup through the `borg` program, one repository per
+//! destination (local path or ssh). The passphrase is read by borg from the secret
+//! file (BORG_PASSCOMMAND), never passed on a command line.
+
+use std::path::{Path, PathBuf};
+
+use clan_core::process::{Cmd, CommandError, shell_quote};
+
+use super::{Listed, Provider, SnapshotRequest};
+use crate::config::{BorgConfig, BorgDestination};
+use crate::engine::Keep;
+use crate::error::{BackupError, Result, io};
+use crate::event::{Event, Reporter};
+
+pub struct Borg {
+    name: String,
+    config: BorgConfig,
+}
+
+impl Borg {
+    pub fn new(name: &str, config: &BorgConfig) -> Self {
+        Self {
+            name: name.to_string(),
+            config: config.clone(),
+        }
+    }
+
+    fn borg(&self, dest: &BorgDestination) -> Cmd {
+        let mut cmd = Cmd::new("borg")
+            .env(
+                "BORG_PASSCOMMAND",
+                format!(
+                    "cat {}",
+                    shell_quote(&self.config.passphrase_file.to_string_lossy())
+                ),
+            )
+            .env("BORG_RELOCATED_REPO_ACCESS_IS_OK", "yes")
+            .env("BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK", "no")
+            .env("BORG_CHECK_I_KNOW_WHAT_I_AM_DOING", "NO")
+            .env("BORG_DELETE_I_KNOW_WHAT_I_AM_DOING", "NO")
+            .env("TZ", "UTC");
+        if let Some(rsh) = &dest.rsh {
+            cmd = cmd.env("BORG_RSH", rsh);
+        }
+        cmd
+    }
+
+    /// Runs borg; exit code 1 (a warning, e.g. a file changed while read) counts as
+    /// success and is reported.
+    fn run(&self, dest_name: &str, cmd: Cmd, reporter: &dyn Reporter) -> Result<String> {
+        match cmd.run() {
+            Ok(out) => Ok(out.stdout_string()),
+            Err(CommandError::Failed {
+                code: 1,
+                stdout,
+                stderr,
+                ..
+            }) => {
+                reporter.report(Event::Warning {
+                    message: format!("borg ({dest_name}): {}", stderr.trim()),
+                });
+                Ok(stdout)
+            }
+            Err(source) => Err(BackupError::Provider {
+                provider: self.name.clone(),
+                message: format!("destination '{dest_name}': {source}"),
+            }),
+        }
+    }
+
+    fn ensure_repo(&self, dest_name: &str, dest: &BorgDestination) -> Result<()> {
+        match self.borg(dest).args(["info", "--json", &dest.repo]).run() {
+            Ok(_) => Ok(()),
+            Err(CommandError::Failed {
+                code: 2, stderr, ..
+            }) if stderr.contains("does not exist") => {
+                self.run(
+                    dest_name,
+                    self.borg(dest)
+                        .args(["init", "--encryption=repokey", &dest.repo]),
+                    &crate::event::Silent,
+                )?;
+                Ok(())
+            }
+            Err(source) => Err(BackupError::Provider {
+                provider: self.name.clone(),
+                message: format!("destination '{dest_name}' ({}): {source}", dest.repo),
+            }),
+        }
+    }
+
+    fn list_dest(&self, dest_name: &str, dest: &BorgDestination) -> Result<Vec<Listed>> {
+        let out = self.run(
+            dest_name,
+            self.borg(dest).args([
+                "list",
+                "--format",
+                "{name}{TAB}{start}{TAB}{comment}{NL}",
+                &dest.repo,
+            ]),
+            &crate::event::Silent,
+        )?;
+        Ok(out
+            .lines()
+            .filter_map(|l| parse_list_line(dest_name, l))
+            .collect())
+    }
+
+    /// `dest::archive`, or a plain archive name (the first destination that has it).
+    fn locate(&self, name: &str) -> Result<(String, BorgDestination, String)> {
+        if let Some((d, archive)) = name.split_once("::")
+            && let Some(dest) = self.config.destinations.get(d)
+        {
+            return Ok((d.to_string(), dest.clone(), archive.to_string()));
+        }
+        for (d, dest) in &self.config.destinations {
+            if self
+                .list_dest(d, dest)?
+                .iter()
+                .any(|l| l.name == format!("{d}::{name}"))
+            {
+                return Ok((d.clone(), dest.clone(), name.to_string()));
+            }
+        }
+        Err(BackupError::NoSuchBackup {
+            provider: self.name.clone(),
+            name: name.to_string(),
+        })
+    }
+}
+
+fn parse_list_line(dest: &str, line: &str) -> Option<Listed> {
+    let mut parts = line.splitn(3, '\t');
+    let name = parts.next()?.to_string();
+    // "Sun, 2026-11-22 03:40:39" (TZ=UTC) -> "2026-11-22T03:40:39Z"
+    let time = parts
+        .next()
+        .and_then(|t| t.split_once(", "))
+        .map(|(_, t)| format!("{}Z", t.replace(' ', "T")))
+        .unwrap_or_default();
+    let comment = parts.next().unwrap_or_default();
+    let field = |key: &str| {
+        comment
+            .split(' ')
+            .find_map(|w| w.strip_prefix(key))
+            .map(str::to_string)
+    };
+    let states = field("states=")
+        .map(|s| {
+            s.split(',')
+                .filter(|x| !x.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(Listed {
+        name: format!("{dest}::{name}"),
+        time,
+        states,
+        reason: field("reason="),
+        size: None,
+    })
+}
+
+impl Provider for Borg {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn create(&self, req: &SnapshotRequest, reporter: &dyn Reporter) -> Result<Listed> {
+        if self.config.destinations.is_empty() {
+            return Err(BackupError::Provider {
+                provider: self.name.clone(),
+                message: "no destinations".into(),
+            });
+        }
+        let mut size = 0;
+        for (d, dest) in &self.config.destinations {
+            reporter.report(Event::Step {
+                provider: Some(self.name.clone()),
+                step: format!("borg create ({d})"),
+            });
+            self.ensure_repo(d, dest)?;
+            let comment = format!("clan states={} reason={}", req.states.join(","), req.reason);
+            let mut cmd = self.borg(dest).args([
+                "create",
+                "--json",
+                "--compression",
+                "auto,zstd",
+                "--comment",
+                &comment,
+            ]);
+            for e in self.config.exclude.iter().chain(&req.excludes) {
+                cmd = cmd.args(["--exclude", e]);
+            }
+            cmd = cmd
+                .arg(format!("{}::{}", dest.repo, req.name))
+                .args(&req.paths);
+            let out = self.run(d, cmd, reporter)?;
+            let stats: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+            size += stats["archive"]["stats"]["deduplicated_size"]
+                .as_u64()
+                .unwrap_or(0);
+        }
+        Ok(Listed {
+            name: req.name.clone(),
+            time: req.time.clone(),
+            states: req.states.clone(),
+            reason: Some(req.reason.clone()),
+            size: Some(size),
+        })
+    }
+
+    fn list(&self) -> Result<Vec<Listed>> {
+        let mut all = Vec::new();
+        for (d, dest) in &self.config.destinations {
+            match self.list_dest(d, dest) {
+                Ok(l) => all.extend(l),
+                Err(BackupError::Provider { message, .. })
+                    if message.contains("does not exist") => {}
+                Err(e) => return Err(e),
+            }
+        }
+        all.sort_by(|a, b| a.time.cmp(&b.time).then(a.name.cmp(&b.name)));
+        Ok(all)
+    }
+
+    fn restore_path(&self, name: &str, path: &Path, dest: &Path) -> Result<()> {
+        let (d, destination, archive) = self.locate(name)?;
+        let parent = dest.parent().unwrap_or(Path::new("/"));
+        let work = parent.join(".borg-extract");
+        std::fs::create_dir_all(&work).map_err(io(format!("creating {}", work.display())))?;
+        let rel: PathBuf = path.strip_prefix("/").unwrap_or(path).to_path_buf();
+        self.run(
+            &d,
+            self.borg(&destination)
+                .cwd(&work)
+                .arg("extract")
+                .arg(format!("{}::{archive}", destination.repo))
+                .arg(&rel),
+            &crate::event::Silent,
+        )?;
+        let extracted = work.join(&rel);
+        if !extracted.is_dir() {
+            return Err(BackupError::Provider {
+                provider: self.name.clone(),
+                message: format!("backup '{name}' does not hold {}", path.display()),
+            });
+        }
+        std::fs::rename(&extracted, dest)
+            .map_err(io(format!("moving {} into place", extracted.display())))?;
+        std::fs::remove_dir_all(&work).map_err(io(format!("removing {}", work.display())))?;
+        Ok(())
+    }
+
+    fn check(&self, read_data: bool) -> Result<String> {
+        for (d, dest) in &self.config.destinations {
+            let mut cmd = self.borg(dest).arg("check");
+            if read_data {
+                cmd = cmd.arg("--verify-data");
+            }
+            self.run(d, cmd.arg(&dest.repo), &crate::event::Silent)?;
+        }
+        Ok(format!(
+            "{} repositories intact",
+            self.config.destinations.len()
+        ))
+    }
+
+    fn prune(&self, keep: &Keep) -> Result<Vec<String>> {
+        if keep.is_empty() {
+            return Ok(Vec::new());
+        }
+        let before = self.list()?;
+        for (d, dest) in &self.config.destinations {
+            let mut cmd = self.borg(dest).arg("prune");
+            for (flag, n) in [
+                ("--keep-last", keep.last),
+                ("--keep-daily", keep.daily),
+                ("--keep-weekly", keep.weekly),
+                ("--keep-monthly", keep.monthly),
+                ("--keep-yearly", keep.yearly),
+            ] {
+                if n > 0 {
+                    cmd = cmd.arg(format!("{flag}={n}"));
+                }
+            }
+            self.run(d, cmd.arg(&dest.repo), &crate::event::Silent)?;
+            self.run(
+                d,
+                self.borg(dest).arg("compact").arg(&dest.repo),
+                &crate::event::Silent,
+            )?;
+        }
+        let after: Vec<String> = self.list()?.into_iter().map(|l| l.name).collect();
+        Ok(before
+            .into_iter()
+            .map(|l| l.name)
+            .filter(|n| !after.contains(n))
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn list_lines_are_parsed() {
+        let l = super::parse_list_line(
+            "nas",
+            "m-borg-x\tSun, 2026-11-22 03:40:39\tclan states=docs,app reason=explicit",
+        )
+        .unwrap();
+        assert_eq!(l.name, "nas::m-borg-x");
+        assert_eq!(l.time, "2026-11-22T03:40:39Z");
+        assert_eq!(l.states, ["docs", "app"]);
+        assert_eq!(l.reason.as_deref(), Some("explicit"));
+    }
+}

@@ -1,0 +1,279 @@
+//! The `local` provider: snapshot directories on attached storage, rsnapshot style.
+//! Each backup is `<directory>/<name>/tree/<absolute path>` plus `clan-backup.json`;
+//! files unchanged since the previous snapshot are hard links to it. A backup is
+//! written as `.incomplete-<name>` and renamed when complete, so a killed backup
+//! leaves nothing half-made behind (the next run removes the leftover).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::{Listed, Provider, SnapshotRequest};
+use crate::config::LocalConfig;
+use crate::engine::{Keep, retention};
+use crate::error::{BackupError, Result, io};
+use crate::event::{Event, Reporter};
+use crate::tree;
+
+const META: &str = "clan-backup.json";
+const INCOMPLETE: &str = ".incomplete-";
+
+pub struct Local {
+    name: String,
+    config: LocalConfig,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Meta {
+    name: String,
+    machine: String,
+    time: String,
+    states: Vec<String>,
+    reason: String,
+    size: u64,
+}
+
+impl Local {
+    pub fn new(name: &str, config: &LocalConfig) -> Self {
+        Self {
+            name: name.to_string(),
+            config: config.clone(),
+        }
+    }
+
+    fn fail(&self, message: String) -> BackupError {
+        BackupError::Provider {
+            provider: self.name.clone(),
+            message,
+        }
+    }
+
+    fn hook(&self, script: &Option<String>, what: &str) -> Result<()> {
+        if let Some(script) = script {
+            crate::hooks::run_script(
+                &format!("{what} command of provider '{}'", self.name),
+                script,
+                &[],
+                &crate::event::Silent,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Runs `f` with the storage mounted (mount/unmount commands around it).
+    fn mounted<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.hook(&self.config.mount_command, "mount")?;
+        let result = f();
+        let unmounted = self.hook(&self.config.unmount_command, "unmount");
+        let value = result?;
+        unmounted?;
+        Ok(value)
+    }
+
+    fn read_all(&self) -> Result<Vec<Meta>> {
+        let dir = &self.config.directory;
+        if !dir.exists() {
+            return Ok(Vec::new());
+        }
+        let mut metas = Vec::new();
+        for entry in fs::read_dir(dir).map_err(io(format!("reading {}", dir.display())))? {
+            let entry = entry.map_err(io(format!("reading {}", dir.display())))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            let Ok(text) = fs::read_to_string(entry.path().join(META)) else {
+                continue;
+            };
+            let meta: Meta = serde_json::from_str(&text)
+                .map_err(|e| self.fail(format!("{}: {e}", entry.path().join(META).display())))?;
+            metas.push(meta);
+        }
+        metas.sort_by(|a, b| a.time.cmp(&b.time).then(a.name.cmp(&b.name)));
+        Ok(metas)
+    }
+
+    fn remove(&self, names: &[String]) -> Result<()> {
+        for n in names {
+            let p = self.config.directory.join(n);
+            tree::remove_any(&p).map_err(io(format!("removing {}", p.display())))?;
+        }
+        Ok(())
+    }
+}
+
+fn listed(m: Meta) -> Listed {
+    Listed {
+        name: m.name,
+        time: m.time,
+        states: m.states,
+        reason: Some(m.reason),
+        size: Some(m.size),
+    }
+}
+
+impl Provider for Local {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn create(&self, req: &SnapshotRequest, reporter: &dyn Reporter) -> Result<Listed> {
+        self.mounted(|| {
+            let dir = &self.config.directory;
+            fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
+            for entry in fs::read_dir(dir)
+                .map_err(io(format!("reading {}", dir.display())))?
+                .flatten()
+            {
+                if entry.file_name().to_string_lossy().starts_with(INCOMPLETE) {
+                    reporter.report(Event::Warning {
+                        message: format!(
+                            "removing an unfinished backup: {}",
+                            entry.path().display()
+                        ),
+                    });
+                    tree::remove_any(&entry.path())
+                        .map_err(io(format!("removing {}", entry.path().display())))?;
+                }
+            }
+            if !req.excludes.is_empty() {
+                reporter.report(Event::Warning {
+                    message: format!(
+                        "provider '{}' (local) does not apply exclude patterns yet",
+                        self.name
+                    ),
+                });
+            }
+            let previous = self
+                .read_all()?
+                .pop()
+                .map(|m| dir.join(m.name).join("tree"));
+            let work = dir.join(format!("{INCOMPLETE}{}", req.name));
+            let mut size = 0;
+            for path in &req.paths {
+                let stats = tree::copy_tree(
+                    path,
+                    &tree::under(&work.join("tree"), path),
+                    previous.as_ref().map(|p| tree::under(p, path)).as_deref(),
+                )
+                .map_err(io(format!("copying {}", path.display())))?;
+                size += stats.bytes_copied;
+                if stats.skipped_special > 0 {
+                    reporter.report(Event::Warning {
+                        message: format!(
+                            "{}: {} sockets/FIFOs/devices not copied",
+                            path.display(),
+                            stats.skipped_special
+                        ),
+                    });
+                }
+            }
+            let meta = Meta {
+                name: req.name.clone(),
+                machine: req.machine.clone(),
+                time: req.time.clone(),
+                states: req.states.clone(),
+                reason: req.reason.clone(),
+                size,
+            };
+            let meta_path = work.join(META);
+            fs::write(
+                &meta_path,
+                serde_json::to_vec_pretty(&meta).expect("serialises"),
+            )
+            .map_err(io(format!("writing {}", meta_path.display())))?;
+            let done = dir.join(&req.name);
+            fs::rename(&work, &done).map_err(io(format!("completing {}", done.display())))?;
+            let all: Vec<(String, String)> = self
+                .read_all()?
+                .into_iter()
+                .map(|m| (m.name, m.time))
+                .collect();
+            self.remove(&retention::to_remove(
+                &all,
+                &Keep {
+                    last: self.config.snapshots.max(1),
+                    ..Keep::default()
+                },
+            ))?;
+            Ok(listed(meta))
+        })
+    }
+
+    fn list(&self) -> Result<Vec<Listed>> {
+        self.mounted(|| Ok(self.read_all()?.into_iter().map(listed).collect()))
+    }
+
+    fn restore_path(&self, name: &str, path: &Path, dest: &Path) -> Result<()> {
+        self.mounted(|| {
+            let snap = self.config.directory.join(name);
+            if name.starts_with('.') || name.contains('/') || !snap.join(META).is_file() {
+                return Err(BackupError::NoSuchBackup {
+                    provider: self.name.clone(),
+                    name: name.to_string(),
+                });
+            }
+            let src = tree::under(&snap.join("tree"), path);
+            if !src.is_dir() {
+                return Err(self.fail(format!("backup '{name}' does not hold {}", path.display())));
+            }
+            tree::copy_tree(&src, dest, None)
+                .map_err(io(format!("restoring {}", path.display())))?;
+            Ok(())
+        })
+    }
+
+    fn check(&self, read_data: bool) -> Result<String> {
+        self.mounted(|| {
+            let metas = self.read_all()?;
+            let mut files = 0u64;
+            for m in &metas {
+                let t = self.config.directory.join(&m.name).join("tree");
+                if !t.is_dir() {
+                    return Err(self.fail(format!("backup '{}' has no tree", m.name)));
+                }
+                if read_data {
+                    files += read_every_file(&t)
+                        .map_err(|e| self.fail(format!("backup '{}': {e}", m.name)))?;
+                }
+            }
+            Ok(if read_data {
+                format!("{} backups, {files} files read", metas.len())
+            } else {
+                format!("{} backups complete", metas.len())
+            })
+        })
+    }
+
+    fn prune(&self, keep: &Keep) -> Result<Vec<String>> {
+        self.mounted(|| {
+            let all: Vec<(String, String)> = self
+                .read_all()?
+                .into_iter()
+                .map(|m| (m.name, m.time))
+                .collect();
+            let gone = retention::to_remove(&all, keep);
+            self.remove(&gone)?;
+            Ok(gone)
+        })
+    }
+}
+
+fn read_every_file(dir: &Path) -> std::io::Result<u64> {
+    let mut n = 0;
+    let mut stack: Vec<PathBuf> = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d)? {
+            let e = e?;
+            let ft = e.file_type()?;
+            if ft.is_dir() {
+                stack.push(e.path());
+            } else if ft.is_file() {
+                std::io::copy(&mut fs::File::open(e.path())?, &mut std::io::sink())?;
+                n += 1;
+            }
+        }
+    }
+    Ok(n)
+}

@@ -1,0 +1,97 @@
+//! Backup providers behind one trait. A provider stores one snapshot of a set of
+//! absolute paths per backup, lists its backups, and restores a path of a backup
+//! into a directory (the orchestration then swaps it into place exactly).
+
+mod borg;
+mod command;
+mod local;
+mod restic;
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::config::ProviderConfig;
+use crate::engine::Keep;
+use crate::error::Result;
+use crate::event::Reporter;
+
+/// One backup as listed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Listed {
+    pub name: String,
+    /// UTC, `YYYY-MM-DDTHH:MM:SSZ`; empty when the provider does not say.
+    pub time: String,
+    pub states: Vec<String>,
+    pub reason: Option<String>,
+    /// Bytes the backup added to the repository, when known.
+    pub size: Option<u64>,
+}
+
+/// What to store.
+#[derive(Debug, Clone)]
+pub struct SnapshotRequest {
+    pub name: String,
+    pub machine: String,
+    pub time: String,
+    pub paths: Vec<PathBuf>,
+    pub states: Vec<String>,
+    pub reason: String,
+    pub excludes: Vec<String>,
+}
+
+impl SnapshotRequest {
+    /// Tags stored with the snapshot: `clan`, `state:<s>`, `reason:<r>`.
+    pub fn tags(&self) -> Vec<String> {
+        let mut tags = vec!["clan".to_string()];
+        tags.extend(self.states.iter().map(|s| format!("state:{s}")));
+        tags.push(format!("reason:{}", self.reason));
+        tags
+    }
+}
+
+/// Reads states and reason back from tags.
+pub(crate) fn from_tags(tags: &[String]) -> (Vec<String>, Option<String>) {
+    let states = tags
+        .iter()
+        .filter_map(|t| t.strip_prefix("state:"))
+        .map(str::to_string)
+        .collect();
+    let reason = tags
+        .iter()
+        .find_map(|t| t.strip_prefix("reason:"))
+        .map(str::to_string);
+    (states, reason)
+}
+
+pub trait Provider {
+    fn name(&self) -> &str;
+    fn create(&self, req: &SnapshotRequest, reporter: &dyn Reporter) -> Result<Listed>;
+    /// Backups, oldest first.
+    fn list(&self) -> Result<Vec<Listed>>;
+    /// Puts the contents of `path` as it was in backup `name` into `dest` (a new
+    /// directory). Providers that can only restore in place return `Ok(false)`.
+    fn restore_path(&self, name: &str, path: &Path, dest: &Path) -> Result<bool>;
+    /// For providers that restore in place only: restore these folders.
+    fn restore_in_place(
+        &self,
+        _name: &str,
+        _folders: &[PathBuf],
+        _reporter: &dyn Reporter,
+    ) -> Result<()> {
+        Ok(())
+    }
+    /// Verifies the repository; a short report.
+    fn check(&self, read_data: bool) -> Result<String>;
+    /// Removes backups beyond `keep` (never the newest); returns their names.
+    fn prune(&self, keep: &Keep) -> Result<Vec<String>>;
+}
+
+pub fn open(name: &str, config: &ProviderConfig) -> Box<dyn Provider> {
+    match config {
+        ProviderConfig::Restic(c) => Box::new(restic::Restic::new(name, c)),
+        ProviderConfig::Borg(c) => Box::new(borg::Borg::new(name, c)),
+        ProviderConfig::Local(c) => Box::new(local::Local::new(name, c)),
+        ProviderConfig::Command(c) => Box::new(command::Command::new(name, c)),
+    }
+}

@@ -1,0 +1,112 @@
+//! The `restic` provider: the embedded engine.
+
+use std::path::Path;
+
+use super::{Listed, Provider, SnapshotRequest, from_tags};
+use crate::config::ResticConfig;
+use crate::engine::{Engine, Keep, RepoSpec, Rustic, Snapshot};
+use crate::error::{BackupError, Result};
+use crate::event::Reporter;
+
+pub struct Restic {
+    name: String,
+    engine: Rustic,
+}
+
+impl Restic {
+    pub fn new(name: &str, c: &ResticConfig) -> Self {
+        let spec = RepoSpec {
+            repository: c.repository.clone(),
+            password_file: c.password_file.clone(),
+        };
+        Self {
+            name: name.to_string(),
+            engine: Rustic::new(spec),
+        }
+    }
+
+    fn fail(&self, message: String) -> BackupError {
+        BackupError::Provider {
+            provider: self.name.clone(),
+            message,
+        }
+    }
+
+    fn find(&self, name: &str) -> Result<Snapshot> {
+        let snaps = self.engine.snapshots().map_err(|e| self.fail(e))?;
+        snaps
+            .into_iter()
+            .find(|s| s.label == name || (name.len() >= 8 && s.id.starts_with(name)))
+            .ok_or_else(|| BackupError::NoSuchBackup {
+                provider: self.name.clone(),
+                name: name.to_string(),
+            })
+    }
+}
+
+fn listed(s: Snapshot) -> Listed {
+    let (states, reason) = from_tags(&s.tags);
+    Listed {
+        name: if s.label.is_empty() {
+            s.id[..8].to_string()
+        } else {
+            s.label
+        },
+        time: s.time_utc,
+        states,
+        reason,
+        size: s.added_bytes,
+    }
+}
+
+impl Provider for Restic {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn create(&self, req: &SnapshotRequest, _reporter: &dyn Reporter) -> Result<Listed> {
+        self.engine.ensure_initialized().map_err(|e| self.fail(e))?;
+        let snap = self
+            .engine
+            .backup(
+                &req.paths,
+                &req.name,
+                &req.machine,
+                &req.tags(),
+                &req.excludes,
+            )
+            .map_err(|e| self.fail(e))?;
+        Ok(listed(snap))
+    }
+
+    fn list(&self) -> Result<Vec<Listed>> {
+        Ok(self
+            .engine
+            .snapshots()
+            .map_err(|e| self.fail(e))?
+            .into_iter()
+            .map(listed)
+            .collect())
+    }
+
+    fn restore_path(&self, name: &str, path: &Path, dest: &Path) -> Result<()> {
+        let snap = self.find(name)?;
+        self.engine
+            .restore(&snap.id, path, dest)
+            .map_err(|e| self.fail(format!("restoring {}: {e}", path.display())))?;
+        Ok(())
+    }
+
+    fn check(&self, read_data: bool) -> Result<String> {
+        self.engine.check(read_data).map_err(|e| self.fail(e))?;
+        Ok(if read_data {
+            "repository and all data are intact".into()
+        } else {
+            "repository structure is intact".into()
+        })
+    }
+
+    fn prune(&self, keep: &Keep) -> Result<Vec<String>> {
+        self.engine.forget(keep).map_err(|e| self.fail(e))
+    }
+}
