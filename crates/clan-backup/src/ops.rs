@@ -342,10 +342,10 @@ pub fn restore(
     let report_states = states.iter().map(|(n, _)| (*n).clone()).collect();
 
     if let Some(target) = &opts.target {
-        if config.kind() == "command" {
-            return Err(BackupError::Config(
-                "the command provider restores in place only; --target is not possible".into(),
-            ));
+        if p.restores_in_place_only() {
+            return Err(BackupError::Config(format!(
+                "provider '{provider_name}' restores in place only; --target is not possible"
+            )));
         }
         for (state, s) in &states {
             for folder in folders_of(m, state, s) {
@@ -476,12 +476,7 @@ fn restore_state(
         provider: Some(p.name().into()),
         step: step.clone(),
     });
-    let in_place_only = folders.first().is_some_and(|f| {
-        // Probe: providers that cannot restore into a directory say so at once.
-        !p.restore_path(name, f, Path::new("/nonexistent/.clan-probe"))
-            .unwrap_or(true)
-    });
-    if in_place_only {
+    if p.restores_in_place_only() {
         reporter.report(Event::Warning {
             message: format!(
                 "provider '{}' restores in place; files created after the backup stay",

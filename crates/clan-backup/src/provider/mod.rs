@@ -70,8 +70,12 @@ pub trait Provider {
     /// Backups, oldest first.
     fn list(&self) -> Result<Vec<Listed>>;
     /// Puts the contents of `path` as it was in backup `name` into `dest` (a new
-    /// directory). Providers that can only restore in place return `Ok(false)`.
-    fn restore_path(&self, name: &str, path: &Path, dest: &Path) -> Result<bool>;
+    /// directory).
+    fn restore_path(&self, name: &str, path: &Path, dest: &Path) -> Result<()>;
+    /// True for providers that can only restore in place (not exactly).
+    fn restores_in_place_only(&self) -> bool {
+        false
+    }
     /// For providers that restore in place only: restore these folders.
     fn restore_in_place(
         &self,
