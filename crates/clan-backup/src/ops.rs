@@ -329,11 +329,11 @@ pub fn restore(
         None => m.states.iter().collect(),
     };
     let known = p.list()?;
-    if !known
+    let exists = known
         .iter()
         .any(|b| b.name == name || b.name.ends_with(&format!("::{name}")))
-        && !(config.kind() == "restic" && name.len() >= 8)
-    {
+        || (config.kind() == "restic" && name.len() >= 8);
+    if !exists {
         return Err(BackupError::NoSuchBackup {
             provider: provider_name.to_string(),
             name: name.to_string(),
@@ -431,7 +431,7 @@ pub fn restore(
         .and_then(|()| {
             for (state, s) in &states {
                 restore_state(m, p.as_ref(), name, state, s, reporter)
-                    .map_err(|(step, e)| failed(step, e))?;
+                    .map_err(|f| failed(f.0, f.1))?;
             }
             Ok(())
         });
@@ -464,11 +464,11 @@ fn restore_state(
     state: &str,
     s: &State,
     reporter: &dyn Reporter,
-) -> std::result::Result<(), (String, BackupError)> {
+) -> std::result::Result<(), Box<(String, BackupError)>> {
     let env = [("STATE", state)];
     if let Some(script) = &s.pre_restore_script {
         let step = format!("preRestoreScript of state '{state}'");
-        hooks::run_script(&step, script, &env, reporter).map_err(|e| (step, e))?;
+        hooks::run_script(&step, script, &env, reporter).map_err(|e| Box::new((step, e)))?;
     }
     let folders = folders_of(m, state, s);
     let step = format!("restoring the folders of state '{state}'");
@@ -484,11 +484,11 @@ fn restore_state(
             ),
         });
         p.restore_in_place(name, &folders, reporter)
-            .map_err(|e| (step.clone(), e))?;
+            .map_err(|e| Box::new((step.clone(), e)))?;
     } else {
         for folder in &folders {
             restore_folder_exactly(p, name, folder)
-                .map_err(|e| (format!("{step} ({})", folder.display()), e))?;
+                .map_err(|e| Box::new((format!("{step} ({})", folder.display()), e)))?;
         }
     }
     for db in &s.postgres_databases {
@@ -502,11 +502,11 @@ fn restore_state(
             db,
             &postgres::dump_file(&m.dumps_dir(state), db),
         )
-        .map_err(|e| (step, e))?;
+        .map_err(|e| Box::new((step, e)))?;
     }
     if let Some(script) = &s.post_restore_script {
         let step = format!("postRestoreScript of state '{state}'");
-        hooks::run_script(&step, script, &env, reporter).map_err(|e| (step, e))?;
+        hooks::run_script(&step, script, &env, reporter).map_err(|e| Box::new((step, e)))?;
     }
     Ok(())
 }

@@ -159,6 +159,8 @@ pub const STAGING_NAME: &str = ".clan-restore";
 /// `folder` (see [`STAGING_NAME`]).
 pub fn replace_contents(folder: &Path, restored: &Path) -> io::Result<()> {
     let staging_top = staging_top(folder, restored)?;
+    // Read before moving entries out of it, which changes its mtime.
+    let meta = fs::symlink_metadata(restored)?;
     for entry in fs::read_dir(folder)? {
         let path = entry?.path();
         if path == staging_top {
@@ -173,7 +175,6 @@ pub fn replace_contents(folder: &Path, restored: &Path) -> io::Result<()> {
     for name in names {
         fs::rename(restored.join(&name), folder.join(&name))?;
     }
-    let meta = fs::symlink_metadata(restored)?;
     fs::remove_dir_all(&staging_top)?;
     set_metadata(folder, &meta)
 }

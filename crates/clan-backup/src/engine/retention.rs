@@ -3,6 +3,9 @@
 
 use super::Keep;
 
+/// Maps a timestamp to the period it falls in.
+type Period = fn(&str) -> String;
+
 /// `items` are (name, UTC time `YYYY-MM-DDTHH:MM:SSZ`). Returns the names to remove.
 pub fn to_remove(items: &[(String, String)], keep: &Keep) -> Vec<String> {
     if keep.is_empty() {
@@ -18,7 +21,7 @@ pub fn to_remove(items: &[(String, String)], keep: &Keep) -> Vec<String> {
         .take(keep.last as usize)
         .for_each(|k| *k = true);
     // Periods as prefixes of the timestamp: day, month, year; weeks by ISO week.
-    let periods: [(u32, fn(&str) -> String); 4] = [
+    let periods: [(u32, Period); 4] = [
         (keep.daily, |t| t.get(..10).unwrap_or(t).to_string()),
         (keep.weekly, iso_week),
         (keep.monthly, |t| t.get(..7).unwrap_or(t).to_string()),

@@ -70,6 +70,49 @@ fn to_snapshot(s: &SnapshotFile) -> Snapshot {
     }
 }
 
+/// rustic stores each backed-up root directory as a bare parent (mode 755, no
+/// owner or mtime), so clan keeps the roots' own metadata in the snapshot's
+/// description (JSON: path -> [mode, uid, gid, mtime seconds, mtime nanoseconds])
+/// and applies it after a restore.
+fn roots_description(paths: &[PathBuf]) -> Result<String, String> {
+    use std::os::unix::fs::MetadataExt;
+    let mut roots = serde_json::Map::new();
+    for p in paths {
+        let m = std::fs::symlink_metadata(p).map_err(|e| format!("{}: {e}", p.display()))?;
+        roots.insert(
+            p.display().to_string(),
+            serde_json::json!([
+                m.mode() & 0o7777,
+                m.uid(),
+                m.gid(),
+                m.mtime(),
+                m.mtime_nsec()
+            ]),
+        );
+    }
+    Ok(serde_json::json!({ "clanRoots": roots }).to_string())
+}
+
+fn apply_root_metadata(description: Option<&str>, path: &Path, dest: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let roots: serde_json::Value = description
+        .and_then(|d| serde_json::from_str(d).ok())
+        .unwrap_or_default();
+    let Some(m) = roots["clanRoots"][path.display().to_string()].as_array() else {
+        return Ok(());
+    };
+    let n = |i: usize| {
+        m.get(i)
+            .and_then(serde_json::Value::as_i64)
+            .unwrap_or_default()
+    };
+    let fail = |e: std::io::Error| format!("setting the metadata of {}: {e}", dest.display());
+    std::os::unix::fs::lchown(dest, Some(n(1) as u32), Some(n(2) as u32)).map_err(fail)?;
+    std::fs::set_permissions(dest, std::fs::Permissions::from_mode(n(0) as u32)).map_err(fail)?;
+    let mtime = filetime::FileTime::from_unix_time(n(3), n(4) as u32);
+    filetime::set_symlink_file_times(dest, mtime, mtime).map_err(fail)
+}
+
 impl Engine for Rustic {
     fn ensure_initialized(&self) -> Result<(), String> {
         let repo = self.repo()?;
@@ -100,6 +143,7 @@ impl Engine for Rustic {
         if !tags.is_empty() {
             opts = opts.add_tags(&tags.join(",")).map_err(err)?;
         }
+        opts.description = Some(roots_description(paths)?);
         let snap = opts.to_snapshot().map_err(err)?;
         let source = PathList::from_iter(paths.iter().cloned())
             .sanitize()
@@ -123,12 +167,14 @@ impl Engine for Rustic {
             .map_err(err)?;
         let ls = repo.ls(&node, &LsOptions::default()).map_err(err)?;
         let opts = RestoreOptions::default();
-        let dest =
+        let local =
             LocalDestination::new(&dest.to_string_lossy(), true, !node.is_dir()).map_err(err)?;
         let plan = repo
-            .prepare_restore(&opts, ls.clone(), &dest, false)
+            .prepare_restore(&opts, ls.clone(), &local, false)
             .map_err(err)?;
-        repo.restore(plan, &opts, ls, &dest).map_err(err)
+        repo.restore(plan, &opts, ls, &local).map_err(err)?;
+        let snap = repo.get_snapshot_from_str(id, |_| true).map_err(err)?;
+        apply_root_metadata(snap.description.as_deref(), path, dest)
     }
 
     fn check(&self, read_data: bool) -> Result<(), String> {

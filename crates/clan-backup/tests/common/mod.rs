@@ -1,0 +1,194 @@
+//! Test support: machines built in temporary directories, a tree with every kind of
+//! file, and an exact picture of a tree (content and metadata) to compare.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
+use std::path::{Path, PathBuf};
+
+use clan_backup::Machine;
+use clan_core::machine::{Postgresql, State};
+use serde_json::Value;
+
+pub fn state(folders: &[&Path]) -> State {
+    State {
+        folders: folders.iter().map(|f| f.display().to_string()).collect(),
+        postgres_databases: vec![],
+        services: vec![],
+        pre_backup_script: None,
+        post_backup_script: None,
+        pre_restore_script: None,
+        post_restore_script: None,
+        exclude: vec![],
+    }
+}
+
+pub fn machine(root: &Path, states: Vec<(&str, State)>, providers: Vec<(&str, Value)>) -> Machine {
+    Machine {
+        name: "m".into(),
+        states: states
+            .into_iter()
+            .map(|(n, s)| (n.to_string(), s))
+            .collect(),
+        providers: providers
+            .into_iter()
+            .map(|(n, v)| (n.to_string(), v))
+            .collect(),
+        staging_directory: root.join("staging"),
+        postgresql: Postgresql::default(),
+    }
+}
+
+/// A secret file for repository passwords.
+pub fn secret(root: &Path) -> PathBuf {
+    let p = root.join("password");
+    fs::write(&p, "correct horse battery staple\n").unwrap();
+    fs::set_permissions(&p, fs::Permissions::from_mode(0o400)).unwrap();
+    p
+}
+
+/// Every kind of entry the issue lists.
+pub fn nasty_tree(dir: &Path) {
+    fs::create_dir_all(dir.join("a/b/c")).unwrap();
+    fs::create_dir_all(dir.join("empty/also empty")).unwrap();
+    fs::write(dir.join("a/b/c/deep.txt"), "deep\n").unwrap();
+    fs::write(dir.join("with space.txt"), "spaces").unwrap();
+    fs::write(dir.join("new\nline"), "newline in the name").unwrap();
+    fs::write(
+        dir.join(OsStr::from_bytes(b"latin1-\xe9t\xe9")),
+        "not utf-8",
+    )
+    .unwrap();
+    symlink("a/b/c/deep.txt", dir.join("link-to-deep")).unwrap();
+    symlink("/nonexistent/target", dir.join("dangling")).unwrap();
+    fs::write(dir.join("hard1"), "shared inode").unwrap();
+    fs::hard_link(dir.join("hard1"), dir.join("a/hard2")).unwrap();
+    let sparse = fs::File::create(dir.join("sparse.img")).unwrap();
+    sparse.set_len(64 * 1024 * 1024).unwrap();
+    drop(sparse);
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .open(dir.join("sparse.img"))
+        .unwrap();
+    use std::io::{Seek, SeekFrom, Write};
+    f.seek(SeekFrom::Start(32 * 1024 * 1024)).unwrap();
+    f.write_all(b"island in the middle").unwrap();
+    drop(f);
+    fs::write(dir.join("mode0000"), "locked").unwrap();
+    fs::set_permissions(dir.join("mode0000"), fs::Permissions::from_mode(0o000)).unwrap();
+    fs::write(dir.join("not-mine"), "other owner").unwrap();
+    std::os::unix::fs::chown(dir.join("not-mine"), Some(4242), Some(4343)).unwrap();
+    fs::set_permissions(dir.join("a"), fs::Permissions::from_mode(0o750)).unwrap();
+    filetime::set_file_mtime(
+        dir.join("with space.txt"),
+        filetime::FileTime::from_unix_time(1_600_000_000, 123_456_789),
+    )
+    .unwrap();
+}
+
+/// Changes, additions and deletions after the backup.
+pub fn damage(dir: &Path) {
+    fs::write(dir.join("with space.txt"), "changed").unwrap();
+    fs::remove_file(dir.join("a/b/c/deep.txt")).unwrap();
+    fs::remove_dir_all(dir.join("empty")).unwrap();
+    fs::write(dir.join("created-after-backup"), "should vanish").unwrap();
+    fs::create_dir_all(dir.join("new-dir/inner")).unwrap();
+    fs::set_permissions(dir.join("mode0000"), fs::Permissions::from_mode(0o644)).unwrap();
+    std::os::unix::fs::chown(dir.join("not-mine"), Some(0), Some(0)).unwrap();
+    fs::remove_file(dir.join("a/hard2")).unwrap();
+    fs::write(dir.join("a/hard2"), "no longer a link").unwrap();
+}
+
+/// Path (bytes) -> everything that must survive a restore. Hard links are recorded
+/// as the first path sharing the inode.
+pub fn picture(root: &Path) -> BTreeMap<Vec<u8>, String> {
+    let mut out = BTreeMap::new();
+    let mut inodes: BTreeMap<(u64, u64), Vec<u8>> = BTreeMap::new();
+    walk(root, root, &mut out, &mut inodes);
+    out
+}
+
+fn walk(
+    root: &Path,
+    p: &Path,
+    out: &mut BTreeMap<Vec<u8>, String>,
+    inodes: &mut BTreeMap<(u64, u64), Vec<u8>>,
+) {
+    let m = fs::symlink_metadata(p).unwrap();
+    let rel = p
+        .strip_prefix(root)
+        .unwrap()
+        .as_os_str()
+        .as_bytes()
+        .to_vec();
+    let common = format!(
+        "mode={:o} uid={} gid={} mtime={}.{}",
+        m.mode(),
+        m.uid(),
+        m.gid(),
+        m.mtime(),
+        m.mtime_nsec()
+    );
+    let entry = if m.is_dir() {
+        let mut names: Vec<_> = fs::read_dir(p)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        names.sort();
+        for n in names {
+            walk(root, &n, out, inodes);
+        }
+        format!("dir {common}")
+    } else if m.file_type().is_symlink() {
+        format!(
+            "link -> {:?} uid={} gid={}",
+            fs::read_link(p).unwrap(),
+            m.uid(),
+            m.gid()
+        )
+    } else {
+        let content = fs::read(p).unwrap();
+        let link = if m.nlink() > 1 {
+            let first = inodes
+                .entry((m.dev(), m.ino()))
+                .or_insert_with(|| rel.clone());
+            format!(" same-inode-as={}", String::from_utf8_lossy(first))
+        } else {
+            String::new()
+        };
+        format!(
+            "file {common} size={} sum={:x}{link}",
+            m.len(),
+            fnv(&content)
+        )
+    };
+    out.insert(rel, entry);
+}
+
+fn fnv(data: &[u8]) -> u64 {
+    data.iter().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ *b as u64).wrapping_mul(0x100000001b3)
+    })
+}
+
+/// Readable difference of two pictures.
+pub fn diff(a: &BTreeMap<Vec<u8>, String>, b: &BTreeMap<Vec<u8>, String>) -> String {
+    let mut out = String::new();
+    for (k, v) in a {
+        match b.get(k) {
+            None => out.push_str(&format!("missing: {:?}\n", String::from_utf8_lossy(k))),
+            Some(w) if w != v => out.push_str(&format!(
+                "differs: {:?}\n  was {v}\n  now {w}\n",
+                String::from_utf8_lossy(k)
+            )),
+            _ => {}
+        }
+    }
+    for k in b.keys().filter(|k| !a.contains_key(*k)) {
+        out.push_str(&format!("extra: {:?}\n", String::from_utf8_lossy(k)));
+    }
+    out
+}

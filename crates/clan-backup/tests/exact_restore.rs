@@ -1,0 +1,129 @@
+//! Every provider that restores into a directory restores exactly: after damage,
+//! the folder matches the backup in content and metadata. Real restic engine, real
+//! borg, the local provider.
+
+mod common;
+use common::*;
+
+use clan_backup::event::Silent;
+use clan_backup::{Reason, RestoreOptions, ops};
+use serde_json::{Value, json};
+
+fn round_trip(provider: &str, config: impl FnOnce(&std::path::Path) -> Value) {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("srv/app data");
+    nasty_tree(&data);
+    let m = machine(
+        tmp.path(),
+        vec![("app", state(&[&data]))],
+        vec![(provider, config(tmp.path()))],
+    );
+
+    let created = ops::create(&m, None, Reason::Explicit, &Silent).unwrap();
+    let backup = created.into_iter().next().unwrap().1.unwrap();
+    assert!(
+        backup.backup.name.starts_with(&format!("m-{provider}-")),
+        "{}",
+        backup.backup.name
+    );
+    let before = picture(&data);
+
+    damage(&data);
+    assert_ne!(picture(&data), before);
+
+    let listed = ops::list(&m, None).unwrap().pop().unwrap().1.unwrap();
+    let name = listed
+        .iter()
+        .find(|b| b.backup.name.ends_with(&backup.backup.name))
+        .unwrap()
+        .backup
+        .name
+        .clone();
+    assert_eq!(
+        listed
+            .iter()
+            .find(|b| b.backup.name == name)
+            .unwrap()
+            .backup
+            .states,
+        ["app"]
+    );
+
+    let report = ops::restore(&m, provider, &name, &RestoreOptions::default(), &Silent).unwrap();
+    let after = picture(&data);
+    assert!(
+        after == before,
+        "{provider}: restore is not exact:\n{}",
+        diff(&before, &after)
+    );
+
+    // The safety backup holds the damaged state and can be restored too.
+    let safety = report.safety_backup.expect("a safety backup");
+    assert!(safety.contains("pre-restore"), "{safety}");
+    ops::restore(
+        &m,
+        provider,
+        &safety,
+        &RestoreOptions {
+            no_safety_backup: true,
+            ..Default::default()
+        },
+        &Silent,
+    )
+    .unwrap();
+    assert!(data.join("created-after-backup").exists());
+    assert!(!data.join("empty").exists());
+
+    // --target restores beside, leaving the folder alone.
+    let target = tmp.path().join("elsewhere");
+    ops::restore(
+        &m,
+        provider,
+        &name,
+        &RestoreOptions {
+            target: Some(target.clone()),
+            ..Default::default()
+        },
+        &Silent,
+    )
+    .unwrap();
+    let beside = picture(&clan_backup::tree::under(&target, &data));
+    assert!(
+        beside == before,
+        "{provider} --target:\n{}",
+        diff(&before, &beside)
+    );
+    assert!(data.join("created-after-backup").exists());
+
+    let checked = ops::check(&m, None, true)
+        .unwrap()
+        .pop()
+        .unwrap()
+        .1
+        .unwrap();
+    assert!(!checked.is_empty());
+}
+
+#[test]
+fn restic_engine_restores_exactly() {
+    round_trip(
+        "restic",
+        |root| json!({"type": "restic", "repository": root.join("repo").display().to_string(), "passwordFile": secret(root)}),
+    );
+}
+
+#[test]
+fn borg_restores_exactly() {
+    round_trip(
+        "borg",
+        |root| json!({"type": "borg", "passphraseFile": secret(root), "destinations": {"disk": {"repo": root.join("borg-repo").display().to_string()}}}),
+    );
+}
+
+#[test]
+fn local_snapshots_restore_exactly() {
+    round_trip(
+        "local",
+        |root| json!({"type": "local", "directory": root.join("snapshots").display().to_string()}),
+    );
+}
