@@ -6,12 +6,15 @@ use super::Keep;
 /// Maps a timestamp to the period it falls in.
 type Period = fn(&str) -> String;
 
-/// `items` are (name, UTC time `YYYY-MM-DDTHH:MM:SSZ`). Returns the names to remove.
+/// `items` are (name, UTC time `YYYY-MM-DDTHH:MM:SSZ`), oldest first. Returns the
+/// names to remove.
 pub fn to_remove(items: &[(String, String)], keep: &Keep) -> Vec<String> {
     if keep.is_empty() {
         return Vec::new();
     }
-    let mut sorted: Vec<&(String, String)> = items.iter().collect();
+    // Newest first; backups within the same second keep their list order (oldest
+    // first), so reversing before the stable sort puts the later one first.
+    let mut sorted: Vec<&(String, String)> = items.iter().rev().collect();
     sorted.sort_by(|a, b| b.1.cmp(&a.1));
     let mut kept = vec![false; sorted.len()];
     if let Some(k) = kept.first_mut() {

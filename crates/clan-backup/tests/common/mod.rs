@@ -192,3 +192,138 @@ pub fn diff(a: &BTreeMap<Vec<u8>, String>, b: &BTreeMap<Vec<u8>, String>) -> Str
     }
     out
 }
+
+/// A throwaway PostgreSQL cluster in a temporary directory, reached over a Unix
+/// socket only; stopped when dropped.
+pub struct Cluster {
+    pub dir: tempfile::TempDir,
+    pub socket: PathBuf,
+    pub port: u16,
+}
+
+fn pg_bin(name: &str) -> PathBuf {
+    let mut versions: Vec<PathBuf> = fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL is installed")
+        .map(|e| e.unwrap().path())
+        .collect();
+    versions.sort();
+    versions.last().unwrap().join("bin").join(name)
+}
+
+fn as_postgres(args: &[&str]) -> std::process::Output {
+    let out = std::process::Command::new("runuser")
+        .args(["-u", "postgres", "--"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+impl Cluster {
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let owner = std::process::Command::new("id")
+            .args(["-u", "postgres"])
+            .output()
+            .unwrap();
+        let uid: u32 = String::from_utf8_lossy(&owner.stdout)
+            .trim()
+            .parse()
+            .unwrap();
+        std::os::unix::fs::chown(dir.path(), Some(uid), None).unwrap();
+        let data = dir.path().join("data");
+        let socket = dir.path().to_path_buf();
+        let port = 5439;
+        as_postgres(&[
+            pg_bin("initdb").to_str().unwrap(),
+            "-D",
+            data.to_str().unwrap(),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "--no-sync",
+        ]);
+        let opts = format!("-k {} -p {port} -c listen_addresses=", socket.display());
+        // The server inherits what pg_ctl has: no pipes (this process would wait for
+        // their end); its messages go to a log file.
+        let log = dir.path().join("server.log");
+        let status = std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(pg_bin("pg_ctl"))
+            .args([
+                "-D",
+                data.to_str().unwrap(),
+                "-l",
+                log.to_str().unwrap(),
+                "-o",
+                &opts,
+                "-w",
+                "-s",
+                "start",
+            ])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(
+            status.success(),
+            "pg_ctl start: {}",
+            fs::read_to_string(&log).unwrap_or_default()
+        );
+        Self { dir, socket, port }
+    }
+
+    pub fn config(&self) -> Postgresql {
+        Postgresql {
+            run_as: None,
+            host: Some(self.socket.display().to_string()),
+            port: Some(self.port),
+            user: Some("postgres".into()),
+        }
+    }
+
+    /// Runs SQL in `db`, returns the output (unaligned, tuples only).
+    pub fn sql(&self, db: &str, sql: &str) -> String {
+        let out = std::process::Command::new("psql")
+            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h"])
+            .arg(&self.socket)
+            .args([
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                db,
+                "-c",
+                sql,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let data = self.dir.path().join("data");
+        let _ = std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(pg_bin("pg_ctl"))
+            .args(["-D"])
+            .arg(&data)
+            .args(["-m", "immediate", "-s", "stop"])
+            .output();
+    }
+}
