@@ -35,6 +35,9 @@ pub enum Command {
     /// List, create and delete machines
     #[command(subcommand, visible_alias = "m")]
     Machines(MachinesCommand),
+    /// Back up and restore machines' state
+    #[command(subcommand, visible_alias = "b")]
+    Backups(BackupsCommand),
     /// Show the resolved configuration of machines
     #[command(subcommand)]
     Inventory(InventoryCommand),
@@ -56,6 +59,20 @@ pub enum MachinesCommand {
     Create(commands::machines::create::Opts),
     /// Remove a machine from inventory.json, with its directory and vars, and commit
     Delete(commands::machines::delete::Opts),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupsCommand {
+    /// Back up all states of a machine, to every provider (or one)
+    Create(commands::backups::create::Opts),
+    /// List a machine's backups, newest last
+    List(commands::backups::list::Opts),
+    /// Restore a backup: safety backup, stop services, exact restore, start services
+    Restore(commands::backups::restore::Opts),
+    /// Verify the repositories
+    Check(commands::backups::check::Opts),
+    /// Remove old backups (never the newest)
+    Prune(commands::backups::prune::Opts),
 }
 
 #[derive(Debug, Subcommand)]

@@ -10,13 +10,35 @@ pub enum CliError {
     Core(Box<Core>),
     #[error("{0}")]
     Usage(String),
+    #[error(transparent)]
+    Backup(Box<clan_backup::BackupError>),
+    /// Some providers failed; their errors were printed.
+    #[error("{0}")]
+    Partial(String),
 }
 
-impl<E: Into<Core>> From<E> for CliError {
-    fn from(e: E) -> Self {
-        Self::Core(Box::new(e.into()))
+impl From<clan_backup::BackupError> for CliError {
+    fn from(e: clan_backup::BackupError) -> Self {
+        Self::Backup(Box::new(e))
     }
 }
+
+macro_rules! from_core {
+    ($($t:ty),*) => {$(
+        impl From<$t> for CliError {
+            fn from(e: $t) -> Self {
+                Self::Core(Box::new(e.into()))
+            }
+        }
+    )*};
+}
+
+from_core!(
+    Core,
+    clan_core::clan_dir::ClanDirError,
+    NixError,
+    clan_core::inventory::InventoryError
+);
 
 impl CliError {
     /// What to try next, where the error itself does not already say it.

@@ -267,6 +267,33 @@ pub fn clan_core_options() -> Group {
             "deployment",
             nested([("requireExplicitUpdate", opt(bool()).default(false).node())]),
         ),
+        (
+            "postgresql",
+            nested([
+                (
+                    "runAs",
+                    opt(null_or(str()))
+                        .default(Value::Null)
+                        .desc("Run pg_dump/pg_restore as this user, e.g. postgres")
+                        .node(),
+                ),
+                (
+                    "host",
+                    opt(null_or(str()))
+                        .default(Value::Null)
+                        .desc("Host or socket directory (PGHOST)")
+                        .node(),
+                ),
+                ("port", opt(null_or(port())).default(Value::Null).node()),
+                (
+                    "user",
+                    opt(null_or(str()))
+                        .default(Value::Null)
+                        .desc("Role to connect as (PGUSER)")
+                        .node(),
+                ),
+            ]),
+        ),
         ("users", opt(attrs_of(anything())).default(json!({})).node()),
         ("sshd", opt(anything()).default(json!({})).node()),
         ("borgbackup", opt(anything()).default(json!({})).node()),

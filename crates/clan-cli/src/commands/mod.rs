@@ -1,5 +1,6 @@
 //! One module per subcommand, each with its `Opts` and a `run`.
 
+pub mod backups;
 pub mod completions;
 pub mod init;
 pub mod inventory;
@@ -13,7 +14,8 @@ use std::path::Path;
 use clan_core::{Clan, ClanDir};
 
 use crate::cli::{
-    Cli, Command, Global, InventoryCommand, MachinesCommand, ModulesCommand, SchemaCommand,
+    BackupsCommand, Cli, Command, Global, InventoryCommand, MachinesCommand, ModulesCommand,
+    SchemaCommand,
 };
 use crate::error::Result;
 
@@ -25,6 +27,11 @@ pub fn run(cli: Cli) -> Result {
         Command::Machines(MachinesCommand::List(o)) => machines::list::run(g, o),
         Command::Machines(MachinesCommand::Create(o)) => machines::create::run(g, o),
         Command::Machines(MachinesCommand::Delete(o)) => machines::delete::run(g, o),
+        Command::Backups(BackupsCommand::Create(o)) => backups::create::run(g, o),
+        Command::Backups(BackupsCommand::List(o)) => backups::list::run(g, o),
+        Command::Backups(BackupsCommand::Restore(o)) => backups::restore::run(g, o),
+        Command::Backups(BackupsCommand::Check(o)) => backups::check::run(g, o),
+        Command::Backups(BackupsCommand::Prune(o)) => backups::prune::run(g, o),
         Command::Inventory(InventoryCommand::Show(o)) => inventory::show::run(g, o),
         Command::Modules(ModulesCommand::List(o)) => modules::list::run(g, o),
         Command::Modules(ModulesCommand::Show(o)) => modules::show::run(g, o),

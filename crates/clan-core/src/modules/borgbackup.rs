@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
-use super::{Builtin, InstanceContext, ServiceModule, manifest, role};
+use super::{Builtin, InstanceContext, ServiceModule, manifest, role, secret_path};
 use crate::options::build::*;
 
 pub struct Borgbackup;
@@ -114,7 +114,7 @@ impl Builtin for Borgbackup {
 }
 
 fn client(ctx: &InstanceContext<'_>) -> Value {
-    let key_path = format!("/var/lib/clan/secrets/vars/{GENERATOR}/borgbackup.ssh");
+    let key_path = secret_path(GENERATOR, "borgbackup.ssh");
     let default_rsh =
         format!("ssh -i {key_path} -o StrictHostKeyChecking=accept-new -o IdentitiesOnly=yes");
     let mut destinations = Map::new();
@@ -138,12 +138,12 @@ fn client(ctx: &InstanceContext<'_>) -> Value {
         );
     }
     json!({ "clan": { "core": {
-        "backups": { "providers": { "borgbackup": {
+        "backups": { "providers": { ctx.instance_name: {
             "type": "borg",
             "destinations": destinations,
             "exclude": ctx.settings["exclude"],
             "startAt": ctx.settings["startAt"],
-            "passphraseFile": format!("/var/lib/clan/secrets/vars/{GENERATOR}/borgbackup.repokey"),
+            "passphraseFile": secret_path(GENERATOR, "borgbackup.repokey"),
         } } },
         "vars": { "generators": { GENERATOR: {
             "files": {

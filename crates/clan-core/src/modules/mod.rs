@@ -5,6 +5,8 @@
 
 mod borgbackup;
 mod hello_world;
+mod localbackup;
+mod restic;
 mod sshd;
 mod users;
 
@@ -94,13 +96,20 @@ pub trait Builtin: Sync {
     fn per_instance(&self, ctx: &InstanceContext<'_>) -> Value;
 }
 
-fn builtins() -> [&'static dyn Builtin; 4] {
+fn builtins() -> [&'static dyn Builtin; 6] {
     [
         &hello_world::HelloWorld,
         &borgbackup::Borgbackup,
+        &restic::Restic,
+        &localbackup::Localbackup,
         &users::Users,
         &sshd::Sshd,
     ]
+}
+
+/// Where a machine finds its deployed secret vars.
+pub fn secret_path(generator: &str, file: &str) -> String {
+    format!("/var/lib/clan/secrets/vars/{generator}/{file}")
 }
 
 /// The built-in module named `name`, with its contribution function.

@@ -1,0 +1,31 @@
+//! `clan backups check MACHINE [--provider P] [--read-data]`
+
+use clap::Args;
+
+use clan_backup::ops;
+
+use crate::cli::Global;
+use crate::error::Result;
+
+#[derive(Debug, Args)]
+pub struct Opts {
+    #[command(flatten)]
+    pub target: super::Target,
+    /// Only this provider
+    #[arg(long)]
+    pub provider: Option<String>,
+    /// Also read and verify all stored data (slow)
+    #[arg(long)]
+    pub read_data: bool,
+}
+
+pub fn run(g: &Global, o: Opts) -> Result {
+    let m = super::machine(g, &o.target)?;
+    let results = ops::check(&m, o.provider.as_deref(), o.read_data)?;
+    for (name, r) in &results {
+        if let Ok(report) = r {
+            println!("{name}: ok ({report})");
+        }
+    }
+    super::finish(&results)
+}

@@ -1,0 +1,37 @@
+//! `clan backups create MACHINE [--provider P]`
+
+use clap::Args;
+
+use clan_backup::{Reason, ops};
+
+use crate::cli::Global;
+use crate::error::Result;
+
+#[derive(Debug, Args)]
+pub struct Opts {
+    #[command(flatten)]
+    pub target: super::Target,
+    /// Only this provider
+    #[arg(long)]
+    pub provider: Option<String>,
+    /// Print the new backups as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(g: &Global, o: Opts) -> Result {
+    let m = super::machine(g, &o.target)?;
+    let results = ops::create(&m, o.provider.as_deref(), Reason::Explicit, &super::Lines)?;
+    let made: Vec<_> = results
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().ok())
+        .collect();
+    if o.json {
+        crate::output::json(&made);
+    } else {
+        for b in &made {
+            println!("{}", b.backup.name);
+        }
+    }
+    super::finish(&results)
+}

@@ -1,0 +1,69 @@
+//! `clan backups list MACHINE [--provider P] [--json]`
+
+use clap::Args;
+
+use clan_backup::ops;
+
+use crate::cli::Global;
+use crate::error::Result;
+use crate::output;
+
+#[derive(Debug, Args)]
+pub struct Opts {
+    #[command(flatten)]
+    pub target: super::Target,
+    /// Only this provider
+    #[arg(long)]
+    pub provider: Option<String>,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(g: &Global, o: Opts) -> Result {
+    let m = super::machine(g, &o.target)?;
+    let results = ops::list(&m, o.provider.as_deref())?;
+    let mut all: Vec<_> = results
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().ok())
+        .flatten()
+        .cloned()
+        .collect();
+    all.sort_by(|a, b| a.backup.time.cmp(&b.backup.time));
+    if o.json {
+        output::json(&all);
+    } else {
+        let rows: Vec<Vec<String>> = all
+            .iter()
+            .map(|b| {
+                vec![
+                    b.backup.name.clone(),
+                    b.provider.clone(),
+                    b.backup.time.clone(),
+                    b.backup.states.join(","),
+                    b.backup.size.map(human_size).unwrap_or_else(|| "-".into()),
+                ]
+            })
+            .collect();
+        output::table(
+            &["NAME", "PROVIDER", "TIME (UTC)", "STATES", "ADDED"],
+            &rows,
+        );
+    }
+    super::finish(&results)
+}
+
+fn human_size(bytes: u64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i < units.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", units[i])
+    }
+}

@@ -1,0 +1,104 @@
+//! `clan backups ...`: runs on the machine where the data is. Today that is this
+//! machine (a target host of localhost, or `--local`); remote machines arrive with
+//! the machine runtime over SSH.
+
+pub mod check;
+pub mod create;
+pub mod list;
+pub mod prune;
+pub mod restore;
+
+use clap::Args;
+
+use clan_backup::{Event, Machine, Reporter};
+
+use crate::cli::Global;
+use crate::error::{CliError, Result};
+
+/// Options every `clan backups` command takes.
+#[derive(Debug, Args)]
+pub struct Target {
+    /// The machine
+    pub machine: String,
+    /// Run here even though the machine's target host is another host
+    #[arg(long)]
+    pub local: bool,
+}
+
+fn is_local(target: Option<&str>) -> bool {
+    let Some(t) = target else { return false };
+    let host = t.rsplit('@').next().unwrap_or(t);
+    let host = host.split(':').next().unwrap_or(host);
+    matches!(host, "localhost" | "127.0.0.1" | "::1" | "[::1]")
+}
+
+/// Resolves the machine and checks that its backups can run here.
+pub fn machine(g: &Global, t: &Target) -> Result<Machine> {
+    let clan = super::open_clan(g)?;
+    let m = clan.machine(&t.machine)?;
+    if !t.local && !is_local(m.deploy.target_host.as_deref()) {
+        let target = m
+            .deploy
+            .target_host
+            .clone()
+            .unwrap_or_else(|| format!("root@{}.{}", t.machine, clan.inventory.meta.domain));
+        return Err(CliError::Usage(format!(
+            "machine '{}' is reached at {target}; running backups over SSH is not supported yet.\n\
+             Run clan on that machine, or pass --local if this is that machine",
+            t.machine
+        )));
+    }
+    let resolution = clan.resolve(std::slice::from_ref(&t.machine))?;
+    resolution
+        .warnings
+        .iter()
+        .for_each(|w| crate::output::warning(w));
+    Ok(Machine::from_resolved(&resolution.machines[&t.machine]))
+}
+
+/// Prints progress as plain lines on stderr.
+pub struct Lines;
+
+impl Reporter for Lines {
+    fn report(&self, event: Event) {
+        match event {
+            Event::Step {
+                provider: Some(p),
+                step,
+            } => eprintln!("==> [{p}] {step}"),
+            Event::Step {
+                provider: None,
+                step,
+            } => eprintln!("==> {step}"),
+            Event::Output { line, .. } => eprintln!("    {line}"),
+            Event::Progress { .. } => {}
+            Event::Warning { message } => crate::output::warning(&message),
+        }
+    }
+}
+
+/// Prints each failed provider's error; fails if any failed.
+pub fn finish<T>(results: &[(String, clan_backup::Result<T>)]) -> Result {
+    let failed: Vec<&String> = results
+        .iter()
+        .filter_map(|(name, r)| r.as_ref().err().map(|e| (name, e)))
+        .map(|(name, e)| {
+            eprintln!("error: provider '{name}': {e}");
+            name
+        })
+        .collect();
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::Partial(format!(
+            "{} of {} providers failed: {}",
+            failed.len(),
+            results.len(),
+            failed
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )))
+    }
+}

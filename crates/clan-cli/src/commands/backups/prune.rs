@@ -1,0 +1,54 @@
+//! `clan backups prune MACHINE [--keep-last N ...]`
+
+use clap::Args;
+
+use clan_backup::engine::Keep;
+use clan_backup::ops;
+
+use crate::cli::Global;
+use crate::error::Result;
+
+#[derive(Debug, Args)]
+pub struct Opts {
+    #[command(flatten)]
+    pub target: super::Target,
+    /// Only this provider
+    #[arg(long)]
+    pub provider: Option<String>,
+    #[arg(long, value_name = "N")]
+    pub keep_last: Option<u32>,
+    #[arg(long, value_name = "N")]
+    pub keep_daily: Option<u32>,
+    #[arg(long, value_name = "N")]
+    pub keep_weekly: Option<u32>,
+    #[arg(long, value_name = "N")]
+    pub keep_monthly: Option<u32>,
+    #[arg(long, value_name = "N")]
+    pub keep_yearly: Option<u32>,
+}
+
+pub fn run(g: &Global, o: Opts) -> Result {
+    let m = super::machine(g, &o.target)?;
+    let given = [
+        o.keep_last,
+        o.keep_daily,
+        o.keep_weekly,
+        o.keep_monthly,
+        o.keep_yearly,
+    ];
+    let keep = given.iter().any(Option::is_some).then(|| Keep {
+        last: o.keep_last.unwrap_or(0),
+        daily: o.keep_daily.unwrap_or(0),
+        weekly: o.keep_weekly.unwrap_or(0),
+        monthly: o.keep_monthly.unwrap_or(0),
+        yearly: o.keep_yearly.unwrap_or(0),
+    });
+    let results = ops::prune(&m, o.provider.as_deref(), keep)?;
+    for (name, r) in &results {
+        if let Ok(gone) = r {
+            println!("{name}: removed {}", gone.len());
+            gone.iter().for_each(|n| println!("  {n}"));
+        }
+    }
+    super::finish(&results)
+}

@@ -1,0 +1,335 @@
+//! `clan backups` end to end on this machine (target localhost), with real tools.
+
+mod common;
+use common::*;
+use serde_json::json;
+use std::path::Path;
+
+/// A clan whose machine `m` runs here, with a `docs` state and the given provider
+/// instances (Nix text).
+fn clan(root: &Path, instances: &str, extra: &str) -> std::path::PathBuf {
+    let dir = root.join("clan");
+    std::fs::create_dir_all(root.join("docs/sub")).unwrap();
+    std::fs::write(root.join("docs/welcome.md"), "Hello World!\n").unwrap();
+    std::fs::write(root.join("docs/sub/finance.txt"), "Account total: 5000\n").unwrap();
+    std::fs::write(root.join("pw"), "demo password\n").unwrap();
+    let r = root.display();
+    let text = format!(
+        r#"{{
+          meta.name = "t";
+          inventory.machines.m = {{ deploy.targetHost = "root@localhost"; machineClass = "linux"; }};
+          inventory.instances = {{ {instances} }};
+          machines.m = {{ config, lib, ... }}: {{
+            clan.core.state.docs.folders = [ "{r}/docs" ];
+            clan.core.backups.stagingDirectory = "{r}/staging";
+            {extra}
+          }};
+        }}"#
+    );
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("clan.nix"), text).unwrap();
+    dir
+}
+
+fn restic_instance(root: &Path) -> String {
+    format!(
+        r#"restic = {{ roles.client.machines.m.settings = {{ repository = "{0}/repo"; passwordFile = "{0}/pw"; }}; }};"#,
+        root.display()
+    )
+}
+
+#[test]
+fn create_list_restore_check_prune() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = clan(tmp.path(), &restic_instance(tmp.path()), "");
+    let name = clan_in(&dir, &["backups", "create", "m"])
+        .ok()
+        .stdout()
+        .trim()
+        .to_string();
+    assert!(name.starts_with("m-restic-"), "{name}");
+
+    let listed = clan_in(&dir, &["backups", "list", "m", "--json"])
+        .ok()
+        .json();
+    assert_eq!(listed[0]["name"], name);
+    assert_eq!(listed[0]["provider"], "restic");
+    assert_eq!(listed[0]["states"], json!(["docs"]));
+    assert_eq!(listed[0]["reason"], "explicit");
+    let table = clan_in(&dir, &["backups", "list", "m"]).ok().stdout();
+    assert!(
+        table.starts_with("NAME") && table.contains(&name),
+        "{table}"
+    );
+
+    std::fs::remove_file(tmp.path().join("docs/welcome.md")).unwrap();
+    std::fs::write(
+        tmp.path().join("docs/later.txt"),
+        "created after the backup",
+    )
+    .unwrap();
+    let out = clan_in(&dir, &["backups", "restore", "m", "restic", &name])
+        .ok()
+        .stdout();
+    assert!(
+        out.contains("The state before the restore is kept as m-restic-"),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("docs/welcome.md")).unwrap(),
+        "Hello World!\n"
+    );
+    assert!(!tmp.path().join("docs/later.txt").exists());
+
+    let check = clan_in(&dir, &["backups", "check", "m", "--read-data"])
+        .ok()
+        .stdout();
+    assert!(check.contains("restic: ok"), "{check}");
+    let pruned = clan_in(&dir, &["backups", "prune", "m", "--keep-last", "1"])
+        .ok()
+        .stdout();
+    assert!(pruned.contains("restic: removed 1"), "{pruned}");
+    let left = clan_in(&dir, &["backups", "list", "m", "--json"])
+        .ok()
+        .json();
+    assert_eq!(left.as_array().unwrap().len(), 1);
+    assert!(left[0]["name"].as_str().unwrap().ends_with("pre-restore"));
+
+    let err = clan_in(
+        &dir,
+        &["backups", "restore", "m", "restic", "m-restic-nope"],
+    )
+    .fails();
+    assert!(err.contains("no backup named 'm-restic-nope'"), "{err}");
+    let err = clan_in(&dir, &["backups", "list", "m", "--provider", "borg"]).fails();
+    assert!(
+        err.contains("unknown provider 'borg'. Providers of this machine: restic"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_seeds_tar_example_works_through_the_command_provider() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tar = tmp.path().join("system-back.tar");
+    // The seed's provider, with its archive path moved into the test's directory, the
+    // lines the web page lost (`''`, `;`, `else`, `fi`) put back, and `-P`: without it
+    // tar stores `tmp/...` while FOLDERS (Clan's contract) names `/tmp/...`, so the
+    // seed's toy restore finds nothing.
+    let provider = format!(
+        r#"clan.core.backups.providers.tar = {{
+            type = "command";
+            list = ''
+              echo {tar}
+            '';
+            create = let
+              uniqueFolders = lib.unique (
+                lib.flatten (lib.mapAttrsToList (_name: state: state.folders) config.clan.core.state)
+              );
+            in ''
+              # FIXME: a proper implementation should also run `state.preBackupCommand` of each state
+              if [ -f {tar} ]; then
+                tar -uvpPf {tar} ${{builtins.toString uniqueFolders}}
+              else
+                tar -cvpPf {tar} ${{builtins.toString uniqueFolders}}
+              fi
+            '';
+            restore = ''
+              IFS=':' read -ra FOLDER <<< "''$FOLDERS"
+              echo "''${{FOLDER[@]}}" > {tmp}/folders-to-restore.txt
+              tar -xvpPf {tar} -C / -T {tmp}/folders-to-restore.txt
+            '';
+          }};"#,
+        tar = tar.display(),
+        tmp = tmp.path().display()
+    );
+    let dir = clan(tmp.path(), "", &provider);
+    clan_in(&dir, &["backups", "create", "m"]).ok();
+    assert!(tar.is_file());
+    let listed = clan_in(&dir, &["backups", "list", "m", "--json"])
+        .ok()
+        .json();
+    assert_eq!(listed[0]["name"], tar.display().to_string());
+    std::fs::remove_file(tmp.path().join("docs/welcome.md")).unwrap();
+    let run = clan_in(
+        &dir,
+        &[
+            "backups",
+            "restore",
+            "m",
+            "tar",
+            &tar.display().to_string(),
+            "--no-safety-backup",
+        ],
+    )
+    .ok();
+    assert!(
+        run.stderr().contains("restores in place"),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("docs/welcome.md")).unwrap(),
+        "Hello World!\n"
+    );
+}
+
+#[test]
+fn a_second_operation_while_one_runs_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = clan(tmp.path(), &restic_instance(tmp.path()), "");
+    std::fs::create_dir_all(tmp.path().join("staging")).unwrap();
+    let held = std::fs::File::create(tmp.path().join("staging/lock")).unwrap();
+    held.lock().unwrap();
+    let err = clan_in(&dir, &["backups", "create", "m"]).fails();
+    assert!(
+        err.contains("another backup or restore of this machine is running"),
+        "{err}"
+    );
+    drop(held);
+    clan_in(&dir, &["backups", "create", "m"]).ok();
+}
+
+#[test]
+fn remote_machines_are_refused_clearly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = clan(tmp.path(), &restic_instance(tmp.path()), "");
+    let text = std::fs::read_to_string(dir.join("clan.nix"))
+        .unwrap()
+        .replace("root@localhost", "root@192.0.2.7");
+    std::fs::write(dir.join("clan.nix"), text).unwrap();
+    let err = clan_in(&dir, &["backups", "list", "m"]).fails();
+    assert!(
+        err.contains("machine 'm' is reached at root@192.0.2.7") && err.contains("--local"),
+        "{err}"
+    );
+}
+
+/// Fills `dir` with incompressible data, enough that a backup takes a while.
+fn big_data(dir: &Path, mib: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut x: u64 = 0x9e3779b97f4a7c15;
+    for i in 0..mib / 8 {
+        let mut buf = vec![0u8; 8 << 20];
+        for chunk in buf.chunks_mut(8) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            chunk.copy_from_slice(&x.to_le_bytes());
+        }
+        std::fs::write(dir.join(format!("blob{i}")), buf).unwrap();
+    }
+}
+
+fn files_under(p: &Path) -> usize {
+    std::fs::read_dir(p)
+        .map(|d| {
+            d.flatten()
+                .map(|e| {
+                    if e.path().is_dir() {
+                        files_under(&e.path())
+                    } else {
+                        1
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn sigkill_during_a_restic_backup() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().to_path_buf();
+    let instance = restic_instance(&root);
+    // Written as the backup runs: pack files under repo/data.
+    let data = root.join("repo/data");
+    killed_backup_leaves_a_usable_repository(
+        &root,
+        &instance,
+        "",
+        move || files_under(&data) > 2,
+        "restic",
+    );
+}
+
+#[test]
+fn sigkill_during_a_borg_backup() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().to_path_buf();
+    // The borgbackup module's client reads its passphrase from a generated var
+    // (vars issue); here the provider is declared directly with a passphrase file.
+    let extra = format!(
+        r#"clan.core.backups.providers.borg = {{ type = "borg"; passphraseFile = "{0}/pw"; destinations.disk.repo = "{0}/borg"; }};"#,
+        root.display()
+    );
+    let data = root.join("borg/data");
+    killed_backup_leaves_a_usable_repository(
+        &root,
+        "",
+        &extra,
+        move || files_under(&data) > 2,
+        "borg",
+    );
+}
+
+/// Starts `clan backups create`, kills it with SIGKILL once `started` sees the
+/// repository being written, then checks that the next backup, a full check and a
+/// restore succeed.
+fn killed_backup_leaves_a_usable_repository(
+    root: &Path,
+    instance: &str,
+    extra: &str,
+    started: impl Fn() -> bool,
+    provider: &str,
+) {
+    let dir = clan(root, instance, extra);
+    big_data(&root.join("docs/big"), 256);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_clan"))
+        .args(["backups", "create", "m"])
+        .current_dir(&dir)
+        .env_remove("CLAN_DIR")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !started() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the backup finished before it could be interrupted"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the backup never started writing"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the backup finished before it could be interrupted"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let name = clan_in(&dir, &["backups", "create", "m"]).ok().stdout();
+    assert!(name.contains(&format!("m-{provider}-")), "{name}");
+    clan_in(&dir, &["backups", "check", "m", "--read-data"]).ok();
+    std::fs::remove_dir_all(root.join("docs/big")).unwrap();
+    clan_in(
+        &dir,
+        &[
+            "backups",
+            "restore",
+            "m",
+            provider,
+            name.trim(),
+            "--no-safety-backup",
+        ],
+    )
+    .ok();
+    assert_eq!(
+        std::fs::read_dir(root.join("docs/big")).unwrap().count(),
+        32
+    );
+}
