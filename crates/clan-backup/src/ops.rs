@@ -332,7 +332,9 @@ pub fn restore(
     let exists = known
         .iter()
         .any(|b| b.name == name || b.name.ends_with(&format!("::{name}")))
-        || (config.kind() == "restic" && name.len() >= 8);
+        || (config.kind() == "restic"
+            && name.len() >= 8
+            && name.bytes().all(|b| b.is_ascii_hexdigit()));
     if !exists {
         return Err(BackupError::NoSuchBackup {
             provider: provider_name.to_string(),

@@ -36,7 +36,12 @@ impl Restic {
         let snaps = self.engine.snapshots().map_err(|e| self.fail(e))?;
         snaps
             .into_iter()
-            .find(|s| s.label == name || (name.len() >= 8 && s.id.starts_with(name)))
+            .find(|s| {
+                s.label == name
+                    || (name.len() >= 8
+                        && name.bytes().all(|b| b.is_ascii_hexdigit())
+                        && s.id.starts_with(name))
+            })
             .ok_or_else(|| BackupError::NoSuchBackup {
                 provider: self.name.clone(),
                 name: name.to_string(),
