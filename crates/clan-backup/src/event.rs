@@ -16,11 +16,12 @@ pub enum Event {
         step: String,
         line: String,
     },
-    /// Files or bytes done, for progress bars; `total` when known.
+    /// Work done, for progress bars: bytes when `bytes`, else items; `total` when known.
     Progress {
         step: String,
         done: u64,
         total: Option<u64>,
+        bytes: bool,
     },
     Warning {
         message: String,

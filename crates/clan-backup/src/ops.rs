@@ -364,7 +364,7 @@ pub fn restore(
                 }
                 std::fs::create_dir_all(dest.parent().expect("absolute"))
                     .map_err(io(format!("creating {}", dest.display())))?;
-                p.restore_path(name, &folder, &dest)?;
+                p.restore_path(name, &folder, &dest, reporter)?;
             }
         }
         return Ok(RestoreReport {
@@ -489,7 +489,7 @@ fn restore_state(
             .map_err(|e| Box::new((step.clone(), e)))?;
     } else {
         for folder in &folders {
-            restore_folder_exactly(p, name, folder)
+            restore_folder_exactly(p, name, folder, reporter)
                 .map_err(|e| Box::new((format!("{step} ({})", folder.display()), e)))?;
         }
     }
@@ -515,7 +515,12 @@ fn restore_state(
 
 /// Restores `folder` from the backup into a directory inside it, then swaps the
 /// contents: afterwards the folder holds exactly what the backup held.
-fn restore_folder_exactly(p: &dyn Provider, name: &str, folder: &Path) -> Result<()> {
+fn restore_folder_exactly(
+    p: &dyn Provider,
+    name: &str,
+    folder: &Path,
+    reporter: &dyn Reporter,
+) -> Result<()> {
     std::fs::create_dir_all(folder).map_err(io(format!("creating {}", folder.display())))?;
     let staging = folder.join(tree::STAGING_NAME);
     if staging.exists() {
@@ -524,12 +529,14 @@ fn restore_folder_exactly(p: &dyn Provider, name: &str, folder: &Path) -> Result
     }
     std::fs::create_dir(&staging).map_err(io(format!("creating {}", staging.display())))?;
     let restored = staging.join("tree");
-    let result = p.restore_path(name, folder, &restored).and_then(|()| {
-        tree::replace_contents(folder, &restored).map_err(io(format!(
-            "putting the restored {} in place",
-            folder.display()
-        )))
-    });
+    let result = p
+        .restore_path(name, folder, &restored, reporter)
+        .and_then(|()| {
+            tree::replace_contents(folder, &restored).map_err(io(format!(
+                "putting the restored {} in place",
+                folder.display()
+            )))
+        });
     if result.is_err() && staging.exists() {
         let _ = tree::remove_any(&staging);
     }

@@ -40,6 +40,18 @@ impl Keep {
     }
 }
 
+/// How far the engine is: sent over a channel while it works (it uses threads of
+/// its own), turned into [`crate::Event::Progress`] by the caller.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProgressUpdate {
+    pub title: String,
+    pub done: u64,
+    pub total: Option<u64>,
+    pub bytes: bool,
+}
+
+pub type ProgressSender = std::sync::mpsc::Sender<ProgressUpdate>;
+
 pub trait Engine {
     /// Creates the repository when it does not exist yet.
     fn ensure_initialized(&self) -> Result<(), String>;
@@ -50,10 +62,17 @@ pub trait Engine {
         host: &str,
         tags: &[String],
         excludes: &[String],
+        progress: Option<ProgressSender>,
     ) -> Result<Snapshot, String>;
     fn snapshots(&self) -> Result<Vec<Snapshot>, String>;
     /// Restores `path` (absolute, as backed up) of snapshot `id` to `dest`.
-    fn restore(&self, id: &str, path: &Path, dest: &Path) -> Result<(), String>;
+    fn restore(
+        &self,
+        id: &str,
+        path: &Path,
+        dest: &Path,
+        progress: Option<ProgressSender>,
+    ) -> Result<(), String>;
     fn check(&self, read_data: bool) -> Result<(), String>;
     /// Forgets snapshots beyond `keep` (never the newest) and prunes; returns the
     /// labels of the forgotten snapshots.

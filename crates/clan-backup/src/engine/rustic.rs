@@ -10,7 +10,84 @@ use rustic_core::{
     RestoreOptions, SnapshotGroupCriterion, SnapshotOptions,
 };
 
-use super::{Engine, Keep, RepoSpec, Snapshot};
+use super::{Engine, Keep, ProgressSender, ProgressUpdate, RepoSpec, Snapshot};
+
+/// rustic's progress hooks, forwarded as [`ProgressUpdate`]s (at most ten a second
+/// per bar, and at the end).
+#[derive(Debug, Clone)]
+struct Bars(std::sync::Arc<std::sync::Mutex<ProgressSender>>);
+
+#[derive(Debug)]
+struct Bar {
+    tx: std::sync::Arc<std::sync::Mutex<ProgressSender>>,
+    state: std::sync::Mutex<BarState>,
+    bytes: bool,
+}
+
+#[derive(Debug)]
+struct BarState {
+    title: String,
+    done: u64,
+    total: Option<u64>,
+    last_sent: Option<std::time::Instant>,
+}
+
+impl Bar {
+    fn send(&self, force: bool) {
+        let mut st = self.state.lock().expect("progress state");
+        let due = st
+            .last_sent
+            .is_none_or(|t| t.elapsed() >= std::time::Duration::from_millis(100));
+        if force || due {
+            st.last_sent = Some(std::time::Instant::now());
+            let update = ProgressUpdate {
+                title: st.title.clone(),
+                done: st.done,
+                total: st.total,
+                bytes: self.bytes,
+            };
+            let _ = self.tx.lock().expect("progress channel").send(update);
+        }
+    }
+}
+
+impl rustic_core::RusticProgress for Bar {
+    fn is_hidden(&self) -> bool {
+        false
+    }
+    fn set_length(&self, len: u64) {
+        self.state.lock().expect("progress state").total = Some(len);
+        self.send(false);
+    }
+    fn set_title(&self, title: &str) {
+        self.state.lock().expect("progress state").title = title.to_string();
+        self.send(true);
+    }
+    fn inc(&self, inc: u64) {
+        self.state.lock().expect("progress state").done += inc;
+        self.send(false);
+    }
+    fn finish(&self) {
+        self.send(true);
+    }
+}
+
+impl rustic_core::ProgressBars for Bars {
+    fn progress(&self, kind: rustic_core::ProgressType, prefix: &str) -> rustic_core::Progress {
+        let bytes = matches!(kind, rustic_core::ProgressType::Bytes);
+        let state = BarState {
+            title: prefix.to_string(),
+            done: 0,
+            total: None,
+            last_sent: None,
+        };
+        rustic_core::Progress::new(Bar {
+            tx: self.0.clone(),
+            state: std::sync::Mutex::new(state),
+            bytes,
+        })
+    }
+}
 
 pub struct Rustic {
     spec: RepoSpec,
@@ -48,6 +125,25 @@ impl Rustic {
 
     fn open(&self) -> Result<Repository<rustic_core::OpenStatus>, String> {
         self.repo()?.open(&self.credentials()?).map_err(err)
+    }
+
+    /// Opens the repository with progress going to `progress`.
+    fn open_reporting(
+        &self,
+        progress: Option<ProgressSender>,
+    ) -> Result<Repository<rustic_core::OpenStatus>, String> {
+        let Some(tx) = progress else {
+            return self.open();
+        };
+        let backends = BackendOptions::default()
+            .repository(&self.spec.repository)
+            .to_backends()
+            .map_err(err)?;
+        let bars = Bars(std::sync::Arc::new(std::sync::Mutex::new(tx)));
+        Repository::new_with_progress(&RepositoryOptions::default(), &backends, bars)
+            .map_err(err)?
+            .open(&self.credentials()?)
+            .map_err(err)
     }
 }
 
@@ -135,8 +231,12 @@ impl Engine for Rustic {
         host: &str,
         tags: &[String],
         excludes: &[String],
+        progress: Option<ProgressSender>,
     ) -> Result<Snapshot, String> {
-        let repo = self.open()?.to_indexed_ids().map_err(err)?;
+        let repo = self
+            .open_reporting(progress)?
+            .to_indexed_ids()
+            .map_err(err)?;
         let mut opts = SnapshotOptions::default()
             .label(label.to_string())
             .host(host.to_string());
@@ -160,8 +260,14 @@ impl Engine for Rustic {
         Ok(snaps.iter().map(to_snapshot).collect())
     }
 
-    fn restore(&self, id: &str, path: &Path, dest: &Path) -> Result<(), String> {
-        let repo = self.open()?.to_indexed().map_err(err)?;
+    fn restore(
+        &self,
+        id: &str,
+        path: &Path,
+        dest: &Path,
+        progress: Option<ProgressSender>,
+    ) -> Result<(), String> {
+        let repo = self.open_reporting(progress)?.to_indexed().map_err(err)?;
         let node = repo
             .node_from_snapshot_path(&format!("{id}:{}", path.display()), |_| true)
             .map_err(err)?;

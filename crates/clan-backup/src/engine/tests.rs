@@ -21,13 +21,21 @@ fn rustic_backs_up_lists_restores_forgets_and_checks() {
             "m",
             &["state:docs".into()],
             &[],
+            None,
         )
         .unwrap();
     assert_eq!(first.label, "m-restic-1");
     assert!(first.tags.contains(&"state:docs".to_string()));
     std::fs::write(data.join("sub/a.txt"), "changed").unwrap();
     engine
-        .backup(std::slice::from_ref(&data), "m-restic-2", "m", &[], &[])
+        .backup(
+            std::slice::from_ref(&data),
+            "m-restic-2",
+            "m",
+            &[],
+            &[],
+            None,
+        )
         .unwrap();
     let snaps = engine.snapshots().unwrap();
     assert_eq!(
@@ -36,7 +44,7 @@ fn rustic_backs_up_lists_restores_forgets_and_checks() {
     );
 
     let dest = tmp.path().join("restored");
-    engine.restore(&first.id, &data, &dest).unwrap();
+    engine.restore(&first.id, &data, &dest, None).unwrap();
     assert_eq!(
         std::fs::read_to_string(dest.join("sub/a.txt")).unwrap(),
         "hello"
@@ -75,6 +83,7 @@ fn the_restic_cli_reads_what_the_engine_wrote() {
             "m",
             &["state:docs".into()],
             &[],
+            None,
         )
         .unwrap();
 

@@ -225,7 +225,13 @@ impl Provider for Borg {
         Ok(all)
     }
 
-    fn restore_path(&self, name: &str, path: &Path, dest: &Path) -> Result<()> {
+    fn restore_path(
+        &self,
+        name: &str,
+        path: &Path,
+        dest: &Path,
+        _reporter: &dyn Reporter,
+    ) -> Result<()> {
         let (d, destination, archive) = self.locate(name)?;
         let parent = dest.parent().unwrap_or(Path::new("/"));
         let work = parent.join(".borg-extract");

@@ -88,7 +88,13 @@ impl Provider for Command {
             .collect())
     }
 
-    fn restore_path(&self, _name: &str, _path: &Path, _dest: &Path) -> Result<()> {
+    fn restore_path(
+        &self,
+        _name: &str,
+        _path: &Path,
+        _dest: &Path,
+        _reporter: &dyn Reporter,
+    ) -> Result<()> {
         Err(BackupError::Config(format!(
             "provider '{}' (command) restores in place only",
             self.name

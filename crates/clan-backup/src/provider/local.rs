@@ -205,7 +205,13 @@ impl Provider for Local {
         self.mounted(|| Ok(self.read_all()?.into_iter().map(listed).collect()))
     }
 
-    fn restore_path(&self, name: &str, path: &Path, dest: &Path) -> Result<()> {
+    fn restore_path(
+        &self,
+        name: &str,
+        path: &Path,
+        dest: &Path,
+        _reporter: &dyn Reporter,
+    ) -> Result<()> {
         self.mounted(|| {
             let snap = self.config.directory.join(name);
             if name.starts_with('.') || name.contains('/') || !snap.join(META).is_file() {

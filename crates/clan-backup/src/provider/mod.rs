@@ -71,7 +71,13 @@ pub trait Provider {
     fn list(&self) -> Result<Vec<Listed>>;
     /// Puts the contents of `path` as it was in backup `name` into `dest` (a new
     /// directory).
-    fn restore_path(&self, name: &str, path: &Path, dest: &Path) -> Result<()>;
+    fn restore_path(
+        &self,
+        name: &str,
+        path: &Path,
+        dest: &Path,
+        reporter: &dyn Reporter,
+    ) -> Result<()>;
     /// True for providers that can only restore in place (not exactly).
     fn restores_in_place_only(&self) -> bool {
         false

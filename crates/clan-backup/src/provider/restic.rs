@@ -4,9 +4,9 @@ use std::path::Path;
 
 use super::{Listed, Provider, SnapshotRequest, from_tags};
 use crate::config::ResticConfig;
-use crate::engine::{Engine, Keep, RepoSpec, Rustic, Snapshot};
+use crate::engine::{Engine, Keep, ProgressSender, RepoSpec, Rustic, Snapshot};
 use crate::error::{BackupError, Result};
-use crate::event::Reporter;
+use crate::event::{Event, Reporter};
 
 pub struct Restic {
     name: String,
@@ -49,6 +49,28 @@ impl Restic {
     }
 }
 
+/// Runs `work` on a scoped thread while its progress is reported from this one.
+fn with_progress<T: Send>(
+    reporter: &dyn Reporter,
+    work: impl FnOnce(ProgressSender) -> std::result::Result<T, String> + Send,
+) -> std::result::Result<T, String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        let worker = scope.spawn(move || work(tx));
+        for u in rx {
+            reporter.report(Event::Progress {
+                step: u.title,
+                done: u.done,
+                total: u.total,
+                bytes: u.bytes,
+            });
+        }
+        worker
+            .join()
+            .unwrap_or_else(|_| Err("the backup engine panicked".into()))
+    })
+}
+
 fn listed(s: Snapshot) -> Listed {
     let (states, reason) = from_tags(&s.tags);
     Listed {
@@ -69,18 +91,19 @@ impl Provider for Restic {
         &self.name
     }
 
-    fn create(&self, req: &SnapshotRequest, _reporter: &dyn Reporter) -> Result<Listed> {
+    fn create(&self, req: &SnapshotRequest, reporter: &dyn Reporter) -> Result<Listed> {
         self.engine.ensure_initialized().map_err(|e| self.fail(e))?;
-        let snap = self
-            .engine
-            .backup(
+        let snap = with_progress(reporter, |tx| {
+            self.engine.backup(
                 &req.paths,
                 &req.name,
                 &req.machine,
                 &req.tags(),
                 &req.excludes,
+                Some(tx),
             )
-            .map_err(|e| self.fail(e))?;
+        })
+        .map_err(|e| self.fail(e))?;
         Ok(listed(snap))
     }
 
@@ -94,11 +117,18 @@ impl Provider for Restic {
             .collect())
     }
 
-    fn restore_path(&self, name: &str, path: &Path, dest: &Path) -> Result<()> {
+    fn restore_path(
+        &self,
+        name: &str,
+        path: &Path,
+        dest: &Path,
+        reporter: &dyn Reporter,
+    ) -> Result<()> {
         let snap = self.find(name)?;
-        self.engine
-            .restore(&snap.id, path, dest)
-            .map_err(|e| self.fail(format!("restoring {}: {e}", path.display())))?;
+        with_progress(reporter, |tx| {
+            self.engine.restore(&snap.id, path, dest, Some(tx))
+        })
+        .map_err(|e| self.fail(format!("restoring {}: {e}", path.display())))?;
         Ok(())
     }
 

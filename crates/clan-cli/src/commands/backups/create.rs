@@ -21,7 +21,12 @@ pub struct Opts {
 
 pub fn run(g: &Global, o: Opts) -> Result {
     let m = super::machine(g, &o.target)?;
-    let results = ops::create(&m, o.provider.as_deref(), Reason::Explicit, &super::Lines)?;
+    let results = ops::create(
+        &m,
+        o.provider.as_deref(),
+        Reason::Explicit,
+        super::reporter().as_ref(),
+    )?;
     let made: Vec<_> = results
         .iter()
         .filter_map(|(_, r)| r.as_ref().ok())

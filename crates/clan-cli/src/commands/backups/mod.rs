@@ -56,7 +56,17 @@ pub fn machine(g: &Global, t: &Target) -> Result<Machine> {
     Ok(Machine::from_resolved(&resolution.machines[&t.machine]))
 }
 
-/// Prints progress as plain lines on stderr.
+/// Renders progress: bars and a spinner on a terminal, plain lines otherwise.
+pub fn reporter() -> Box<dyn Reporter> {
+    use std::io::IsTerminal;
+    if std::io::stderr().is_terminal() {
+        Box::new(Bars::default())
+    } else {
+        Box::new(Lines)
+    }
+}
+
+/// Plain lines on stderr (progress counts are left out).
 pub struct Lines;
 
 impl Reporter for Lines {
@@ -74,6 +84,72 @@ impl Reporter for Lines {
             Event::Progress { .. } => {}
             Event::Warning { message } => crate::output::warning(&message),
         }
+    }
+}
+
+/// One line per step; a bar while the engine reports how far it is.
+#[derive(Default)]
+pub struct Bars {
+    bar: std::sync::Mutex<Option<indicatif::ProgressBar>>,
+}
+
+impl Bars {
+    fn finish_current(slot: &mut Option<indicatif::ProgressBar>) {
+        if let Some(b) = slot.take() {
+            b.finish_and_clear();
+        }
+    }
+}
+
+impl Reporter for Bars {
+    fn report(&self, event: Event) {
+        use indicatif::{ProgressBar, ProgressStyle};
+        let mut slot = self.bar.lock().expect("progress bar");
+        match event {
+            Event::Step { provider, step } => {
+                Self::finish_current(&mut slot);
+                let prefix = provider.map(|p| format!("[{p}] ")).unwrap_or_default();
+                eprintln!("==> {prefix}{step}");
+            }
+            Event::Progress {
+                step,
+                done,
+                total,
+                bytes,
+            } => {
+                let bar = slot.get_or_insert_with(|| ProgressBar::new(0));
+                let template = match (total, bytes) {
+                    (Some(_), true) => "    {msg:24} [{bar:30}] {bytes}/{total_bytes} ({eta})",
+                    (Some(_), false) => "    {msg:24} [{bar:30}] {pos}/{len}",
+                    (None, true) => "    {spinner} {msg:24} {bytes}",
+                    (None, false) => "    {spinner} {msg:24} {pos}",
+                };
+                bar.set_style(
+                    ProgressStyle::with_template(template)
+                        .expect("valid template")
+                        .progress_chars("=> "),
+                );
+                bar.set_message(step);
+                if let Some(t) = total {
+                    bar.set_length(t);
+                }
+                bar.set_position(done);
+            }
+            Event::Output { line, .. } => match slot.as_ref() {
+                Some(b) => b.println(format!("    {line}")),
+                None => eprintln!("    {line}"),
+            },
+            Event::Warning { message } => match slot.as_ref() {
+                Some(b) => b.println(format!("warning: {message}")),
+                None => crate::output::warning(&message),
+            },
+        }
+    }
+}
+
+impl Drop for Bars {
+    fn drop(&mut self) {
+        Self::finish_current(&mut self.bar.lock().expect("progress bar"));
     }
 }
 
