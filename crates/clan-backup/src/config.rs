@@ -25,8 +25,16 @@ pub enum ProviderConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ResticConfig {
-    /// A local path (SFTP and REST servers are not supported yet).
+    /// A local path, `sftp:user@host:/path` (or `sftp://user@host:port/path`),
+    /// `rest:http(s)://host:port/path` (a restic REST server), or `rclone:remote:path`.
     pub repository: String,
+    /// SSH key for `sftp:` repositories.
+    #[serde(default)]
+    pub ssh_key_file: Option<PathBuf>,
+    /// known_hosts for `sftp:` repositories; the server's key must be in it.
+    /// Default: /root/.ssh/known_hosts.
+    #[serde(default)]
+    pub ssh_known_hosts_file: Option<PathBuf>,
     /// File holding the repository password.
     pub password_file: PathBuf,
     #[serde(default)]

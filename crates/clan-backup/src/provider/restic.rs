@@ -11,21 +11,36 @@ use crate::event::{Event, Reporter};
 pub struct Restic {
     name: String,
     engine: Rustic,
+    /// For `sftp:` repositories, what to check when the server cannot be reached.
+    sftp_hint: Option<String>,
 }
 
 impl Restic {
     pub fn new(name: &str, c: &ResticConfig) -> Self {
         let spec = RepoSpec {
-            repository: c.repository.clone(),
+            repository: backend_location(c),
             password_file: c.password_file.clone(),
         };
+        let sftp_hint = parse_sftp(&c.repository).map(|(_, host, _, _)| {
+            let known = c.ssh_known_hosts_file.clone().unwrap_or_else(|| "/root/.ssh/known_hosts".into());
+            format!(
+                "could not reach the SFTP server {host}: check that its host key is in {} and that the key {} is authorized there",
+                known.display(),
+                c.ssh_key_file.as_ref().map(|k| k.display().to_string()).unwrap_or_else(|| "(ssh-agent)".into())
+            )
+        });
         Self {
             name: name.to_string(),
             engine: Rustic::new(spec),
+            sftp_hint,
         }
     }
 
     fn fail(&self, message: String) -> BackupError {
+        let message = match &self.sftp_hint {
+            Some(hint) if message.contains("rclone exited") => format!("{hint}\n{message}"),
+            _ => message,
+        };
         BackupError::Provider {
             provider: self.name.clone(),
             message,
@@ -47,6 +62,56 @@ impl Restic {
                 name: name.to_string(),
             })
     }
+}
+
+/// The engine's location for a repository. `sftp:` goes through rclone's SFTP client
+/// (an on-the-fly remote), with the key and known_hosts given, so that the server's
+/// host key is verified.
+fn backend_location(c: &ResticConfig) -> String {
+    let Some((user, host, port, path)) = parse_sftp(&c.repository) else {
+        return c.repository.clone();
+    };
+    let quote = |v: &str| format!("\"{}\"", v.replace('"', "\"\""));
+    let mut params = vec![format!("host={}", quote(&host))];
+    if let Some(u) = user {
+        params.push(format!("user={}", quote(&u)));
+    }
+    if let Some(p) = port {
+        params.push(format!("port={p}"));
+    }
+    if let Some(k) = &c.ssh_key_file {
+        params.push(format!("key_file={}", quote(&k.to_string_lossy())));
+    }
+    let known = c
+        .ssh_known_hosts_file
+        .clone()
+        .unwrap_or_else(|| "/root/.ssh/known_hosts".into());
+    params.push(format!(
+        "known_hosts_file={}",
+        quote(&known.to_string_lossy())
+    ));
+    format!("rclone::sftp,{}:{path}", params.join(","))
+}
+
+/// `sftp:[user@]host:/path` or `sftp://[user@]host[:port]/path`.
+fn parse_sftp(repo: &str) -> Option<(Option<String>, String, Option<u16>, String)> {
+    let split_user = |s: &str| match s.split_once('@') {
+        Some((u, h)) => (Some(u.to_string()), h.to_string()),
+        None => (None, s.to_string()),
+    };
+    if let Some(rest) = repo.strip_prefix("sftp://") {
+        let (authority, path) = rest.split_at(rest.find('/')?);
+        let (user, hostport) = split_user(authority);
+        let (host, port) = match hostport.rsplit_once(':') {
+            Some((h, p)) => (h.to_string(), Some(p.parse().ok()?)),
+            None => (hostport, None),
+        };
+        return Some((user, host, port, path.to_string()));
+    }
+    let rest = repo.strip_prefix("sftp:")?;
+    let (authority, path) = rest.split_once(':')?;
+    let (user, host) = split_user(authority);
+    Some((user, host, None, path.to_string()))
 }
 
 /// Runs `work` on a scoped thread while its progress is reported from this one.
@@ -143,5 +208,35 @@ impl Provider for Restic {
 
     fn prune(&self, keep: &Keep) -> Result<Vec<String>> {
         self.engine.forget(keep).map_err(|e| self.fail(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sftp_locations_become_rclone_remotes_that_verify_host_keys() {
+        let c = |repo: &str| ResticConfig {
+            repository: repo.into(),
+            ssh_key_file: Some("/k".into()),
+            ssh_known_hosts_file: None,
+            password_file: "/p".into(),
+            keep: Keep::default(),
+            start_at: None,
+        };
+        assert_eq!(
+            backend_location(&c("sftp://backup@nas:2222/srv/restic")),
+            r#"rclone::sftp,host="nas",user="backup",port=2222,key_file="/k",known_hosts_file="/root/.ssh/known_hosts":/srv/restic"#
+        );
+        assert_eq!(
+            backend_location(&c("sftp:nas:/srv/restic")),
+            r#"rclone::sftp,host="nas",key_file="/k",known_hosts_file="/root/.ssh/known_hosts":/srv/restic"#
+        );
+        assert_eq!(backend_location(&c("/srv/restic")), "/srv/restic");
+        assert_eq!(
+            backend_location(&c("rest:http://h:8000/r")),
+            "rest:http://h:8000/r"
+        );
     }
 }

@@ -80,6 +80,8 @@ impl Builtin for Restic {
             "backups": { "providers": { ctx.instance_name: {
                 "type": "restic",
                 "repository": s["repository"],
+                "sshKeyFile": s["sshKeyFile"],
+                "sshKnownHostsFile": s["sshKnownHostsFile"],
                 "passwordFile": password_file,
                 "startAt": s["startAt"],
                 "keep": s["keep"],

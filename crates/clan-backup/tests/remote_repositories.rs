@@ -1,0 +1,198 @@
+//! The embedded engine's repository over SFTP (a real OpenSSH server) and on a
+//! restic REST server (`rclone serve restic`), both on loopback, started by the test
+//! and stopped when it ends.
+
+mod common;
+use common::*;
+
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use clan_backup::event::Silent;
+use clan_backup::{Reason, RestoreOptions, ops};
+use serde_json::{Value, json};
+
+/// A process this test started; killed (by its PID) when dropped.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_listening(port: u16, server: &mut Server) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(server.0.try_wait().unwrap().is_none(), "the server exited");
+        assert!(Instant::now() < deadline, "nothing listens on port {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn keygen(path: &Path) {
+    let ok = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "", "-f"])
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+fn round_trip(root: &Path, provider: Value) {
+    let data = root.join("app");
+    nasty_tree(&data);
+    let m = machine(
+        root,
+        vec![("app", state(&[&data]))],
+        vec![("restic", provider)],
+    );
+    let b = ops::create(&m, None, Reason::Explicit, &Silent)
+        .unwrap()
+        .pop()
+        .unwrap()
+        .1
+        .unwrap();
+    let before = picture(&data);
+    damage(&data);
+    ops::restore(
+        &m,
+        "restic",
+        &b.backup.name,
+        &RestoreOptions::default(),
+        &Silent,
+    )
+    .unwrap();
+    let after = picture(&data);
+    assert!(
+        after == before,
+        "restore is not exact:\n{}",
+        diff(&before, &after)
+    );
+    assert_eq!(
+        ops::list(&m, None).unwrap().pop().unwrap().1.unwrap().len(),
+        2,
+        "backup and safety backup"
+    );
+    ops::check(&m, None, true)
+        .unwrap()
+        .pop()
+        .unwrap()
+        .1
+        .unwrap();
+}
+
+#[test]
+fn restic_repository_over_sftp() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let (host_key, client_key) = (root.join("host_key"), root.join("client_key"));
+    keygen(&host_key);
+    keygen(&client_key);
+    std::fs::copy(root.join("client_key.pub"), root.join("authorized_keys")).unwrap();
+    let port = free_port();
+    let config = root.join("sshd_config");
+    std::fs::write(
+        &config,
+        format!(
+            "ListenAddress 127.0.0.1\nPort {port}\nHostKey {hk}\nAuthorizedKeysFile {ak}\nPidFile {pid}\n\
+             StrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+             PermitRootLogin prohibit-password\nSubsystem sftp internal-sftp\n",
+            hk = host_key.display(),
+            ak = root.join("authorized_keys").display(),
+            pid = root.join("sshd.pid").display()
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all("/run/sshd").unwrap();
+    let mut sshd = Server(
+        Command::new("/usr/sbin/sshd")
+            .args(["-D", "-e", "-f"])
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_listening(port, &mut sshd);
+    let host_pub = std::fs::read_to_string(root.join("host_key.pub")).unwrap();
+    let known = root.join("known_hosts");
+    std::fs::write(&known, format!("[127.0.0.1]:{port} {host_pub}")).unwrap();
+
+    let repo_dir = root.join("sftp-repo");
+    let provider = json!({
+        "type": "restic",
+        "repository": format!("sftp://root@127.0.0.1:{port}{}", repo_dir.display()),
+        "passwordFile": secret(root),
+        "sshKeyFile": client_key,
+        "sshKnownHostsFile": known,
+    });
+    round_trip(root, provider.clone());
+    assert!(
+        repo_dir.join("config").is_file(),
+        "the repository lives on the SFTP server"
+    );
+
+    // A server whose host key is not the known one is refused.
+    std::fs::write(
+        &known,
+        format!(
+            "[127.0.0.1]:{port} {}",
+            std::fs::read_to_string(root.join("client_key.pub")).unwrap()
+        ),
+    )
+    .unwrap();
+    let data = root.join("app");
+    let m = machine(
+        root,
+        vec![("app", state(&[&data]))],
+        vec![("restic", provider)],
+    );
+    let err = ops::list(&m, None).unwrap().pop().unwrap().1.unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("could not reach the SFTP server")
+            && msg.contains(&known.display().to_string()),
+        "{msg}"
+    );
+}
+
+#[test]
+fn restic_repository_on_a_rest_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let port = free_port();
+    let served = root.join("served");
+    std::fs::create_dir_all(&served).unwrap();
+    let mut server = Server(
+        Command::new("rclone")
+            .args(["serve", "restic", "--addr", &format!("127.0.0.1:{port}")])
+            .arg(&served)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_listening(port, &mut server);
+    let provider = json!({
+        "type": "restic",
+        "repository": format!("rest:http://127.0.0.1:{port}/clan-repo/"),
+        "passwordFile": secret(root),
+    });
+    round_trip(root, provider);
+    assert!(
+        served.join("clan-repo/config").is_file(),
+        "the repository lives behind the REST server"
+    );
+}
