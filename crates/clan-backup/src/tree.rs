@@ -12,6 +12,48 @@ use std::path::{Path, PathBuf};
 
 use filetime::FileTime;
 
+/// State exclude patterns, as every provider applies them: a pattern without '/'
+/// matches an entry's name at any depth (`*.bak`, `cache`); one with '/' matches the
+/// whole absolute path (`/srv/app/tmp/*`).
+#[derive(Debug, Clone, Default)]
+pub struct Exclude {
+    names: Option<globset::GlobSet>,
+    paths: Option<globset::GlobSet>,
+}
+
+impl Exclude {
+    pub fn new(patterns: &[String]) -> Result<Self, globset::Error> {
+        let (mut names, mut paths) = (
+            globset::GlobSetBuilder::new(),
+            globset::GlobSetBuilder::new(),
+        );
+        let (mut any_name, mut any_path) = (false, false);
+        for p in patterns {
+            let glob = globset::GlobBuilder::new(p)
+                .literal_separator(true)
+                .build()?;
+            if p.contains('/') {
+                paths.add(glob);
+                any_path = true;
+            } else {
+                names.add(glob);
+                any_name = true;
+            }
+        }
+        Ok(Self {
+            names: any_name.then(|| names.build()).transpose()?,
+            paths: any_path.then(|| paths.build()).transpose()?,
+        })
+    }
+
+    pub fn excludes(&self, path: &Path) -> bool {
+        self.names
+            .as_ref()
+            .is_some_and(|n| path.file_name().is_some_and(|f| n.is_match(f)))
+            || self.paths.as_ref().is_some_and(|p| p.is_match(path))
+    }
+}
+
 /// What a copy did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct CopyStats {
@@ -26,7 +68,12 @@ pub struct CopyStats {
 /// Copies `src` (a directory) to `dst` (created), preserving metadata. With
 /// `previous`, a regular file whose counterpart under `previous` has the same size,
 /// mtime, mode and owner is hard-linked to it instead of copied.
-pub fn copy_tree(src: &Path, dst: &Path, previous: Option<&Path>) -> io::Result<CopyStats> {
+pub fn copy_tree(
+    src: &Path,
+    dst: &Path,
+    previous: Option<&Path>,
+    exclude: &Exclude,
+) -> io::Result<CopyStats> {
     let mut stats = CopyStats::default();
     let mut links: HashMap<(u64, u64), PathBuf> = HashMap::new();
     let meta = fs::symlink_metadata(src)?;
@@ -37,7 +84,7 @@ pub fn copy_tree(src: &Path, dst: &Path, previous: Option<&Path>) -> io::Result<
         ));
     }
     fs::create_dir_all(dst)?;
-    copy_dir(src, dst, previous, &mut links, &mut stats)?;
+    copy_dir(src, dst, previous, exclude, &mut links, &mut stats)?;
     set_metadata(dst, &meta)?;
     Ok(stats)
 }
@@ -46,6 +93,7 @@ fn copy_dir(
     src: &Path,
     dst: &Path,
     previous: Option<&Path>,
+    exclude: &Exclude,
     links: &mut HashMap<(u64, u64), PathBuf>,
     stats: &mut CopyStats,
 ) -> io::Result<()> {
@@ -55,12 +103,15 @@ fn copy_dir(
     entries.sort();
     for name in entries {
         let (s, d) = (src.join(&name), dst.join(&name));
+        if exclude.excludes(&s) {
+            continue;
+        }
         let prev = previous.map(|p| p.join(&name));
         let meta = fs::symlink_metadata(&s)?;
         let ft = meta.file_type();
         if ft.is_dir() {
             fs::create_dir(&d)?;
-            copy_dir(&s, &d, prev.as_deref(), links, stats)?;
+            copy_dir(&s, &d, prev.as_deref(), exclude, links, stats)?;
             set_metadata(&d, &meta)?;
         } else if ft.is_symlink() {
             std::os::unix::fs::symlink(fs::read_link(&s)?, &d)?;
@@ -244,7 +295,7 @@ mod tests {
         filetime::set_file_mtime(src.join("d/a"), FileTime::from_unix_time(1_000_000, 5)).unwrap();
 
         let one = tmp.path().join("one");
-        copy_tree(&src, &one, None).unwrap();
+        copy_tree(&src, &one, None, &Exclude::default()).unwrap();
         let a = fs::metadata(one.join("d/a")).unwrap();
         assert_eq!(a.mode() & 0o777, 0o640);
         assert_eq!(a.mtime(), 1_000_000);
@@ -257,7 +308,7 @@ mod tests {
         assert!(one.join("d/empty").is_dir());
 
         let two = tmp.path().join("two");
-        let stats = copy_tree(&src, &two, Some(&one)).unwrap();
+        let stats = copy_tree(&src, &two, Some(&one), &Exclude::default()).unwrap();
         assert_eq!(stats.linked, 1);
         assert_eq!(
             fs::metadata(two.join("d/a")).unwrap().ino(),

@@ -127,3 +127,103 @@ fn local_snapshots_restore_exactly() {
         |root| json!({"type": "local", "directory": root.join("snapshots").display().to_string()}),
     );
 }
+
+/// State excludes mean the same in every provider: a name at any depth, or an
+/// absolute path.
+fn excludes_apply(provider: &str, config: impl FnOnce(&std::path::Path) -> Value) {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    for f in [
+        "keep.txt",
+        "old.bak",
+        "sub/also.bak",
+        "sub/keep.bak.txt",
+        "cache/blob",
+        "sub/cache/blob",
+        "tmp/scratch",
+        "sub/tmp/kept",
+    ] {
+        let p = data.join(f);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, f).unwrap();
+    }
+    let mut s = state(&[&data]);
+    s.exclude = vec![
+        "*.bak".into(),
+        "cache".into(),
+        format!("{}/tmp", data.display()),
+    ];
+    let m = machine(
+        tmp.path(),
+        vec![("app", s)],
+        vec![(provider, config(tmp.path()))],
+    );
+    let b = ops::create(&m, None, Reason::Explicit, &Silent)
+        .unwrap()
+        .pop()
+        .unwrap()
+        .1
+        .unwrap();
+    let name = ops::list(&m, None)
+        .unwrap()
+        .pop()
+        .unwrap()
+        .1
+        .unwrap()
+        .into_iter()
+        .find(|x| x.backup.name.ends_with(&b.backup.name))
+        .unwrap()
+        .backup
+        .name;
+    let target = tmp.path().join("out");
+    ops::restore(
+        &m,
+        provider,
+        &name,
+        &RestoreOptions {
+            target: Some(target.clone()),
+            ..Default::default()
+        },
+        &Silent,
+    )
+    .unwrap();
+    let restored = clan_backup::tree::under(&target, &data);
+    let mut files: Vec<String> = walk_files(&restored)
+        .into_iter()
+        .map(|p| p.strip_prefix(&restored).unwrap().display().to_string())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        ["keep.txt", "sub/keep.bak.txt", "sub/tmp/kept"],
+        "{provider}"
+    );
+}
+
+fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        if e.file_type().unwrap().is_dir() {
+            out.extend(walk_files(&e.path()));
+        } else {
+            out.push(e.path());
+        }
+    }
+    out
+}
+
+#[test]
+fn excludes_in_every_provider() {
+    excludes_apply(
+        "restic",
+        |root| json!({"type": "restic", "repository": root.join("repo").display().to_string(), "passwordFile": secret(root)}),
+    );
+    excludes_apply(
+        "borg",
+        |root| json!({"type": "borg", "passphraseFile": secret(root), "destinations": {"disk": {"repo": root.join("borg-repo").display().to_string()}}}),
+    );
+    excludes_apply(
+        "local",
+        |root| json!({"type": "local", "directory": root.join("snapshots").display().to_string()}),
+    );
+}

@@ -333,3 +333,67 @@ fn killed_backup_leaves_a_usable_repository(
         32
     );
 }
+
+#[test]
+fn one_failing_provider_does_not_hide_the_others() {
+    let tmp = tempfile::tempdir().unwrap();
+    let broken = format!(
+        r#"clan.core.backups.providers.offline = {{ type = "restic"; repository = "{0}/repo2"; passwordFile = "{0}/no-such-password"; }};"#,
+        tmp.path().display()
+    );
+    let dir = clan(tmp.path(), &restic_instance(tmp.path()), &broken);
+    let run = clan_in(&dir, &["backups", "create", "m"]);
+    let err = run.stderr();
+    assert!(!run.out.status.success());
+    assert!(
+        err.contains("provider 'offline'") && err.contains("1 of 2 providers failed: offline"),
+        "{err}"
+    );
+    assert!(run.stdout().starts_with("m-restic-"), "{}", run.stdout());
+    let run = clan_in(&dir, &["backups", "list", "m", "--json"]);
+    assert!(
+        !run.out.status.success(),
+        "the exit code says something failed"
+    );
+    assert_eq!(
+        run.json().as_array().unwrap().len(),
+        1,
+        "the working provider's backups are listed"
+    );
+    assert!(
+        run.stderr().contains("provider 'offline'"),
+        "{}",
+        run.stderr()
+    );
+}
+
+#[test]
+fn sigkill_during_a_local_backup() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().to_path_buf();
+    let extra = format!(
+        r#"clan.core.backups.providers.local = {{ type = "local"; directory = "{0}/snapshots"; }};"#,
+        root.display()
+    );
+    // Written as the backup runs: an unfinished snapshot directory.
+    let snaps = root.join("snapshots");
+    let started = move || {
+        std::fs::read_dir(&snaps)
+            .map(|d| {
+                d.flatten().any(|e| {
+                    e.file_name().to_string_lossy().starts_with(".incomplete-")
+                        && files_under(&e.path()) > 2
+                })
+            })
+            .unwrap_or(false)
+    };
+    killed_backup_leaves_a_usable_repository(&root, "", &extra, started, "local");
+    let left: Vec<String> = std::fs::read_dir(root.join("snapshots"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        left.iter().all(|n| !n.starts_with(".incomplete-")),
+        "the unfinished snapshot was removed: {left:?}"
+    );
+}

@@ -249,6 +249,8 @@ impl Engine for Rustic {
             .sanitize()
             .map_err(err)?;
         let mut backup = BackupOptions::default();
+        // Gitignore-style globs: a pattern without '/' matches a name at any depth;
+        // absolute patterns are anchored at the filesystem root.
         backup.excludes.globs = excludes.iter().map(|e| format!("!{e}")).collect();
         let snap = repo.backup(&backup, &source, snap).map_err(err)?;
         Ok(to_snapshot(&snap))

@@ -190,8 +190,18 @@ impl Provider for Borg {
                 "--comment",
                 &comment,
             ]);
-            for e in self.config.exclude.iter().chain(&req.excludes) {
+            // Borg's own patterns as given; clan's state patterns with clan's meaning
+            // (no '/': a name at any depth; with '/': the absolute path).
+            for e in &self.config.exclude {
                 cmd = cmd.args(["--exclude", e]);
+            }
+            for e in &req.excludes {
+                let pattern = match e.strip_prefix('/') {
+                    Some(abs) => format!("sh:{abs}"),
+                    None if !e.contains('/') => format!("sh:**/{e}"),
+                    None => format!("sh:{e}"),
+                };
+                cmd = cmd.args(["--exclude", &pattern]);
             }
             cmd = cmd
                 .arg(format!("{}::{}", dest.repo, req.name))

@@ -137,14 +137,8 @@ impl Provider for Local {
                         .map_err(io(format!("removing {}", entry.path().display())))?;
                 }
             }
-            if !req.excludes.is_empty() {
-                reporter.report(Event::Warning {
-                    message: format!(
-                        "provider '{}' (local) does not apply exclude patterns yet",
-                        self.name
-                    ),
-                });
-            }
+            let exclude = tree::Exclude::new(&req.excludes)
+                .map_err(|e| BackupError::Config(format!("exclude pattern: {e}")))?;
             let previous = self
                 .read_all()?
                 .pop()
@@ -156,6 +150,7 @@ impl Provider for Local {
                     path,
                     &tree::under(&work.join("tree"), path),
                     previous.as_ref().map(|p| tree::under(p, path)).as_deref(),
+                    &exclude,
                 )
                 .map_err(io(format!("copying {}", path.display())))?;
                 size += stats.bytes_copied;
@@ -224,7 +219,7 @@ impl Provider for Local {
             if !src.is_dir() {
                 return Err(self.fail(format!("backup '{name}' does not hold {}", path.display())));
             }
-            tree::copy_tree(&src, dest, None)
+            tree::copy_tree(&src, dest, None, &tree::Exclude::default())
                 .map_err(io(format!("restoring {}", path.display())))?;
             Ok(())
         })
