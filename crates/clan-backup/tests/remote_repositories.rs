@@ -93,10 +93,16 @@ fn round_trip(root: &Path, provider: Value) {
         .unwrap();
 }
 
-#[test]
-fn restic_repository_over_sftp() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+/// An OpenSSH server on loopback that accepts `client_key` for root, and a
+/// known_hosts file that holds its host key.
+struct Sshd {
+    _server: Server,
+    port: u16,
+    client_key: std::path::PathBuf,
+    known_hosts: std::path::PathBuf,
+}
+
+fn sshd(root: &Path) -> Sshd {
     let (host_key, client_key) = (root.join("host_key"), root.join("client_key"));
     keygen(&host_key);
     keygen(&client_key);
@@ -116,7 +122,7 @@ fn restic_repository_over_sftp() {
     )
     .unwrap();
     std::fs::create_dir_all("/run/sshd").unwrap();
-    let mut sshd = Server(
+    let mut server = Server(
         Command::new("/usr/sbin/sshd")
             .args(["-D", "-e", "-f"])
             .arg(&config)
@@ -125,11 +131,24 @@ fn restic_repository_over_sftp() {
             .spawn()
             .unwrap(),
     );
-    wait_listening(port, &mut sshd);
+    wait_listening(port, &mut server);
     let host_pub = std::fs::read_to_string(root.join("host_key.pub")).unwrap();
-    let known = root.join("known_hosts");
-    std::fs::write(&known, format!("[127.0.0.1]:{port} {host_pub}")).unwrap();
+    let known_hosts = root.join("known_hosts");
+    std::fs::write(&known_hosts, format!("[127.0.0.1]:{port} {host_pub}")).unwrap();
+    Sshd {
+        _server: server,
+        port,
+        client_key,
+        known_hosts,
+    }
+}
 
+#[test]
+fn restic_repository_over_sftp() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let ssh = sshd(root);
+    let (port, client_key, known) = (ssh.port, ssh.client_key.clone(), ssh.known_hosts.clone());
     let repo_dir = root.join("sftp-repo");
     let provider = json!({
         "type": "restic",
@@ -194,5 +213,28 @@ fn restic_repository_on_a_rest_server() {
     assert!(
         served.join("clan-repo/config").is_file(),
         "the repository lives behind the REST server"
+    );
+}
+
+#[test]
+fn borg_repository_over_ssh() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let ssh = sshd(root);
+    let repo = root.join("borg-over-ssh");
+    let rsh = format!(
+        "ssh -i {} -o UserKnownHostsFile={} -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes -o BatchMode=yes",
+        ssh.client_key.display(),
+        ssh.known_hosts.display()
+    );
+    let provider = json!({
+        "type": "borg",
+        "passphraseFile": secret(root),
+        "destinations": {"server": {"repo": format!("ssh://root@127.0.0.1:{}{}", ssh.port, repo.display()), "rsh": rsh}},
+    });
+    round_trip(root, provider);
+    assert!(
+        repo.join("config").is_file(),
+        "the repository lives behind the SSH server"
     );
 }
