@@ -1,0 +1,434 @@
+//! Running generators: which ones (missing or outdated ones and what depends on
+//! them, or all with `regenerate`), in dependency order, each in a private
+//! temporary directory (`$out`, `$in/<dep>/<file>`, `$prompts/<p>`), inside
+//! bubblewrap when it is installed (no network, the host read-only); every
+//! declared file must be produced; results go to the stores and are committed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use age::x25519::{Identity, Recipient};
+use clan_core::machine::Generator;
+use clan_core::process::{Cmd, CommandError};
+
+use crate::error::{Result, VarsError, io};
+use crate::store::{Scope, Store};
+
+/// Answers a generator's prompt.
+pub trait Prompter {
+    fn ask(
+        &self,
+        machine: &str,
+        generator: &str,
+        prompt: &str,
+        description: &str,
+        hidden: bool,
+    ) -> Result<Vec<u8>>;
+}
+
+/// One machine's generators.
+pub struct MachineVars<'a> {
+    pub name: &'a str,
+    pub generators: &'a BTreeMap<String, Generator>,
+}
+
+pub fn scope(machine: &str, g: &Generator) -> Scope {
+    if g.share {
+        Scope::Shared
+    } else {
+        Scope::Machine(machine.to_string())
+    }
+}
+
+/// Files a generator stores: the declared ones, plus persisted prompts.
+fn outputs(g: &Generator) -> Vec<(String, bool, bool)> {
+    let mut out: Vec<(String, bool, bool)> = g
+        .files
+        .iter()
+        .map(|(n, f)| (n.clone(), f.secret, f.deploy))
+        .collect();
+    for (p, def) in &g.prompts {
+        if def.persist && !g.files.contains_key(p) {
+            out.push((p.clone(), true, true));
+        }
+    }
+    out
+}
+
+/// True when every file exists and the stored validation equals the current one.
+pub fn exists(store: &Store, machine: &str, name: &str, g: &Generator) -> bool {
+    let s = scope(machine, g);
+    let files = outputs(g).iter().all(|(f, secret, _)| {
+        if *secret {
+            store.secret_path(&s, name, f).is_file()
+        } else {
+            store.public_path(&s, name, f).is_file()
+        }
+    });
+    let stored = std::fs::read_to_string(store.validation_path(&s, name)).ok();
+    let current = (!g.validation.is_null()).then(|| g.validation.to_string());
+    files && stored == current
+}
+
+/// Generators in dependency order (dependencies first); a cycle is an error.
+pub fn order(gens: &BTreeMap<String, Generator>) -> Result<Vec<String>> {
+    fn visit(
+        n: &str,
+        gens: &BTreeMap<String, Generator>,
+        state: &mut BTreeMap<String, u8>,
+        stack: &mut Vec<String>,
+        out: &mut Vec<String>,
+    ) -> Result<()> {
+        match state.get(n) {
+            Some(2) => return Ok(()),
+            Some(1) => {
+                let start = stack.iter().position(|s| s == n).unwrap_or(0);
+                let mut cycle = stack[start..].to_vec();
+                cycle.push(n.to_string());
+                return Err(VarsError::Cycle(cycle.join(" -> ")));
+            }
+            _ => {}
+        }
+        state.insert(n.to_string(), 1);
+        stack.push(n.to_string());
+        for d in &gens[n].dependencies {
+            if gens.contains_key(d) {
+                visit(d, gens, state, stack, out)?;
+            }
+        }
+        stack.pop();
+        state.insert(n.to_string(), 2);
+        out.push(n.to_string());
+        Ok(())
+    }
+    let (mut state, mut out) = (BTreeMap::new(), Vec::new());
+    for n in gens.keys() {
+        visit(n, gens, &mut state, &mut Vec::new(), &mut out)?;
+    }
+    Ok(out)
+}
+
+/// What to run: the requested (or all) generators that are missing or outdated
+/// (all of them with `regenerate`), the missing generators they depend on, and
+/// everything that depends on what runs. In dependency order.
+pub fn plan(
+    gens: &BTreeMap<String, Generator>,
+    only: &[String],
+    regenerate: bool,
+    exists: impl Fn(&str) -> bool,
+) -> Result<Vec<String>> {
+    let ordered = order(gens)?;
+    let requested: Vec<&String> = if only.is_empty() {
+        gens.keys().collect()
+    } else {
+        only.iter().collect()
+    };
+    let mut run: BTreeSet<String> = requested
+        .iter()
+        .filter(|n| regenerate || !exists(n))
+        .map(|n| n.to_string())
+        .collect();
+    // Missing dependencies first, then dependents, until nothing changes.
+    loop {
+        let before = run.len();
+        let deps: Vec<String> = run
+            .iter()
+            .flat_map(|n| gens[n].dependencies.iter())
+            .filter(|d| gens.contains_key(*d) && !exists(d))
+            .cloned()
+            .collect();
+        run.extend(deps);
+        let dependents: Vec<String> = gens
+            .iter()
+            .filter(|(_, g)| g.dependencies.iter().any(|d| run.contains(d)))
+            .map(|(n, _)| n.clone())
+            .collect();
+        run.extend(dependents);
+        if run.len() == before {
+            break;
+        }
+    }
+    Ok(ordered.into_iter().filter(|n| run.contains(n)).collect())
+}
+
+fn on_path(program: &str) -> bool {
+    if program.contains('/') {
+        return Path::new(program).is_file();
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+}
+
+/// Runs one generator; returns its files' contents.
+pub fn run_one(
+    machine: &str,
+    name: &str,
+    g: &Generator,
+    inputs: &BTreeMap<String, BTreeMap<String, Vec<u8>>>,
+    prompts: &BTreeMap<String, Vec<u8>>,
+    sandbox: bool,
+) -> Result<BTreeMap<String, Vec<u8>>> {
+    let fail = |message: String| VarsError::Generator {
+        machine: machine.to_string(),
+        generator: name.to_string(),
+        message,
+    };
+    let missing: Vec<&String> = g.runtime_inputs.iter().filter(|p| !on_path(p)).collect();
+    if !missing.is_empty() {
+        return Err(fail(format!(
+            "needs {} on PATH (runtimeInputs); install {} first",
+            missing
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            if missing.len() == 1 { "it" } else { "them" }
+        )));
+    }
+    let tmp = tempfile::Builder::new()
+        .prefix("clan-vars-")
+        .tempdir()
+        .map_err(io("creating a temporary directory"))?;
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o700))
+        .map_err(io("securing the temporary directory"))?;
+    let (out, inp, pr) = (
+        tmp.path().join("out"),
+        tmp.path().join("in"),
+        tmp.path().join("prompts"),
+    );
+    for d in [&out, &inp, &pr] {
+        std::fs::create_dir(d).map_err(io("creating the generator's directories"))?;
+    }
+    for (dep, files) in inputs {
+        for (f, v) in files {
+            crate::keys::write_private(&inp.join(dep).join(f), v, 0o600)?;
+        }
+    }
+    for (p, v) in prompts {
+        crate::keys::write_private(&pr.join(p), v, 0o600)?;
+    }
+    let mut script = String::from("set -euo pipefail\n");
+    for (p, def) in &g.prompts {
+        if def.persist {
+            script.push_str(&format!("cat \"$prompts/{p}\" > \"$out/{p}\"\n"));
+        }
+    }
+    script.push_str(&g.script);
+    let script_file = tmp.path().join("script.sh");
+    std::fs::write(&script_file, script).map_err(io("writing the generator script"))?;
+
+    let mut cmd = if sandbox {
+        // No network, no other processes, the host read-only; only the temp dir writable.
+        Cmd::new("bwrap")
+            .args([
+                "--unshare-all",
+                "--die-with-parent",
+                "--ro-bind",
+                "/",
+                "/",
+                "--dev",
+                "/dev",
+                "--proc",
+                "/proc",
+                "--tmpfs",
+                "/tmp",
+            ])
+            .arg("--bind")
+            .arg(tmp.path())
+            .arg(tmp.path())
+            .args(["--chdir"])
+            .arg(tmp.path())
+            .args(["--", "bash"])
+            .arg(&script_file)
+    } else {
+        Cmd::new("bash").arg(&script_file).cwd(tmp.path())
+    };
+    cmd = cmd.env("out", &out).env("in", &inp).env("prompts", &pr);
+    cmd.run().map_err(|e| match e {
+        CommandError::Failed {
+            code,
+            stderr,
+            stdout,
+            ..
+        } => fail(format!(
+            "the script failed with exit code {code}:\n{}{}",
+            stdout,
+            stderr.trim_end()
+        )),
+        other => fail(other.to_string()),
+    })?;
+    let mut produced = BTreeMap::new();
+    let mut absent = Vec::new();
+    for (f, _, _) in outputs(g) {
+        match std::fs::read(out.join(&f)) {
+            Ok(v) => {
+                produced.insert(f, v);
+            }
+            Err(_) => absent.push(f),
+        }
+    }
+    if !absent.is_empty() {
+        let mut made: Vec<String> = std::fs::read_dir(&out)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        made.sort();
+        return Err(fail(format!(
+            "did not produce {} (declared in files); it produced: {}",
+            absent.join(", "),
+            if made.is_empty() {
+                "nothing".into()
+            } else {
+                made.join(", ")
+            }
+        )));
+    }
+    Ok(produced)
+}
+
+/// Generates what the machines need; returns (machine, generator) of those that ran.
+pub fn generate(
+    store: &Store,
+    machines: &[MachineVars<'_>],
+    only: &[String],
+    regenerate: bool,
+    admin: &Identity,
+    prompter: &dyn Prompter,
+    on_run: &dyn Fn(&str, &str),
+) -> Result<Vec<(String, String)>> {
+    let admins: Vec<Recipient> = store.admins()?.into_iter().map(|(_, r)| r).collect();
+    if admins.is_empty() {
+        return Err(VarsError::NoAdmins);
+    }
+    if !admins
+        .iter()
+        .any(|r| r.to_string() == admin.to_public().to_string())
+    {
+        return Err(VarsError::NotAnAdmin(admin.to_public().to_string()));
+    }
+    let sandbox = on_path("bwrap");
+    // Shared generators: every machine declaring one can read it.
+    let mut sharers: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for m in machines {
+        for (n, g) in m.generators {
+            if g.share {
+                sharers.entry(n).or_default().push(m.name);
+            }
+        }
+    }
+    let mut ran = Vec::new();
+    let mut done_shared: BTreeSet<String> = BTreeSet::new();
+    for m in machines {
+        let names: Vec<String> = if only.is_empty() {
+            Vec::new()
+        } else {
+            let unknown: Vec<&String> = only
+                .iter()
+                .filter(|n| !m.generators.contains_key(*n))
+                .collect();
+            if let Some(u) = unknown.first() {
+                return Err(VarsError::UnknownVar {
+                    machine: m.name.to_string(),
+                    name: u.to_string(),
+                    suggestions: clan_core::names::did_you_mean(
+                        u,
+                        m.generators.keys().map(String::as_str),
+                    )
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect(),
+                });
+            }
+            only.to_vec()
+        };
+        let steps = plan(m.generators, &names, regenerate, |n| {
+            exists(store, m.name, n, &m.generators[n])
+        })?;
+        for name in steps {
+            let g = &m.generators[&name];
+            if g.share && !done_shared.insert(name.clone()) {
+                continue;
+            }
+            on_run(m.name, &name);
+            let mut inputs = BTreeMap::new();
+            for dep in &g.dependencies {
+                let Some(dg) = m.generators.get(dep) else {
+                    continue;
+                };
+                let mut files = BTreeMap::new();
+                for (f, secret, _) in outputs(dg) {
+                    let s = scope(m.name, dg);
+                    let v = if secret {
+                        store.read_secret(&s, dep, &f, admin)?
+                    } else {
+                        std::fs::read(store.public_path(&s, dep, &f))
+                            .map_err(|_| VarsError::NotGenerated(format!("{dep}/{f}")))?
+                    };
+                    files.insert(f, v);
+                }
+                inputs.insert(dep.clone(), files);
+            }
+            let mut answers = BTreeMap::new();
+            for (p, def) in &g.prompts {
+                let description = def.description.clone().unwrap_or_else(|| p.clone());
+                let hidden = def.kind.contains("hidden");
+                answers.insert(
+                    p.clone(),
+                    prompter.ask(m.name, &name, p, &description, hidden)?,
+                );
+            }
+            let produced = run_one(m.name, &name, g, &inputs, &answers, sandbox)?;
+            let s = scope(m.name, g);
+            let mut touched: Vec<std::path::PathBuf> = store.generator_dirs(&s, &name).to_vec();
+            for (f, secret, deploy) in outputs(g) {
+                if secret {
+                    let mut recipients = admins.clone();
+                    if deploy {
+                        let readers: Vec<&str> = if g.share {
+                            sharers[name.as_str()].clone()
+                        } else {
+                            vec![m.name]
+                        };
+                        for r in readers {
+                            recipients.push(store.machine_recipient(r)?);
+                            touched.push(store.root().join("secrets/machines").join(r));
+                        }
+                    }
+                    store.write_secret(&s, &name, &f, &produced[&f], &recipients)?;
+                } else {
+                    store.write_public(&s, &name, &f, &produced[&f])?;
+                }
+            }
+            let vpath = store.validation_path(&s, &name);
+            if g.validation.is_null() {
+                let _ = std::fs::remove_file(&vpath);
+            } else {
+                std::fs::create_dir_all(vpath.parent().expect("has a parent"))
+                    .map_err(io("creating a vars directory"))?;
+                std::fs::write(&vpath, g.validation.to_string())
+                    .map_err(io(format!("writing {}", vpath.display())))?;
+            }
+            let who = if g.share {
+                "shared".to_string()
+            } else {
+                format!("machine: {}", m.name)
+            };
+            let refs: Vec<&Path> = touched
+                .iter()
+                .map(|p| p.as_path())
+                .filter(|p| p.exists())
+                .collect();
+            clan_core::git::commit_paths(
+                store.root(),
+                &refs,
+                &format!("vars: update via generator {name} ({who})"),
+            )?;
+            ran.push((m.name.to_string(), name));
+        }
+    }
+    Ok(ran)
+}
