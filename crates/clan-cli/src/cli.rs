@@ -38,6 +38,9 @@ pub enum Command {
     /// Back up and restore machines' state
     #[command(subcommand, visible_alias = "b")]
     Backups(BackupsCommand),
+    /// Generated and prompted values; secrets encrypted with age in the clan
+    #[command(subcommand, visible_alias = "va")]
+    Vars(VarsCommand),
     /// Show the resolved configuration of machines
     #[command(subcommand)]
     Inventory(InventoryCommand),
@@ -73,6 +76,20 @@ pub enum BackupsCommand {
     Check(commands::backups::check::Opts),
     /// Remove old backups (never the newest)
     Prune(commands::backups::prune::Opts),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VarsCommand {
+    /// Create your admin age key (if missing) and register its public key in the clan
+    Keygen(commands::vars::keygen::Opts),
+    /// Run the generators that are missing or outdated (and what depends on them)
+    Generate(commands::vars::generate::Opts),
+    /// List a machine's vars (secrets shown as ********)
+    List(commands::vars::list::Opts),
+    /// Print one var
+    Get(commands::vars::get::Opts),
+    /// Exit 1 and list what is missing or outdated
+    Check(commands::vars::check::Opts),
 }
 
 #[derive(Debug, Subcommand)]

@@ -12,9 +12,17 @@ pub enum CliError {
     Usage(String),
     #[error(transparent)]
     Backup(Box<clan_backup::BackupError>),
+    #[error(transparent)]
+    Vars(Box<clan_vars::VarsError>),
     /// Some providers failed; their errors were printed.
     #[error("{0}")]
     Partial(String),
+}
+
+impl From<clan_vars::VarsError> for CliError {
+    fn from(e: clan_vars::VarsError) -> Self {
+        Self::Vars(Box::new(e))
+    }
 }
 
 impl From<clan_backup::BackupError> for CliError {

@@ -320,34 +320,46 @@ pub fn generate(
             }
         }
     }
-    let mut ran = Vec::new();
-    let mut done_shared: BTreeSet<String> = BTreeSet::new();
+    // Plan every machine first and ask every prompt up front: nothing runs unless
+    // all answers are there.
+    let mut plans: Vec<(&MachineVars<'_>, Vec<String>)> = Vec::new();
     for m in machines {
-        let names: Vec<String> = if only.is_empty() {
-            Vec::new()
-        } else {
-            let unknown: Vec<&String> = only
-                .iter()
-                .filter(|n| !m.generators.contains_key(*n))
-                .collect();
-            if let Some(u) = unknown.first() {
-                return Err(VarsError::UnknownVar {
-                    machine: m.name.to_string(),
-                    name: u.to_string(),
-                    suggestions: clan_core::names::did_you_mean(
-                        u,
-                        m.generators.keys().map(String::as_str),
-                    )
-                    .into_iter()
-                    .map(str::to_string)
-                    .collect(),
-                });
-            }
-            only.to_vec()
-        };
-        let steps = plan(m.generators, &names, regenerate, |n| {
+        if let Some(u) = only.iter().find(|n| !m.generators.contains_key(*n)) {
+            return Err(VarsError::UnknownVar {
+                machine: m.name.to_string(),
+                name: u.to_string(),
+                suggestions: clan_core::names::did_you_mean(
+                    u,
+                    m.generators.keys().map(String::as_str),
+                )
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
+            });
+        }
+        let steps = plan(m.generators, only, regenerate, |n| {
             exists(store, m.name, n, &m.generators[n])
         })?;
+        plans.push((m, steps));
+    }
+    let mut answers: BTreeMap<(String, String), BTreeMap<String, Vec<u8>>> = BTreeMap::new();
+    for (m, steps) in &plans {
+        for name in steps {
+            let g = &m.generators[name];
+            for (p, def) in &g.prompts {
+                let description = def.description.clone().unwrap_or_else(|| p.clone());
+                let value =
+                    prompter.ask(m.name, name, p, &description, def.kind.contains("hidden"))?;
+                answers
+                    .entry((m.name.to_string(), name.clone()))
+                    .or_default()
+                    .insert(p.clone(), value);
+            }
+        }
+    }
+    let mut ran = Vec::new();
+    let mut done_shared: BTreeSet<String> = BTreeSet::new();
+    for (m, steps) in plans {
         for name in steps {
             let g = &m.generators[&name];
             if g.share && !done_shared.insert(name.clone()) {
@@ -372,16 +384,11 @@ pub fn generate(
                 }
                 inputs.insert(dep.clone(), files);
             }
-            let mut answers = BTreeMap::new();
-            for (p, def) in &g.prompts {
-                let description = def.description.clone().unwrap_or_else(|| p.clone());
-                let hidden = def.kind.contains("hidden");
-                answers.insert(
-                    p.clone(),
-                    prompter.ask(m.name, &name, p, &description, hidden)?,
-                );
-            }
-            let produced = run_one(m.name, &name, g, &inputs, &answers, sandbox)?;
+            let no_answers = BTreeMap::new();
+            let answers = answers
+                .get(&(m.name.to_string(), name.clone()))
+                .unwrap_or(&no_answers);
+            let produced = run_one(m.name, &name, g, &inputs, answers, sandbox)?;
             let s = scope(m.name, g);
             let mut touched: Vec<std::path::PathBuf> = store.generator_dirs(&s, &name).to_vec();
             for (f, secret, deploy) in outputs(g) {

@@ -8,6 +8,7 @@ pub mod machines;
 pub mod modules;
 pub mod schema;
 pub mod show;
+pub mod vars;
 
 use std::path::Path;
 
@@ -15,7 +16,7 @@ use clan_core::{Clan, ClanDir};
 
 use crate::cli::{
     BackupsCommand, Cli, Command, Global, InventoryCommand, MachinesCommand, ModulesCommand,
-    SchemaCommand,
+    SchemaCommand, VarsCommand,
 };
 use crate::error::Result;
 
@@ -32,6 +33,11 @@ pub fn run(cli: Cli) -> Result {
         Command::Backups(BackupsCommand::Restore(o)) => backups::restore::run(g, o),
         Command::Backups(BackupsCommand::Check(o)) => backups::check::run(g, o),
         Command::Backups(BackupsCommand::Prune(o)) => backups::prune::run(g, o),
+        Command::Vars(VarsCommand::Keygen(o)) => vars::keygen::run(g, o),
+        Command::Vars(VarsCommand::Generate(o)) => vars::generate::run(g, o),
+        Command::Vars(VarsCommand::List(o)) => vars::list::run(g, o),
+        Command::Vars(VarsCommand::Get(o)) => vars::get::run(g, o),
+        Command::Vars(VarsCommand::Check(o)) => vars::check::run(g, o),
         Command::Inventory(InventoryCommand::Show(o)) => inventory::show::run(g, o),
         Command::Modules(ModulesCommand::List(o)) => modules::list::run(g, o),
         Command::Modules(ModulesCommand::Show(o)) => modules::show::run(g, o),
