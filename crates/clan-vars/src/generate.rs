@@ -152,6 +152,11 @@ pub fn plan(
     Ok(ordered.into_iter().filter(|n| run.contains(n)).collect())
 }
 
+/// True when generators run inside bubblewrap.
+pub fn sandboxed() -> bool {
+    on_path("bwrap")
+}
+
 fn on_path(program: &str) -> bool {
     if program.contains('/') {
         return Path::new(program).is_file();
@@ -310,7 +315,7 @@ pub fn generate(
     {
         return Err(VarsError::NotAnAdmin(admin.to_public().to_string()));
     }
-    let sandbox = on_path("bwrap");
+    let sandbox = sandboxed();
     // Shared generators: every machine declaring one can read it.
     let mut sharers: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for m in machines {

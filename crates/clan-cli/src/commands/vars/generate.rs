@@ -71,6 +71,12 @@ pub fn run(g: &Global, o: Opts) -> Result {
             generators: &m.clan_core.vars.generators,
         })
         .collect();
+    if !clan_vars::generate::sandboxed() {
+        crate::output::warning(
+            "bubblewrap (bwrap) is not installed: generators run without a sandbox, with network \
+             and the host writable (apt-get install bubblewrap)",
+        );
+    }
     let prompter = Files(o.prompts.into_iter().collect());
     let ran = generate(
         &store,
