@@ -11,9 +11,8 @@ use crate::error::Result;
 pub struct Opts {
     #[command(flatten)]
     pub target: super::Target,
-    /// Only this provider
-    #[arg(long)]
-    pub provider: Option<String>,
+    #[command(flatten)]
+    pub only: super::OnlyProvider,
     /// Also read and verify all stored data (slow)
     #[arg(long)]
     pub read_data: bool,
@@ -21,7 +20,7 @@ pub struct Opts {
 
 pub fn run(g: &Global, o: Opts) -> Result {
     let m = super::machine(g, &o.target)?;
-    let results = ops::check(&m, o.provider.as_deref(), o.read_data)?;
+    let results = ops::check(&m, o.only.provider.as_deref(), o.read_data)?;
     for (name, r) in &results {
         if let Ok(report) = r {
             println!("{name}: ok ({report})");

@@ -11,9 +11,8 @@ use crate::error::Result;
 pub struct Opts {
     #[command(flatten)]
     pub target: super::Target,
-    /// Only this provider
-    #[arg(long)]
-    pub provider: Option<String>,
+    #[command(flatten)]
+    pub only: super::OnlyProvider,
     /// Print the new backups as JSON
     #[arg(long)]
     pub json: bool,
@@ -23,7 +22,7 @@ pub fn run(g: &Global, o: Opts) -> Result {
     let m = super::machine(g, &o.target)?;
     let results = ops::create(
         &m,
-        o.provider.as_deref(),
+        o.only.provider.as_deref(),
         Reason::Explicit,
         super::reporter().as_ref(),
     )?;

@@ -12,9 +12,8 @@ use crate::output;
 pub struct Opts {
     #[command(flatten)]
     pub target: super::Target,
-    /// Only this provider
-    #[arg(long)]
-    pub provider: Option<String>,
+    #[command(flatten)]
+    pub only: super::OnlyProvider,
     /// Print JSON
     #[arg(long)]
     pub json: bool,
@@ -22,7 +21,7 @@ pub struct Opts {
 
 pub fn run(g: &Global, o: Opts) -> Result {
     let m = super::machine(g, &o.target)?;
-    let results = ops::list(&m, o.provider.as_deref())?;
+    let results = ops::list(&m, o.only.provider.as_deref())?;
     let mut all: Vec<_> = results
         .iter()
         .filter_map(|(_, r)| r.as_ref().ok())

@@ -25,6 +25,14 @@ pub struct Target {
     pub local: bool,
 }
 
+/// `--provider P`, for the commands that act on every provider by default.
+#[derive(Debug, Args)]
+pub struct OnlyProvider {
+    /// Only this provider
+    #[arg(long)]
+    pub provider: Option<String>,
+}
+
 fn is_local(target: Option<&str>) -> bool {
     let Some(t) = target else { return false };
     let host = t.rsplit('@').next().unwrap_or(t);

@@ -12,9 +12,8 @@ use crate::error::Result;
 pub struct Opts {
     #[command(flatten)]
     pub target: super::Target,
-    /// Only this provider
-    #[arg(long)]
-    pub provider: Option<String>,
+    #[command(flatten)]
+    pub only: super::OnlyProvider,
     #[arg(long, value_name = "N")]
     pub keep_last: Option<u32>,
     #[arg(long, value_name = "N")]
@@ -43,7 +42,7 @@ pub fn run(g: &Global, o: Opts) -> Result {
         monthly: o.keep_monthly.unwrap_or(0),
         yearly: o.keep_yearly.unwrap_or(0),
     });
-    let results = ops::prune(&m, o.provider.as_deref(), keep)?;
+    let results = ops::prune(&m, o.only.provider.as_deref(), keep)?;
     for (name, r) in &results {
         if let Ok(gone) = r {
             println!("{name}: removed {}", gone.len());
