@@ -328,14 +328,7 @@ pub fn restore(
         ],
         None => m.states.iter().collect(),
     };
-    let known = p.list()?;
-    let exists = known
-        .iter()
-        .any(|b| b.name == name || b.name.ends_with(&format!("::{name}")))
-        || (config.kind() == "restic"
-            && name.len() >= 8
-            && name.bytes().all(|b| b.is_ascii_hexdigit()));
-    if !exists {
+    if !p.has_backup(name)? {
         return Err(BackupError::NoSuchBackup {
             provider: provider_name.to_string(),
             name: name.to_string(),

@@ -24,7 +24,7 @@ use crate::names::did_you_mean;
 use crate::nix::{Nix, Query};
 use crate::options::apply_defaults;
 use crate::validate::Validator;
-use crate::{ClanDir, clan_dir};
+use crate::ClanDir;
 
 /// A loaded clan: its inventory merged and validated, its modules known.
 pub struct Clan {
@@ -217,8 +217,9 @@ impl Clan {
             definitions = builtin_defs;
         }
 
+        let core_options = clan_core_options();
         let core_validator = Validator::new(
-            &crate::schema::document(&clan_core_options()).expect("clan.core schema is JSON"),
+            &crate::schema::document(&core_options).expect("clan.core schema is JSON"),
         )
         .expect("clan.core schema compiles");
         let mut machines = BTreeMap::new();
@@ -228,6 +229,7 @@ impl Clan {
                 &n,
                 defs,
                 assignments.remove(&n).unwrap_or_default(),
+                &core_options,
                 &core_validator,
             )?;
             machines.insert(n, resolved);
@@ -240,6 +242,7 @@ impl Clan {
         name: &str,
         defs: Vec<Definition>,
         instances: Vec<RoleAssignment>,
+        core_options: &crate::options::Group,
         core_validator: &Validator,
     ) -> Result<ResolvedMachine> {
         let sources = defs.iter().map(|d| d.source.0.clone()).collect();
@@ -258,7 +261,7 @@ impl Clan {
             other.as_object_mut().expect("object").remove("clan");
         }
         if let Some(obj) = core.as_object_mut() {
-            apply_defaults(&clan_core_options(), obj);
+            apply_defaults(core_options, obj);
         }
         let issues =
             core_validator.check_value(&core, |p| merged.sources_at(&format!("/clan/core{p}")));
@@ -443,9 +446,4 @@ fn roles_arg(roles: &BTreeMap<String, BTreeMap<String, Value>>) -> Value {
         })
         .collect::<Map<String, Value>>()
         .into()
-}
-
-/// Creates a clan (see [`ClanDir::init`]).
-pub fn init(dir: &std::path::Path, name: &str, domain: &str) -> Result<ClanDir> {
-    Ok(clan_dir::ClanDir::init(dir, name, domain)?)
 }

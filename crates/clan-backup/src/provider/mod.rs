@@ -69,6 +69,13 @@ pub trait Provider {
     fn create(&self, req: &SnapshotRequest, reporter: &dyn Reporter) -> Result<Listed>;
     /// Backups, oldest first.
     fn list(&self) -> Result<Vec<Listed>>;
+    /// Whether `name` names one of the backups (as listed, or `dest::name`).
+    fn has_backup(&self, name: &str) -> Result<bool> {
+        Ok(self
+            .list()?
+            .iter()
+            .any(|b| b.name == name || b.name.ends_with(&format!("::{name}"))))
+    }
     /// Puts the contents of `path` as it was in backup `name` into `dest` (a new
     /// directory).
     fn restore_path(

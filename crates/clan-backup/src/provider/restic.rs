@@ -182,6 +182,15 @@ impl Provider for Restic {
             .collect())
     }
 
+    /// Labels, and snapshot ids (8 or more hex digits).
+    fn has_backup(&self, name: &str) -> Result<bool> {
+        match self.find(name) {
+            Ok(_) => Ok(true),
+            Err(BackupError::NoSuchBackup { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     fn restore_path(
         &self,
         name: &str,

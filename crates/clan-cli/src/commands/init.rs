@@ -38,7 +38,7 @@ pub fn run(o: Opts) -> Result {
             })
             .unwrap_or_else(|| "my-clan".into()),
     };
-    let clan = clan_core::resolve::init(&o.dir, &name, &o.domain)?;
+    let clan = clan_core::ClanDir::init(&o.dir, &name, &o.domain)?;
     println!("Created clan '{name}' in {}", clan.root().display());
     println!(
         "Next: `clan machines create NAME`, then describe services in clan.nix (`clan modules list`)."

@@ -146,8 +146,9 @@ impl Inventory {
             defs.push(def);
         }
         let merged = crate::merge::merge(&defs)?;
+        let options = schema();
         let validator =
-            Validator::new(&crate::schema::document(&schema()).expect("inventory schema is JSON"))
+            Validator::new(&crate::schema::document(&options).expect("inventory schema is JSON"))
                 .expect("inventory schema compiles");
         let issues = validator.check(&merged);
         if !issues.is_empty() {
@@ -155,7 +156,7 @@ impl Inventory {
         }
         let mut value = merged.value;
         apply_defaults(
-            &schema(),
+            &options,
             value.as_object_mut().expect("validated as an object"),
         );
         Self::from_value(value, &mut layers)
