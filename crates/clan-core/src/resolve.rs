@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+use crate::ClanDir;
 use crate::error::{Error, Result};
 use crate::inventory::{Deploy, Inventory, MachineClass, RawClan};
 use crate::machine::{ClanCore, clan_core_options};
@@ -24,7 +25,6 @@ use crate::names::did_you_mean;
 use crate::nix::{Nix, Query};
 use crate::options::apply_defaults;
 use crate::validate::Validator;
-use crate::ClanDir;
 
 /// A loaded clan: its inventory merged and validated, its modules known.
 pub struct Clan {
