@@ -88,8 +88,14 @@ pub enum VarsCommand {
     List(commands::vars::list::Opts),
     /// Print one var
     Get(commands::vars::get::Opts),
-    /// Exit 1 and list what is missing or outdated
+    /// Set one var from stdin, or typed on the terminal (hidden and confirmed for secrets)
+    Set(commands::vars::set::Opts),
+    /// Exit 1 and list what is missing, outdated or not encrypted to its current readers
     Check(commands::vars::check::Opts),
+    /// Re-encrypt secrets to their current readers (after adding an admin or a machine)
+    Fix(commands::vars::fix::Opts),
+    /// Write a machine's key and decrypted deployable secrets into a directory
+    Upload(commands::vars::upload::Opts),
 }
 
 #[derive(Debug, Subcommand)]

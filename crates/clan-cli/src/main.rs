@@ -4,6 +4,7 @@ mod cli;
 mod commands;
 mod error;
 mod output;
+mod prompt;
 
 use std::process::ExitCode;
 

@@ -184,3 +184,159 @@ fn the_backup_guide_gets_every_var_and_secrets_stay_encrypted() {
         "the marker is in git history"
     );
 }
+
+/// Every command line in the process table that contains `needle`.
+fn command_lines_with(needle: &str) -> (usize, Vec<String>) {
+    let mut seen = 0;
+    let mut hits = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        if !entry
+            .file_name()
+            .to_string_lossy()
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+        {
+            continue;
+        }
+        let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        seen += 1;
+        let line = String::from_utf8_lossy(&raw).replace('\0', " ");
+        if line.contains(needle) {
+            hits.push(line);
+        }
+    }
+    (seen, hits)
+}
+
+#[test]
+fn a_prompted_secret_is_on_no_command_line_while_generators_run() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    // Handshake FIFOs outside /tmp: the sandbox gives generators a /tmp of their own.
+    let hand = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    for f in ["started", "go"] {
+        assert!(
+            Command::new("mkfifo")
+                .arg(hand.path().join(f))
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("clan");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("clan.nix"),
+        format!(
+            r#"{{ ... }}: {{
+  meta.name = "poison";
+  inventory.machines.m = {{ machineClass = "linux"; }};
+  machines.m = {{ ... }}: {{
+    clan.core.vars.generators.token = {{
+      prompts.secret = {{ description = "A secret"; type = "hidden"; }};
+      files.digest = {{ }};
+      files.copy = {{ }};
+      runtimeInputs = [ "sha256sum" ];
+      script = ''
+        echo started > {hand}/started
+        read -r _ < {hand}/go
+        sha256sum < "$prompts/secret" > "$out/digest"
+        cat "$prompts/secret" > "$out/copy"
+      '';
+    }};
+  }};
+}}"#,
+            hand = hand.path().display()
+        ),
+    )
+    .unwrap();
+    git(&dir, &["init", "-q"]);
+    let key = tmp.path().join("admin-key.txt");
+    let env = [("CLAN_AGE_KEY_FILE", key.to_str().unwrap())];
+    clan_env(&dir, &["vars", "keygen", "--name", "tester"], &env).ok();
+    let marker = "poison-on-the-command-line-93be";
+    let answer = tmp.path().join("answer");
+    std::fs::write(&answer, marker).unwrap();
+
+    // A watcher reads every command line for as long as clan runs; the handshake
+    // below also checks at a moment when the generator is certainly running.
+    let done = AtomicBool::new(false);
+    // Nothing in the scope may panic before `done` is set: the watcher would spin.
+    let (early_end, at_handshake, generator_seen, success, samples, leaks) =
+        std::thread::scope(|s| {
+            let watcher = s.spawn(|| {
+                let (mut samples, mut leaks) = (0usize, Vec::new());
+                while !done.load(Ordering::Relaxed) {
+                    leaks.extend(command_lines_with(marker).1);
+                    samples += 1;
+                }
+                (samples, leaks)
+            });
+            let out_file = std::fs::File::create(tmp.path().join("out")).unwrap();
+            let err_file = std::fs::File::create(tmp.path().join("err")).unwrap();
+            let mut child = Command::new(env!("CARGO_BIN_EXE_clan"))
+                .args(["vars", "generate", "--prompt"])
+                .arg(format!("token/secret={}", answer.display()))
+                .current_dir(&dir)
+                .env_remove("CLAN_DIR")
+                .env("CLAN_AGE_KEY_FILE", &key)
+                .stdout(out_file)
+                .stderr(err_file)
+                .spawn()
+                .unwrap();
+            // Opening the FIFO blocks until the generator writes it; a helper thread
+            // does that while we watch that clan has not ended first.
+            let started = s.spawn(|| std::fs::read_to_string(hand.path().join("started")));
+            let mut early_end = None;
+            while !started.is_finished() {
+                if let Some(status) = child.try_wait().unwrap() {
+                    early_end = Some(status);
+                    let _ = std::fs::write(hand.path().join("started"), "");
+                    break;
+                }
+                std::thread::yield_now();
+            }
+            let _ = started.join();
+            let (mut at_handshake, mut generator_seen) = (Vec::new(), false);
+            if early_end.is_none() {
+                at_handshake = command_lines_with(marker).1;
+                generator_seen = !command_lines_with("script.sh").1.is_empty();
+                std::fs::write(hand.path().join("go"), "go\n").unwrap();
+            }
+            let success = child.wait().unwrap().success();
+            done.store(true, Ordering::Relaxed);
+            let (samples, leaks) = watcher.join().unwrap();
+            (
+                early_end,
+                at_handshake,
+                generator_seen,
+                success,
+                samples,
+                leaks,
+            )
+        });
+    let err = std::fs::read_to_string(tmp.path().join("err")).unwrap();
+    assert!(
+        early_end.is_none(),
+        "clan ended before the generator ran: {err}"
+    );
+    assert!(generator_seen, "the generator is in the process table");
+    assert!(
+        at_handshake.is_empty(),
+        "on a command line: {at_handshake:?}"
+    );
+    assert!(leaks.is_empty(), "on a command line: {leaks:?}");
+    assert!(success && samples > 0, "{err}");
+    for f in ["out", "err"] {
+        let text = std::fs::read_to_string(tmp.path().join(f)).unwrap();
+        assert!(!text.contains(marker), "in clan's {f}: {text}");
+    }
+    let copy = clan_env(&dir, &["vars", "get", "m", "token/copy"], &env)
+        .ok()
+        .stdout();
+    assert_eq!(copy, marker, "the generator got the answer");
+    let history = git(&dir, &["log", "-p", "--all", "--binary"]);
+    assert!(!history.contains(marker));
+}

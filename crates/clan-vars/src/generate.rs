@@ -6,25 +6,57 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use age::x25519::{Identity, Recipient};
+use age::x25519::Identity;
 use clan_core::machine::Generator;
 use clan_core::process::{Cmd, CommandError};
 
 use crate::error::{Result, VarsError, io};
+use crate::recipients::Readers;
 use crate::store::{Scope, Store};
 
-/// Answers a generator's prompt.
+/// How a prompt is answered on a terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PromptKind {
+    Line,
+    Hidden,
+    Multiline,
+    MultilineHidden,
+}
+
+impl PromptKind {
+    fn parse(kind: &str) -> Self {
+        match kind {
+            "hidden" => Self::Hidden,
+            "multiline" => Self::Multiline,
+            "multiline-hidden" => Self::MultilineHidden,
+            _ => Self::Line,
+        }
+    }
+
+    pub fn hidden(self) -> bool {
+        matches!(self, Self::Hidden | Self::MultilineHidden)
+    }
+
+    pub fn multiline(self) -> bool {
+        matches!(self, Self::Multiline | Self::MultilineHidden)
+    }
+}
+
+/// A question a generator asks before it runs.
+#[derive(Debug, Clone)]
+pub struct PromptRequest<'a> {
+    pub machine: &'a str,
+    pub generator: &'a str,
+    pub prompt: &'a str,
+    pub description: &'a str,
+    pub kind: PromptKind,
+}
+
+/// Answers generators' prompts (the CLI asks on a terminal or reads files).
 pub trait Prompter {
-    fn ask(
-        &self,
-        machine: &str,
-        generator: &str,
-        prompt: &str,
-        description: &str,
-        hidden: bool,
-    ) -> Result<Vec<u8>>;
+    fn ask(&self, request: &PromptRequest<'_>) -> Result<Vec<u8>>;
 }
 
 /// One machine's generators.
@@ -41,29 +73,40 @@ pub fn scope(machine: &str, g: &Generator) -> Scope {
     }
 }
 
-/// Files a generator stores: the declared ones, plus persisted prompts.
-fn outputs(g: &Generator) -> Vec<(String, bool, bool)> {
-    let mut out: Vec<(String, bool, bool)> = g
-        .files
+/// A file a generator stores.
+pub struct Output {
+    pub name: String,
+    pub secret: bool,
+    pub deploy: bool,
+}
+
+/// Files a generator stores: the declared ones, plus persisted prompts (secret, deployed).
+pub fn outputs(g: &Generator) -> Vec<Output> {
+    let declared = g.files.iter().map(|(n, f)| Output {
+        name: n.clone(),
+        secret: f.secret,
+        deploy: f.deploy,
+    });
+    let persisted = g
+        .prompts
         .iter()
-        .map(|(n, f)| (n.clone(), f.secret, f.deploy))
-        .collect();
-    for (p, def) in &g.prompts {
-        if def.persist && !g.files.contains_key(p) {
-            out.push((p.clone(), true, true));
-        }
-    }
-    out
+        .filter(|(p, def)| def.persist && !g.files.contains_key(*p))
+        .map(|(p, _)| Output {
+            name: p.clone(),
+            secret: true,
+            deploy: true,
+        });
+    declared.chain(persisted).collect()
 }
 
 /// True when every file exists and the stored validation equals the current one.
 pub fn exists(store: &Store, machine: &str, name: &str, g: &Generator) -> bool {
     let s = scope(machine, g);
-    let files = outputs(g).iter().all(|(f, secret, _)| {
-        if *secret {
-            store.secret_path(&s, name, f).is_file()
+    let files = outputs(g).iter().all(|o| {
+        if o.secret {
+            store.secret_path(&s, name, &o.name).is_file()
         } else {
-            store.public_path(&s, name, f).is_file()
+            store.public_path(&s, name, &o.name).is_file()
         }
     });
     let stored = std::fs::read_to_string(store.validation_path(&s, name)).ok();
@@ -265,12 +308,12 @@ pub fn run_one(
     })?;
     let mut produced = BTreeMap::new();
     let mut absent = Vec::new();
-    for (f, _, _) in outputs(g) {
-        match std::fs::read(out.join(&f)) {
+    for o in outputs(g) {
+        match std::fs::read(out.join(&o.name)) {
             Ok(v) => {
-                produced.insert(f, v);
+                produced.insert(o.name, v);
             }
-            Err(_) => absent.push(f),
+            Err(_) => absent.push(o.name),
         }
     }
     if !absent.is_empty() {
@@ -296,8 +339,11 @@ pub fn run_one(
 }
 
 /// Generates what the machines need; returns (machine, generator) of those that ran.
+/// `readers` comes from every machine of the clan, `machines` are those to generate for.
+#[allow(clippy::too_many_arguments)]
 pub fn generate(
     store: &Store,
+    readers: &Readers,
     machines: &[MachineVars<'_>],
     only: &[String],
     regenerate: bool,
@@ -305,26 +351,8 @@ pub fn generate(
     prompter: &dyn Prompter,
     on_run: &dyn Fn(&str, &str),
 ) -> Result<Vec<(String, String)>> {
-    let admins: Vec<Recipient> = store.admins()?.into_iter().map(|(_, r)| r).collect();
-    if admins.is_empty() {
-        return Err(VarsError::NoAdmins);
-    }
-    if !admins
-        .iter()
-        .any(|r| r.to_string() == admin.to_public().to_string())
-    {
-        return Err(VarsError::NotAnAdmin(admin.to_public().to_string()));
-    }
+    readers.check_admin(admin)?;
     let sandbox = sandboxed();
-    // Shared generators: every machine declaring one can read it.
-    let mut sharers: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for m in machines {
-        for (n, g) in m.generators {
-            if g.share {
-                sharers.entry(n).or_default().push(m.name);
-            }
-        }
-    }
     // Plan every machine first and ask every prompt up front: nothing runs unless
     // all answers are there.
     let mut plans: Vec<(&MachineVars<'_>, Vec<String>)> = Vec::new();
@@ -348,13 +376,21 @@ pub fn generate(
         plans.push((m, steps));
     }
     let mut answers: BTreeMap<(String, String), BTreeMap<String, Vec<u8>>> = BTreeMap::new();
+    let mut asked_shared: BTreeSet<&str> = BTreeSet::new();
     for (m, steps) in &plans {
         for name in steps {
             let g = &m.generators[name];
+            if g.share && !asked_shared.insert(name) {
+                continue;
+            }
             for (p, def) in &g.prompts {
-                let description = def.description.clone().unwrap_or_else(|| p.clone());
-                let value =
-                    prompter.ask(m.name, name, p, &description, def.kind.contains("hidden"))?;
+                let value = prompter.ask(&PromptRequest {
+                    machine: m.name,
+                    generator: name,
+                    prompt: p,
+                    description: def.description.as_deref().unwrap_or(p),
+                    kind: PromptKind::parse(&def.kind),
+                })?;
                 answers
                     .entry((m.name.to_string(), name.clone()))
                     .or_default()
@@ -371,49 +407,27 @@ pub fn generate(
                 continue;
             }
             on_run(m.name, &name);
-            let mut inputs = BTreeMap::new();
-            for dep in &g.dependencies {
-                let Some(dg) = m.generators.get(dep) else {
-                    continue;
-                };
-                let mut files = BTreeMap::new();
-                for (f, secret, _) in outputs(dg) {
-                    let s = scope(m.name, dg);
-                    let v = if secret {
-                        store.read_secret(&s, dep, &f, admin)?
-                    } else {
-                        std::fs::read(store.public_path(&s, dep, &f))
-                            .map_err(|_| VarsError::NotGenerated(format!("{dep}/{f}")))?
-                    };
-                    files.insert(f, v);
-                }
-                inputs.insert(dep.clone(), files);
-            }
+            let inputs = dependency_inputs(store, m, g, admin)?;
             let no_answers = BTreeMap::new();
             let answers = answers
                 .get(&(m.name.to_string(), name.clone()))
                 .unwrap_or(&no_answers);
             let produced = run_one(m.name, &name, g, &inputs, answers, sandbox)?;
             let s = scope(m.name, g);
-            let mut touched: Vec<std::path::PathBuf> = store.generator_dirs(&s, &name).to_vec();
-            for (f, secret, deploy) in outputs(g) {
-                if secret {
-                    let mut recipients = admins.clone();
-                    if deploy {
-                        let readers: Vec<&str> = if g.share {
-                            sharers[name.as_str()].clone()
-                        } else {
-                            vec![m.name]
-                        };
-                        for r in readers {
-                            recipients.push(store.machine_recipient(r)?);
-                            touched.push(store.root().join("secrets/machines").join(r));
-                        }
-                    }
-                    store.write_secret(&s, &name, &f, &produced[&f], &recipients)?;
-                } else {
-                    store.write_public(&s, &name, &f, &produced[&f])?;
-                }
+            let mut touched: Vec<PathBuf> = store.generator_dirs(&s, &name).to_vec();
+            for secret in readers.secrets_of(m.name, &name, g) {
+                let (recipients, keys) = readers.recipients(store, &secret)?;
+                store.write_secret(
+                    &s,
+                    &name,
+                    &secret.file,
+                    &produced[&secret.file],
+                    &recipients,
+                )?;
+                touched.extend(keys);
+            }
+            for o in outputs(g).into_iter().filter(|o| !o.secret) {
+                store.write_public(&s, &name, &o.name, &produced[&o.name])?;
             }
             let vpath = store.validation_path(&s, &name);
             if g.validation.is_null() {
@@ -443,4 +457,32 @@ pub fn generate(
         }
     }
     Ok(ran)
+}
+
+/// The files of `g`'s dependencies, as `$in/<dep>/<file>` gets them.
+fn dependency_inputs(
+    store: &Store,
+    m: &MachineVars<'_>,
+    g: &Generator,
+    admin: &Identity,
+) -> Result<BTreeMap<String, BTreeMap<String, Vec<u8>>>> {
+    let mut inputs = BTreeMap::new();
+    for dep in &g.dependencies {
+        let Some(dg) = m.generators.get(dep) else {
+            continue;
+        };
+        let s = scope(m.name, dg);
+        let mut files = BTreeMap::new();
+        for o in outputs(dg) {
+            let v = if o.secret {
+                store.read_secret(&s, dep, &o.name, admin)?
+            } else {
+                std::fs::read(store.public_path(&s, dep, &o.name))
+                    .map_err(|_| VarsError::NotGenerated(format!("{dep}/{}", o.name)))?
+            };
+            files.insert(o.name, v);
+        }
+        inputs.insert(dep.clone(), files);
+    }
+    Ok(inputs)
 }

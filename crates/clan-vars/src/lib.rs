@@ -5,6 +5,8 @@
 pub mod error;
 pub mod generate;
 pub mod keys;
+pub mod recipients;
 pub mod store;
+pub mod upload;
 
 pub use error::{Result, VarsError};

@@ -8,7 +8,8 @@
 //! secrets/shared/<gen>/<file>.age
 //! <secret>.age.recipients                         who it is encrypted to (age1..., sorted)
 //! secrets/admins/<name>.pub                      the admins' public keys
-//! secrets/machines/<m>/key.pub, key.age          a machine's key (private part encrypted to the admins)
+//! secrets/machines/<m>/key.pub, key.age          a machine's key (private part encrypted to the admins,
+//!                                                 with a key.age.recipients sidecar)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -125,13 +126,21 @@ impl Store {
         Ok(path)
     }
 
+    pub fn machine_key_dir(&self, machine: &str) -> PathBuf {
+        self.root.join("secrets/machines").join(machine)
+    }
+
+    /// The machine's public key, if it has a key yet.
+    pub fn machine_public(&self, machine: &str) -> Option<Recipient> {
+        std::fs::read_to_string(self.machine_key_dir(machine).join("key.pub"))
+            .ok()
+            .and_then(|t| keys::recipient(&t))
+    }
+
     /// The machine's public key, creating the machine's key on first use (its
     /// private part stored encrypted to the admins).
     pub fn machine_recipient(&self, machine: &str) -> Result<Recipient> {
-        let dir = self.root.join("secrets/machines").join(machine);
-        if let Ok(text) = std::fs::read_to_string(dir.join("key.pub"))
-            && let Some(r) = keys::recipient(&text)
-        {
+        if let Some(r) = self.machine_public(machine) {
             return Ok(r);
         }
         let admins: Vec<Recipient> = self.admins()?.into_iter().map(|(_, r)| r).collect();
@@ -139,21 +148,37 @@ impl Store {
             return Err(VarsError::NoAdmins);
         }
         let id = Identity::generate();
+        self.write_machine_key(machine, &id, &admins)?;
+        Ok(id.to_public())
+    }
+
+    /// Stores the machine's key: the public part in the clear, the private part
+    /// encrypted to `admins`.
+    pub fn write_machine_key(
+        &self,
+        machine: &str,
+        id: &Identity,
+        admins: &[Recipient],
+    ) -> Result<()> {
+        let dir = self.machine_key_dir(machine);
         let secret = format!("{}\n", id.to_string().expose_secret());
-        let encrypted = keys::encrypt(secret.as_bytes(), &admins)?;
-        keys::write_private(&dir.join("key.age"), &encrypted, 0o644)?;
+        let key = dir.join("key.age");
+        keys::write_private(&key, &keys::encrypt(secret.as_bytes(), admins)?, 0o644)?;
+        std::fs::write(Self::recipients_path(&key), recipients_text(admins))
+            .map_err(io("writing recipients"))?;
         std::fs::write(dir.join("key.pub"), format!("{}\n", id.to_public()))
             .map_err(io("writing a machine key"))?;
-        Ok(id.to_public())
+        Ok(())
+    }
+
+    pub fn machine_key_recipients_match(&self, machine: &str, admins: &[Recipient]) -> bool {
+        let path = Self::recipients_path(&self.machine_key_dir(machine).join("key.age"));
+        std::fs::read_to_string(path).is_ok_and(|t| t == recipients_text(admins))
     }
 
     /// The machine's private key (needs an admin identity).
     pub fn machine_identity(&self, machine: &str, admin: &Identity) -> Result<Identity> {
-        let path = self
-            .root
-            .join("secrets/machines")
-            .join(machine)
-            .join("key.age");
+        let path = self.machine_key_dir(machine).join("key.age");
         let ct = std::fs::read(&path).map_err(io(format!("reading {}", path.display())))?;
         let text = keys::decrypt(&ct, admin, &path.display().to_string())?;
         let text = String::from_utf8_lossy(&text);

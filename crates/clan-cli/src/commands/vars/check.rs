@@ -3,8 +3,9 @@
 use clap::Args;
 
 use clan_vars::generate::exists;
-use clan_vars::store::Store;
+use clan_vars::recipients::stale;
 
+use super::Fleet;
 use crate::cli::Global;
 use crate::error::{CliError, Result};
 
@@ -15,26 +16,41 @@ pub struct Opts {
 }
 
 pub fn run(g: &Global, o: Opts) -> Result {
-    let (clan, machines) = super::machines(g, &o.machines)?;
-    let store = Store::new(clan.dir.root());
+    let fleet = Fleet::load(g, &o.machines)?;
+    let store = fleet.store();
+    let selected = fleet.selected_vars();
     let mut missing = Vec::new();
-    for m in machines.values() {
-        for (name, decl) in &m.clan_core.vars.generators {
-            if !exists(&store, &m.name, name, decl) {
+    for m in &selected {
+        for (name, decl) in m.generators {
+            if !exists(&store, m.name, name, decl) {
                 missing.push(format!("{}: {name}", m.name));
             }
         }
     }
-    if missing.is_empty() {
+    let stale = stale(&store, &fleet.readers()?, &selected);
+    for line in &missing {
+        println!("missing or outdated: {line}");
+    }
+    for line in stale.describe() {
+        println!("not encrypted to its current readers: {line}");
+    }
+    let mut todo = Vec::new();
+    if !missing.is_empty() {
+        todo.push(format!(
+            "{} generators need to run: `clan vars generate`",
+            missing.len()
+        ));
+    }
+    if !stale.is_empty() {
+        todo.push(format!(
+            "{} secrets need re-encryption: `clan vars fix`",
+            stale.len()
+        ));
+    }
+    if todo.is_empty() {
         println!("All vars are present and up to date.");
         Ok(())
     } else {
-        for line in &missing {
-            println!("missing or outdated: {line}");
-        }
-        Err(CliError::Partial(format!(
-            "{} generators need to run: `clan vars generate`",
-            missing.len()
-        )))
+        Err(CliError::Partial(todo.join("; ")))
     }
 }

@@ -5,12 +5,14 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use clan_vars::generate::{MachineVars, Prompter, generate};
-use clan_vars::store::Store;
+use clan_vars::generate::{PromptKind, PromptRequest, Prompter, generate};
+use clan_vars::recipients::fix;
 use clan_vars::{VarsError, keys};
 
+use super::Fleet;
 use crate::cli::Global;
 use crate::error::{CliError, Result};
+use crate::prompt;
 
 #[derive(Debug, Args)]
 pub struct Opts {
@@ -32,55 +34,67 @@ fn parse_prompt(s: &str) -> std::result::Result<(String, PathBuf), String> {
     Ok((id.to_string(), PathBuf::from(file)))
 }
 
-/// Answers prompts from `--prompt` files; without one, says how to give it.
-struct Files(BTreeMap<String, PathBuf>);
+/// Answers prompts from `--prompt` files, else on the terminal; without either, the
+/// error says how to give the value.
+struct Answers {
+    files: BTreeMap<String, PathBuf>,
+    terminal: bool,
+}
 
-impl Prompter for Files {
-    fn ask(
-        &self,
-        machine: &str,
-        generator: &str,
-        prompt: &str,
-        description: &str,
-        _hidden: bool,
-    ) -> clan_vars::Result<Vec<u8>> {
-        let id = format!("{generator}/{prompt}");
-        match self.0.get(&id) {
-            Some(file) => std::fs::read(file)
-                .map_err(clan_vars::error::io(format!("reading {}", file.display()))),
-            None => Err(VarsError::Generator {
-                machine: machine.to_string(),
-                generator: generator.to_string(),
-                message: format!(
-                    "prompt '{prompt}' ({description}) needs a value. Give it without a terminal as \
-                     --prompt {id}=FILE (asking on a terminal is not supported yet)"
-                ),
-            }),
+impl Prompter for Answers {
+    fn ask(&self, r: &PromptRequest<'_>) -> clan_vars::Result<Vec<u8>> {
+        let id = format!("{}/{}", r.generator, r.prompt);
+        if let Some(file) = self.files.get(&id) {
+            return std::fs::read(file)
+                .map_err(clan_vars::error::io(format!("reading {}", file.display())));
         }
+        let fail = |message: String| VarsError::Generator {
+            machine: r.machine.to_string(),
+            generator: r.generator.to_string(),
+            message,
+        };
+        if !self.terminal {
+            return Err(fail(format!(
+                "prompt '{}' ({}) needs a value and there is no terminal to ask on. Give it \
+                 as --prompt {id}=FILE",
+                r.prompt, r.description
+            )));
+        }
+        let label = format!("{} {id} - {}", r.machine, r.description);
+        let answer = match r.kind {
+            PromptKind::Hidden => prompt::hidden_confirmed(&label),
+            PromptKind::Line => prompt::line(&label),
+            PromptKind::Multiline | PromptKind::MultilineHidden => {
+                prompt::multiline(&label, r.kind.hidden())
+            }
+        };
+        answer.map_err(|e| fail(format!("prompt '{}': {e}", r.prompt)))
     }
 }
 
 pub fn run(g: &Global, o: Opts) -> Result {
-    let (clan, machines) = super::machines(g, &o.machines)?;
+    let fleet = Fleet::load(g, &o.machines)?;
+    if fleet.all.is_empty() {
+        return Err(CliError::Usage("the clan has no machines".into()));
+    }
     let admin = keys::read_identity(&keys::admin_key_file())?;
-    let store = Store::new(clan.dir.root());
-    let list: Vec<MachineVars<'_>> = machines
-        .values()
-        .map(|m| MachineVars {
-            name: &m.name,
-            generators: &m.clan_core.vars.generators,
-        })
-        .collect();
+    let store = fleet.store();
+    let readers = fleet.readers()?;
+    let selected = fleet.selected_vars();
     if !clan_vars::generate::sandboxed() {
         crate::output::warning(
             "bubblewrap (bwrap) is not installed: generators run without a sandbox, with network \
              and the host writable (apt-get install bubblewrap)",
         );
     }
-    let prompter = Files(o.prompts.into_iter().collect());
+    let prompter = Answers {
+        files: o.prompts.into_iter().collect(),
+        terminal: prompt::on_terminal(),
+    };
     let ran = generate(
         &store,
-        &list,
+        &readers,
+        &selected,
         &o.generators,
         o.regenerate,
         &admin,
@@ -89,9 +103,18 @@ pub fn run(g: &Global, o: Opts) -> Result {
             eprintln!("==> {m}: generator {generator}");
         },
     )?;
-    if ran.is_empty() {
+    // Machines that now share a secret, or admins added since, get to read it.
+    let fixed = fix(&store, &readers, &selected, &admin).unwrap_or_else(|e| {
+        crate::output::warning(&format!(
+            "some secrets could not be re-encrypted for their current readers ({e}); an admin \
+             who can read them should run `clan vars fix`"
+        ));
+        Default::default()
+    });
+    if ran.is_empty() && fixed.is_empty() {
         println!("Every var is up to date.");
-    } else {
+    }
+    if !ran.is_empty() {
         println!(
             "Generated {} ({} generators).",
             ran.iter()
@@ -101,8 +124,11 @@ pub fn run(g: &Global, o: Opts) -> Result {
             ran.len()
         );
     }
-    if machines.is_empty() {
-        return Err(CliError::Usage("the clan has no machines".into()));
+    if !fixed.is_empty() {
+        println!(
+            "Re-encrypted for their current readers: {}",
+            fixed.describe().join(", ")
+        );
     }
     Ok(())
 }

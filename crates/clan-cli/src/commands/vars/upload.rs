@@ -1,0 +1,42 @@
+//! `clan vars upload MACHINE --directory DIR`: the machine's key and decrypted
+//! deployable secrets, laid out as /var/lib/clan/secrets on the machine.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use clan_vars::keys;
+use clan_vars::upload::upload;
+
+use super::Fleet;
+use crate::cli::Global;
+use crate::error::Result;
+
+#[derive(Debug, Args)]
+pub struct Opts {
+    pub machine: String,
+    /// Where to write (absent, empty, or a previous upload, which is replaced)
+    #[arg(long)]
+    pub directory: PathBuf,
+}
+
+pub fn run(g: &Global, o: Opts) -> Result {
+    let fleet = Fleet::load(g, std::slice::from_ref(&o.machine))?;
+    let admin = keys::read_identity(&keys::admin_key_file())?;
+    let machine = &fleet.selected_vars()[0];
+    let done = upload(&fleet.store(), machine, &admin, &o.directory)?;
+    println!(
+        "Wrote {} files for {} into {}",
+        done.manifest.files.len(),
+        o.machine,
+        o.directory.display()
+    );
+    if !done.ownership_deferred.is_empty() {
+        println!(
+            "Owners not applied here (unknown on this system, or not root), recorded in {}: {}",
+            clan_vars::upload::MANIFEST,
+            done.ownership_deferred.join(", ")
+        );
+    }
+    Ok(())
+}
