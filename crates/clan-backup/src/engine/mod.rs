@@ -21,6 +21,8 @@ pub struct Snapshot {
     pub paths: Vec<String>,
     /// Bytes added to the repository by this snapshot, when known.
     pub added_bytes: Option<u64>,
+    /// Files found unchanged against the parent snapshot (not read again), when known.
+    pub unchanged_files: Option<u64>,
 }
 
 /// Retention: how many of each to keep (0 = no rule of that kind).

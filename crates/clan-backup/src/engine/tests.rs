@@ -8,6 +8,7 @@ fn rustic_backs_up_lists_restores_forgets_and_checks() {
     let data = tmp.path().join("data");
     std::fs::create_dir_all(data.join("sub/empty")).unwrap();
     std::fs::write(data.join("sub/a.txt"), "hello").unwrap();
+    std::fs::write(data.join("stays.txt"), "the same").unwrap();
     let engine = Rustic::new(RepoSpec {
         repository: tmp.path().join("repo").display().to_string(),
         password_file: pw,
@@ -27,7 +28,7 @@ fn rustic_backs_up_lists_restores_forgets_and_checks() {
     assert_eq!(first.label, "m-restic-1");
     assert!(first.tags.contains(&"state:docs".to_string()));
     std::fs::write(data.join("sub/a.txt"), "changed").unwrap();
-    engine
+    let second = engine
         .backup(
             std::slice::from_ref(&data),
             "m-restic-2",
@@ -37,6 +38,11 @@ fn rustic_backs_up_lists_restores_forgets_and_checks() {
             None,
         )
         .unwrap();
+    assert_eq!(
+        second.unchanged_files,
+        Some(1),
+        "the previous snapshot is the parent: unchanged files are not read again"
+    );
     let snaps = engine.snapshots().unwrap();
     assert_eq!(
         snaps.iter().map(|s| s.label.as_str()).collect::<Vec<_>>(),

@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# Backup and restore, side by side in one run: `cp -a` (the copy limit), the restic
+# CLI, the borg CLI, and clan's providers (restic = the embedded engine, borg through
+# clan, local hard-linked snapshots). For each: initial backup, unchanged re-run,
+# re-run after a 1% change, full restore; wall time, CPU time, peak RSS, repository
+# size. Every step starts with cold caches (when the kernel lets us drop them) and
+# ends with `sync`; every restore is verified against its source (names, types,
+# sizes, modes, owners, mtimes, link targets and contents) before its time counts.
+# Each measurement is repeated REPS times (default 3) on fresh repositories; the
+# table shows medians. Needs root (to drop caches), restic, borg, GNU time, python3.
+#
+#   ./bench/backup.sh [REPS]          # writes target/bench/results.md and prints it
+#   BENCH_DIVISOR=20 ./bench/backup.sh 1   # a quick try on 1/20 of the data
+#   BENCH_TOOLS="restic clan-restic" ./bench/backup.sh   # some tools only (restic is the reference)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+reps=${1:-3}
+divisor=${BENCH_DIVISOR:-1}
+export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
+cargo build --release --locked -q -p clan-cli -p bench-dataset
+bin=$PWD/target/release
+W=${BENCH_DIR:-$PWD/target/bench}
+rm -rf "$W"
+mkdir -p "$W"
+src=$W/data
+raw=$W/raw.tsv
+log=$W/log
+mkdir -p "$log"
+printf 'tool\tstep\trep\twall\tcpu\trss_kib\trepo_bytes\n' >"$raw"
+
+say() { printf '%s  %s\n' "$(date +%T)" "$*" >&2; }
+
+say "generating the dataset (seed 42, divisor $divisor)"
+"$bin/bench-dataset" generate "$src" 42 "$divisor"
+say "dataset: $(du -sb "$src" | cut -f1) bytes, $(find "$src" -type f | wc -l) files"
+
+if (sync && echo 3 >/proc/sys/vm/drop_caches) 2>/dev/null; then
+  caches="dropped before every step"
+  drop() { sync; echo 3 >/proc/sys/vm/drop_caches; }
+else
+  caches="NOT dropped (the kernel refused: not root?); numbers are warm-cache"
+  drop() { sync; }
+fi
+
+umask 077
+echo "bench repository password" >"$W/password"
+umask 022
+export RESTIC_PASSWORD_FILE=$W/password
+export BORG_PASSCOMMAND="cat $W/password" BORG_BASE_DIR=$W/borg-base
+export BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes BORG_RELOCATED_REPO_ACCESS_IS_OK=yes
+
+# The clan: one machine (this one) whose state is the dataset, with three providers.
+mkdir -p "$W/clan"
+cat >"$W/clan/clan.nix" <<NIX
+{
+  meta.name = "bench";
+  inventory.machines.bench = { machineClass = "linux"; };
+  machines.bench = { ... }: {
+    clan.core.state.data.folders = [ "$src" ];
+    clan.core.backups.stagingDirectory = "$W/staging";
+    clan.core.backups.providers = {
+      restic = { type = "restic"; repository = "$W/repo/clan-restic"; passwordFile = "$W/password"; };
+      borg = { type = "borg"; destinations.local.repo = "$W/repo/clan-borg"; passphraseFile = "$W/password"; };
+      local = { type = "local"; directory = "$W/repo/clan-local"; snapshots = 5; };
+    };
+  };
+}
+NIX
+clan() { "$bin/clan" --dir "$W/clan" "$@"; }
+
+# measure TOOL STEP REP COMMAND...: cold caches, then COMMAND followed by sync,
+# under GNU time. stdout goes to $log/TOOL-STEP-REP.out.
+measure() {
+  local tool=$1 step=$2 rep=$3
+  shift 3
+  drop
+  local out=$log/$tool-$step-$rep
+  /usr/bin/time -f '%e %U %S %M' -o "$out.time" bash -c '"$@" && sync' _ "$@" >"$out.out" 2>"$out.err" ||
+    { say "FAILED: $tool $step (see $out.err)"; cat "$out.err" >&2; exit 1; }
+  read -r wall user sys rss <"$out.time"
+  local size=""
+  [ -e "$W/repo/$tool" ] && size=$(du -sb "$W/repo/$tool" | cut -f1)
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$tool" "$step" "$rep" "$wall" \
+    "$(awk "BEGIN { print $user + $sys }")" "$rss" "$size" >>"$raw"
+  say "$tool $step: ${wall}s"
+}
+
+backup() { # backup TOOL: one backup of $src into TOOL's repository
+  case $1 in
+    restic) restic -q -r "$W/repo/restic" --cache-dir "$W/cache/restic" backup "$src" ;;
+    borg) borg create "$W/repo/borg::$(date +%s%N)" "$src" ;;
+    clan-*) clan backups create bench --local --provider "${1#clan-}" ;;
+  esac
+}
+
+restore() { # restore TOOL DIR: the latest backup into DIR (files at DIR/$src)
+  case $1 in
+    restic) restic -q -r "$W/repo/restic" --cache-dir "$W/cache/restic" restore latest --target "$2" ;;
+    borg) mkdir -p "$2" && cd "$2" && borg extract "$W/repo/borg::$(borg list --last 1 --short "$W/repo/borg")" ;;
+    clan-*) clan backups restore bench --local "${1#clan-}" "$(tail -n 1 "$log/$1-change-$rep.out")" --target "$2" ;;
+  esac
+}
+
+export W src log bin
+export -f backup restore clan
+
+# What a tree holds: one line per entry (everything but atime/ctime), then contents.
+fingerprint() {
+  (cd "$1" && find . -mindepth 1 -printf '%P\t%y\t%s\t%m\t%U\t%G\t%T@\t%l\n' |
+    awk -F '\t' -v OFS='\t' '$2 == "d" { $3 = "" } 1' | LC_ALL=C sort &&
+    find . -type f -print0 | xargs -0 -P 2 -n 200 md5sum | LC_ALL=C sort -k 2)
+}
+
+read -ra tools <<<"${BENCH_TOOLS:-restic borg clan-restic clan-borg clan-local}"
+for rep in $(seq 1 "$reps"); do
+  export rep
+  say "== repetition $rep of $reps"
+  rm -rf "$W/repo" "$W/cache" "$W/borg-base" "$W/staging"
+  mkdir -p "$W/repo" "$W/cache"
+  restic -q -r "$W/repo/restic" init >/dev/null
+  borg init -e repokey "$W/repo/borg" 2>/dev/null
+
+  measure cp-a copy "$rep" cp -a "$src" "$W/copy"
+  rm -rf "$W/copy"
+  for t in "${tools[@]}"; do measure "$t" initial "$rep" backup "$t"; done
+  for t in "${tools[@]}"; do measure "$t" unchanged "$rep" backup "$t"; done
+  "$bin/bench-dataset" change "$src" "$rep"
+  fingerprint "$src" >"$W/expected"
+  for t in "${tools[@]}"; do measure "$t" change "$rep" backup "$t"; done
+  for t in "${tools[@]}"; do
+    rm -rf "$W/restore"
+    measure "$t" restore "$rep" restore "$t" "$W/restore"
+    fingerprint "$W/restore$src" >"$W/got"
+    if ! cmp -s "$W/expected" "$W/got"; then
+      say "restore of $t differs from its source:"
+      diff "$W/expected" "$W/got" | head -20 >&2
+      exit 1
+    fi
+  done
+  rm -rf "$W/restore"
+done
+
+python3 - "$raw" "$W/results.md" "$reps" "$caches" "$(du -sb "$src" | cut -f1)" "$(find "$src" -type f | wc -l)" <<'PY'
+import csv, statistics, sys, platform, os
+raw, out, reps, caches, size, files = sys.argv[1:]
+rows = list(csv.DictReader(open(raw), delimiter="\t"))
+def med(tool, step, key):
+    v = [float(r[key]) for r in rows if r["tool"] == tool and r["step"] == step and r[key]]
+    return statistics.median(v) if v else None
+cpu = open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip(" :\t")
+lines = [
+    f"Dataset: {int(size) / 2**30:.2f} GiB in {files} files (`bench-dataset`, seed 42). "
+    f"Median of {reps} runs; caches {caches}; every step ends with `sync`.",
+    f"Machine: {os.cpu_count()} × {cpu}, {round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB RAM, "
+    f"Linux {platform.release()}.",
+    "",
+    "| tool | step | wall (s) | × cp -a | × restic | CPU (s) | peak RSS (MiB) | repository (MiB) |",
+    "|---|---|---|---|---|---|---|---|",
+]
+copy = med("cp-a", "copy", "wall")
+lines.append(f"| cp -a | copy | {copy:.2f} | 1.00 | {copy / med('restic', 'initial', 'wall'):.2f} | "
+             f"{med('cp-a', 'copy', 'cpu'):.1f} | {med('cp-a', 'copy', 'rss_kib') / 1024:.0f} | |")
+names = {"restic": "restic CLI", "borg": "borg CLI", "clan-restic": "clan restic (embedded)",
+         "clan-borg": "clan borg", "clan-local": "clan local"}
+for tool, name in names.items():
+    if med(tool, "initial", "wall") is None:
+        continue
+    for step in ["initial", "unchanged", "change", "restore"]:
+        wall = med(tool, step, "wall")
+        ref = med("restic", step, "wall")
+        repo = med(tool, step, "repo_bytes") if step == "change" else None
+        lines.append(
+            f"| {name} | {'after 1% change' if step == 'change' else step} | {wall:.2f} | "
+            f"{wall / copy:.2f} | {wall / ref:.2f} | {med(tool, step, 'cpu'):.1f} | "
+            f"{med(tool, step, 'rss_kib') / 1024:.0f} | {'' if repo is None else f'{repo / 2**20:.0f}'} |")
+open(out, "w").write("\n".join(lines) + "\n")
+print("\n".join(lines))
+PY
+say "raw numbers: $raw; table: $W/results.md"

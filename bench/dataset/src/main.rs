@@ -1,0 +1,269 @@
+//! Benchmark data, the same for the same seed on every machine.
+//!
+//! `bench-dataset generate DIR [SEED] [DIVISOR]` writes about 2 GiB (divided by
+//! DIVISOR, default 1, for a quick try of a benchmark script):
+//!   docs/dNN/sNN/fNNNNN.txt  40,000 word-text files of 1-20 KiB in 400 directories
+//!                            (every 50th a copy of another: duplicated small files)
+//!   media/random-N.bin       3 x 256 MiB incompressible
+//!   logs/app-N.log           2 x 256 MiB log-like text (compressible)
+//!   db/pgdata.bin            256 MiB of 8 KiB pages, each part random, part zero
+//!   media/random-0-head.bin  the first 64 MiB of random-0.bin (duplicated large content)
+//!
+//! `bench-dataset change DIR SEED` changes about 1%: appends a line to 400 small
+//! files, rewrites 50, adds 20 and deletes 20; overwrites 8 MiB in the middle of a
+//! random file; appends 4 MiB to a log; rewrites 4 KiB in 328 pages of pgdata.bin.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+const MIB: u64 = 1 << 20;
+const DIRS: u32 = 20;
+
+/// splitmix64: tiny, fast, and fully determined by the seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn fill(&mut self, buf: &mut [u8]) {
+        for chunk in buf.chunks_mut(8) {
+            let v = self.next().to_le_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
+        }
+    }
+}
+
+/// A vocabulary of pronounceable words, so text compresses like text.
+fn vocabulary(rng: &mut Rng) -> Vec<String> {
+    const SYLLABLES: [&str; 24] = [
+        "ka", "lo", "mi", "ra", "te", "su", "no", "vi", "da", "pe", "ro", "an", "el", "is", "or",
+        "un", "ba", "ce", "fi", "go", "hu", "je", "ly", "zo",
+    ];
+    (0..4096)
+        .map(|_| {
+            (0..1 + rng.below(4))
+                .map(|_| SYLLABLES[rng.below(SYLLABLES.len() as u64) as usize])
+                .collect()
+        })
+        .collect()
+}
+
+fn text(rng: &mut Rng, words: &[String], bytes: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes + 32);
+    while out.len() < bytes {
+        let w = &words[rng.below(words.len() as u64) as usize];
+        out.extend_from_slice(w.as_bytes());
+        out.push(if rng.below(12) == 0 { b'\n' } else { b' ' });
+    }
+    out.truncate(bytes);
+    out
+}
+
+fn small_path(dir: &Path, i: u32) -> PathBuf {
+    dir.join(format!(
+        "docs/d{:02}/s{:02}/f{i:05}.txt",
+        i % DIRS,
+        (i / DIRS) % DIRS
+    ))
+}
+
+fn write(path: &Path, content: &[u8]) {
+    std::fs::create_dir_all(path.parent().expect("has a parent")).expect("create directory");
+    std::fs::write(path, content).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+}
+
+fn big(path: &Path, size: u64, mut block: impl FnMut(&mut [u8])) {
+    std::fs::create_dir_all(path.parent().expect("has a parent")).expect("create directory");
+    let mut out = BufWriter::with_capacity(MIB as usize, File::create(path).expect("create"));
+    let mut buf = vec![0u8; 8192];
+    for _ in 0..size / 8192 {
+        block(&mut buf);
+        out.write_all(&buf).expect("write");
+    }
+    out.flush().expect("flush");
+}
+
+fn log_lines(rng: &mut Rng, words: &[String], n: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let level = ["INFO", "WARN", "DEBUG", "ERROR"][rng.below(4) as usize];
+        let len = 40 + rng.below(80) as usize;
+        let msg = text(rng, words, len);
+        out.extend_from_slice(
+            format!(
+                "2026-11-{:02}T{:02}:{:02}:{:02}Z {level} worker-{} ",
+                1 + rng.below(28),
+                rng.below(24),
+                rng.below(60),
+                rng.below(60),
+                rng.below(16)
+            )
+            .as_bytes(),
+        );
+        out.extend(msg.iter().map(|&b| if b == b'\n' { b' ' } else { b }));
+        out.push(b'\n');
+    }
+    out
+}
+
+/// An 8 KiB page: a random head (rows), the rest zero (free space).
+fn page(rng: &mut Rng, buf: &mut [u8]) {
+    let used = 512 + rng.below(buf.len() as u64 - 512) as usize;
+    rng.fill(&mut buf[..used]);
+    buf[used..].fill(0);
+}
+
+fn generate(dir: &Path, seed: u64, divisor: u64) {
+    let mut rng = Rng(seed);
+    let words = vocabulary(&mut rng);
+    let large = 256 * MIB / divisor;
+    for i in 0..(40_000 / divisor) as u32 {
+        let path = small_path(dir, i);
+        if i % 50 == 49 {
+            let original = std::fs::read(small_path(dir, i - 1 - rng.below(40) as u32))
+                .expect("an earlier file");
+            write(&path, &original);
+        } else {
+            let size = 1024 + rng.below(19 * 1024) as usize;
+            write(&path, &text(&mut rng, &words, size));
+        }
+    }
+    for n in 0..3 {
+        big(&dir.join(format!("media/random-{n}.bin")), large, |b| {
+            rng.fill(b)
+        });
+    }
+    for n in 0..2 {
+        let path = dir.join(format!("logs/app-{n}.log"));
+        std::fs::create_dir_all(path.parent().expect("has a parent")).expect("mkdir");
+        let mut out = BufWriter::new(File::create(&path).expect("create"));
+        let mut written = 0u64;
+        while written < large {
+            let lines = log_lines(&mut rng, &words, 1000);
+            written += lines.len() as u64;
+            out.write_all(&lines).expect("write");
+        }
+        out.flush().expect("flush");
+    }
+    big(&dir.join("db/pgdata.bin"), large, |b| page(&mut rng, b));
+    let head = File::open(dir.join("media/random-0.bin")).expect("random-0");
+    let mut out = File::create(dir.join("media/random-0-head.bin")).expect("create");
+    std::io::copy(&mut std::io::Read::take(head, large / 4), &mut out).expect("copy");
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).expect("read_dir").flatten() {
+            let p = e.path();
+            if e.file_type().expect("file type").is_dir() {
+                todo.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn change(dir: &Path, seed: u64) {
+    let mut rng = Rng(seed ^ 0x5EED_C4A6_E000_0000);
+    let words = vocabulary(&mut rng);
+    let mut small = files_under(&dir.join("docs"));
+    let pick = |rng: &mut Rng, files: &mut Vec<PathBuf>| {
+        let i = rng.below(files.len() as u64) as usize;
+        files.swap_remove(i)
+    };
+    for _ in 0..400 {
+        let p = pick(&mut rng, &mut small);
+        let mut f = OpenOptions::new().append(true).open(&p).expect("append");
+        f.write_all(&text(&mut rng, &words, 80)).expect("write");
+        f.write_all(b"\n").expect("write");
+    }
+    for _ in 0..50 {
+        let p = pick(&mut rng, &mut small);
+        let size = 1024 + rng.below(19 * 1024) as usize;
+        write(&p, &text(&mut rng, &words, size));
+    }
+    for _ in 0..20 {
+        let p = pick(&mut rng, &mut small);
+        std::fs::remove_file(&p).expect("delete");
+    }
+    for n in 0..20 {
+        let p = dir.join(format!("docs/new/s{seed}-{n:02}.txt"));
+        let size = 1024 + rng.below(19 * 1024) as usize;
+        write(&p, &text(&mut rng, &words, size));
+    }
+    let large = ["media/random-1.bin", "media/random-2.bin", "logs/app-1.log"];
+    let target = dir.join(large[rng.below(large.len() as u64) as usize]);
+    let len = std::fs::metadata(&target).expect("stat").len();
+    let mut f = OpenOptions::new().write(true).open(&target).expect("open");
+    f.seek(SeekFrom::Start((len / 2).saturating_sub(4 * MIB)))
+        .expect("seek");
+    let mut buf = vec![0u8; (8 * MIB).min(len) as usize];
+    rng.fill(&mut buf);
+    f.write_all(&buf).expect("write");
+    let mut log = OpenOptions::new()
+        .append(true)
+        .open(dir.join("logs/app-0.log"))
+        .expect("open log");
+    let mut appended = 0;
+    while appended < 4 * MIB as usize {
+        let lines = log_lines(&mut rng, &words, 1000);
+        appended += lines.len();
+        log.write_all(&lines).expect("write");
+    }
+    let mut db = OpenOptions::new()
+        .write(true)
+        .open(dir.join("db/pgdata.bin"))
+        .expect("open pgdata");
+    let pages = std::fs::metadata(dir.join("db/pgdata.bin"))
+        .expect("stat")
+        .len()
+        / 8192;
+    let mut block = [0u8; 4096];
+    for _ in 0..328 {
+        let at = rng.below(pages) * 8192 + rng.below(2) * 4096;
+        rng.fill(&mut block);
+        db.seek(SeekFrom::Start(at)).expect("seek");
+        db.write_all(&block).expect("write");
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let usage = "usage: bench-dataset generate DIR [SEED] [DIVISOR] | change DIR SEED";
+    let seed = |i: usize, default: Option<u64>| {
+        args.get(i)
+            .map(|s| s.parse().expect("SEED is a number"))
+            .or(default)
+            .expect(usage)
+    };
+    match (args.first().map(String::as_str), args.get(1)) {
+        (Some("generate"), Some(dir)) => {
+            let dir = Path::new(dir);
+            if dir.exists() && std::fs::read_dir(dir).expect("read").next().is_some() {
+                panic!("{} is not empty", dir.display());
+            }
+            generate(dir, seed(2, Some(42)), seed(3, Some(1)).max(1));
+        }
+        (Some("change"), Some(dir)) => change(Path::new(dir), seed(2, None)),
+        _ => {
+            eprintln!("{usage}");
+            std::process::exit(2);
+        }
+    }
+}
