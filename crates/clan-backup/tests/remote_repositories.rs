@@ -5,50 +5,14 @@
 mod common;
 use common::*;
 
-use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+
+use clan_lab::{Server, Sshd, free_port, wait_listening};
 
 use clan_backup::event::Silent;
 use clan_backup::{Reason, RestoreOptions, ops};
 use serde_json::{Value, json};
-
-/// A process this test started; killed (by its PID) when dropped.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_listening(port: u16, server: &mut Server) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(server.0.try_wait().unwrap().is_none(), "the server exited");
-        assert!(Instant::now() < deadline, "nothing listens on port {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn keygen(path: &Path) {
-    let ok = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "", "-f"])
-        .arg(path)
-        .status()
-        .unwrap();
-    assert!(ok.success());
-}
 
 fn round_trip(root: &Path, provider: Value) {
     let data = root.join("app");
@@ -93,61 +57,11 @@ fn round_trip(root: &Path, provider: Value) {
         .unwrap();
 }
 
-/// An OpenSSH server on loopback that accepts `client_key` for root, and a
-/// known_hosts file that holds its host key.
-struct Sshd {
-    _server: Server,
-    port: u16,
-    client_key: std::path::PathBuf,
-    known_hosts: std::path::PathBuf,
-}
-
-fn sshd(root: &Path) -> Sshd {
-    let (host_key, client_key) = (root.join("host_key"), root.join("client_key"));
-    keygen(&host_key);
-    keygen(&client_key);
-    std::fs::copy(root.join("client_key.pub"), root.join("authorized_keys")).unwrap();
-    let port = free_port();
-    let config = root.join("sshd_config");
-    std::fs::write(
-        &config,
-        format!(
-            "ListenAddress 127.0.0.1\nPort {port}\nHostKey {hk}\nAuthorizedKeysFile {ak}\nPidFile {pid}\n\
-             StrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
-             PermitRootLogin prohibit-password\nSubsystem sftp internal-sftp\n",
-            hk = host_key.display(),
-            ak = root.join("authorized_keys").display(),
-            pid = root.join("sshd.pid").display()
-        ),
-    )
-    .unwrap();
-    std::fs::create_dir_all("/run/sshd").unwrap();
-    let mut server = Server(
-        Command::new("/usr/sbin/sshd")
-            .args(["-D", "-e", "-f"])
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_listening(port, &mut server);
-    let host_pub = std::fs::read_to_string(root.join("host_key.pub")).unwrap();
-    let known_hosts = root.join("known_hosts");
-    std::fs::write(&known_hosts, format!("[127.0.0.1]:{port} {host_pub}")).unwrap();
-    Sshd {
-        _server: server,
-        port,
-        client_key,
-        known_hosts,
-    }
-}
-
 #[test]
 fn restic_repository_over_sftp() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
-    let ssh = sshd(root);
+    let ssh = Sshd::start(root);
     let (port, client_key, known) = (ssh.port, ssh.client_key.clone(), ssh.known_hosts.clone());
     let repo_dir = root.join("sftp-repo");
     let provider = json!({
@@ -220,7 +134,7 @@ fn restic_repository_on_a_rest_server() {
 fn borg_repository_over_ssh() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
-    let ssh = sshd(root);
+    let ssh = Sshd::start(root);
     let repo = root.join("borg-over-ssh");
     let rsh = format!(
         "ssh -i {} -o UserKnownHostsFile={} -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes -o BatchMode=yes",

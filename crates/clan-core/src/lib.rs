@@ -5,6 +5,7 @@
 pub mod clan_dir;
 pub mod error;
 pub mod git;
+pub mod host;
 pub mod inventory;
 pub mod machine;
 pub mod merge;

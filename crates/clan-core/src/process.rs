@@ -105,6 +105,36 @@ impl Cmd {
             .join(" ")
     }
 
+    /// The command as one line for a POSIX shell, every word quoted:
+    /// `cd DIR && env K=V PROGRAM ARGS...`. For running it on another machine, where
+    /// this line is that machine's command line: the environment must not carry
+    /// secrets (they go on stdin).
+    pub fn to_shell(&self) -> String {
+        let quote = |s: &OsString| shell_quote(&s.to_string_lossy());
+        let mut words: Vec<String> = Vec::new();
+        if !self.env.is_empty() {
+            words.push("env".into());
+            for (k, v) in &self.env {
+                let mut kv = k.clone();
+                kv.push("=");
+                kv.push(v);
+                words.push(quote(&kv));
+            }
+        }
+        words.push(quote(&self.program));
+        words.extend(self.args.iter().map(quote));
+        let line = words.join(" ");
+        match &self.cwd {
+            Some(dir) => format!("cd {} && {line}", shell_quote(&dir.to_string_lossy())),
+            None => line,
+        }
+    }
+
+    /// What this command reads on stdin.
+    pub fn stdin_data(&self) -> Option<&[u8]> {
+        self.stdin.as_deref()
+    }
+
     pub fn program_name(&self) -> String {
         self.program.to_string_lossy().into_owned()
     }
@@ -189,6 +219,21 @@ mod tests {
             Cmd::new("no-such-program-here").run(),
             Err(CommandError::NotFound { .. })
         ));
+    }
+
+    #[test]
+    fn a_shell_line_runs_the_same_command() {
+        let cmd = Cmd::new("sh")
+            .args([
+                "-c",
+                r#"printf '%s|' "$0" "$1" "$X"; pwd"#,
+                "it's",
+                "$HOME `x` \\ \"q\"",
+            ])
+            .env("X", "a b;c")
+            .cwd("/tmp");
+        let out = Cmd::new("sh").args(["-c", &cmd.to_shell()]).run().unwrap();
+        assert_eq!(out.stdout_string(), "it's|$HOME `x` \\ \"q\"|a b;c|/tmp\n");
     }
 
     #[test]

@@ -45,11 +45,10 @@ pub fn machine(g: &Global, t: &Target) -> Result<Machine> {
     let clan = super::open_clan(g)?;
     let m = clan.machine(&t.machine)?;
     if !t.local && !is_local(m.deploy.target_host.as_deref()) {
-        let target = m
-            .deploy
-            .target_host
-            .clone()
-            .unwrap_or_else(|| format!("root@{}.{}", t.machine, clan.inventory.meta.domain));
+        let target = m.deploy.target_host.clone().unwrap_or_else(|| {
+            clan_core::host::Target::default_for(&t.machine, &clan.inventory.meta.domain)
+                .to_string()
+        });
         return Err(CliError::Usage(format!(
             "machine '{}' is reached at {target}; running backups over SSH is not supported yet.\n\
              Run clan on that machine, or pass --local if this is that machine",
