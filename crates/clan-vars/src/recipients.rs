@@ -59,10 +59,6 @@ impl Readers {
         Ok(Self { admins, sharers })
     }
 
-    pub fn admins(&self) -> &[Recipient] {
-        &self.admins
-    }
-
     /// Fails unless `admin` is one of the clan's admins.
     pub fn check_admin(&self, admin: &Identity) -> Result<()> {
         let public = admin.to_public().to_string();

@@ -25,16 +25,6 @@ pub enum HostError {
     },
 }
 
-impl HostError {
-    /// The command's own failure, when the host was reached.
-    pub fn command_error(&self) -> Option<&CommandError> {
-        match self {
-            Self::Command { source, .. } => Some(source),
-            Self::Unreachable { .. } => None,
-        }
-    }
-}
-
 /// A machine that runs commands.
 pub trait Host: Send + Sync + std::fmt::Debug {
     /// How messages name it: `localhost`, `root@10.0.0.2:2222`.

@@ -77,10 +77,6 @@ impl Ssh {
         self
     }
 
-    pub fn target(&self) -> &Target {
-        &self.target
-    }
-
     /// The private directory holding the shared connection's socket.
     pub fn control_dir(&self) -> &Path {
         self.control.path()
