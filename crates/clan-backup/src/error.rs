@@ -55,6 +55,9 @@ pub enum BackupError {
     },
     #[error("another backup or restore of this machine is running (lock {}); try again when it has finished", .0.display())]
     Busy(PathBuf),
+    /// An error the machine runtime reported, with its message as it was there.
+    #[error("{0}")]
+    OnMachine(String),
     #[error("{context}: {source}")]
     Io {
         context: String,

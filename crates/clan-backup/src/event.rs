@@ -1,9 +1,9 @@
 //! Progress events: domain code reports, the CLI renders (or the machine runtime
 //! streams them as JSON lines).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "camelCase")]
 pub enum Event {
     /// A step started (e.g. "pre-backup script of state 'app'", "snapshot").

@@ -103,7 +103,7 @@ impl Reason {
 }
 
 /// A backup of one provider.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BackupInfo {
     pub provider: String,
     #[serde(flatten)]
@@ -288,7 +288,8 @@ pub fn list(m: &Machine, only: Option<&str>) -> Result<PerProvider<Vec<BackupInf
         .collect())
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RestoreOptions {
     /// Only this state.
     pub state: Option<String>,
@@ -297,7 +298,7 @@ pub struct RestoreOptions {
     pub no_safety_backup: bool,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RestoreReport {
     /// The backup made just before, to return to.
     pub safety_backup: Option<String>,

@@ -52,6 +52,9 @@ pub enum Command {
     Schema(SchemaCommand),
     /// Print shell completions
     Completions(commands::completions::Opts),
+    /// The machine runtime (run by the admin's clan over SSH, and by backup timers)
+    #[command(name = "__runtime", hide = true)]
+    Runtime(commands::runtime::Opts),
 }
 
 #[derive(Debug, Subcommand)]
@@ -62,6 +65,9 @@ pub enum MachinesCommand {
     Create(commands::machines::create::Opts),
     /// Remove a machine from inventory.json, with its directory and vars, and commit
     Delete(commands::machines::delete::Opts),
+    /// Bring Linux machines to their configuration over SSH: runtime, secrets,
+    /// users, borg repositories, backup timers
+    Update(commands::machines::update::Opts),
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,6 +5,7 @@ mod commands;
 mod error;
 mod output;
 mod prompt;
+mod remote;
 
 use std::process::ExitCode;
 

@@ -191,16 +191,17 @@ fn a_second_operation_while_one_runs_is_refused() {
 }
 
 #[test]
-fn remote_machines_are_refused_clearly() {
+fn an_unreachable_machine_is_named_with_its_target() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = clan(tmp.path(), &restic_instance(tmp.path()), "");
+    // Another host (for clan) on loopback where nothing listens: refused at once.
     let text = std::fs::read_to_string(dir.join("clan.nix"))
         .unwrap()
-        .replace("root@localhost", "root@192.0.2.7");
+        .replace("root@localhost", "root@127.0.0.2:1");
     std::fs::write(dir.join("clan.nix"), text).unwrap();
     let err = clan_in(&dir, &["backups", "list", "m"]).fails();
     assert!(
-        err.contains("machine 'm' is reached at root@192.0.2.7") && err.contains("--local"),
+        err.contains("cannot reach root@127.0.0.2:1 over SSH") && err.contains("refused"),
         "{err}"
     );
 }

@@ -140,6 +140,14 @@ impl Cmd {
     }
 
     pub fn run(&self) -> Result<Output, CommandError> {
+        self.run_with(&mut |_| {})
+    }
+
+    /// Runs the command and hands each line of its stdout to `on_line` as it comes
+    /// (for programs that stream progress); the output is also captured whole.
+    /// stdin is written from its own thread, so a program may read and write at once.
+    pub fn run_with(&self, on_line: &mut dyn FnMut(&str)) -> Result<Output, CommandError> {
+        use std::io::{BufRead, Read};
         let mut command = Command::new(&self.program);
         command
             .args(&self.args)
@@ -154,46 +162,62 @@ impl Cmd {
         if let Some(cwd) = &self.cwd {
             command.current_dir(cwd);
         }
+        let io_error = |source| CommandError::Io {
+            command: self.display(),
+            source,
+        };
         let mut child = command.spawn().map_err(|source| {
             if source.kind() == std::io::ErrorKind::NotFound {
                 CommandError::NotFound {
                     program: self.program_name(),
                 }
             } else {
-                CommandError::Io {
-                    command: self.display(),
-                    source,
-                }
+                io_error(source)
             }
         })?;
-        if let Some(data) = &self.stdin {
-            let mut pipe = child.stdin.take().expect("stdin is piped");
-            // A program that exits without reading its input is judged by its exit code.
-            let _ = pipe.write_all(data);
-        }
-        let out = child
-            .wait_with_output()
-            .map_err(|source| CommandError::Io {
-                command: self.display(),
-                source,
-            })?;
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        match out.status.code() {
-            Some(0) => Ok(Output {
-                stdout: out.stdout,
-                stderr,
-            }),
+        let (stdout, stderr) = std::thread::scope(|scope| {
+            if let (Some(data), Some(mut pipe)) = (&self.stdin, child.stdin.take()) {
+                // A program that exits without reading its input is judged by its exit code.
+                scope.spawn(move || {
+                    let _ = pipe.write_all(data);
+                });
+            }
+            let mut err_pipe = child.stderr.take().expect("stderr is piped");
+            let stderr = scope.spawn(move || {
+                let mut buf = Vec::new();
+                let _ = err_pipe.read_to_end(&mut buf);
+                buf
+            });
+            let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout is piped"));
+            let mut stdout = Vec::new();
+            let mut line = Vec::new();
+            loop {
+                line.clear();
+                match out.read_until(b'\n', &mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        on_line(String::from_utf8_lossy(&line).trim_end_matches('\n'));
+                        stdout.extend_from_slice(&line);
+                    }
+                }
+            }
+            (stdout, stderr.join().unwrap_or_default())
+        });
+        let status = child.wait().map_err(io_error)?;
+        let stderr = String::from_utf8_lossy(&stderr).into_owned();
+        match status.code() {
+            Some(0) => Ok(Output { stdout, stderr }),
             Some(code) => Err(CommandError::Failed {
                 command: self.display(),
                 code,
                 stderr,
-                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                stdout: String::from_utf8_lossy(&stdout).into_owned(),
             }),
             None => {
                 use std::os::unix::process::ExitStatusExt;
                 Err(CommandError::Killed {
                     command: self.display(),
-                    signal: out.status.signal().unwrap_or(0),
+                    signal: status.signal().unwrap_or(0),
                 })
             }
         }
@@ -240,6 +264,25 @@ mod tests {
     fn stdin_is_fed_to_the_program() {
         let out = Cmd::new("cat").stdin("secret").run().unwrap();
         assert_eq!(out.stdout, b"secret");
+    }
+
+    #[test]
+    fn large_input_and_output_at_once_and_lines_as_they_come() {
+        // More than a pipe holds in both directions: writing stdin must not wait
+        // for the program to be read.
+        let data: Vec<u8> = (0..200_000)
+            .flat_map(|i| format!("{i}\n").into_bytes())
+            .collect();
+        let mut lines = 0;
+        let out = Cmd::new("cat")
+            .stdin(data.clone())
+            .run_with(&mut |l| {
+                assert_eq!(l, lines.to_string());
+                lines += 1;
+            })
+            .unwrap();
+        assert_eq!(out.stdout, data);
+        assert_eq!(lines, 200_000);
     }
 }
 

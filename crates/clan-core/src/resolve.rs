@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::ClanDir;
@@ -36,7 +36,7 @@ pub struct Clan {
 }
 
 /// One role a machine has in one instance, with its final settings.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RoleAssignment {
     pub instance: String,
     pub module: String,
@@ -45,7 +45,7 @@ pub struct RoleAssignment {
 }
 
 /// Everything clan knows about one machine.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ResolvedMachine {
     pub name: String,

@@ -1,6 +1,8 @@
 //! Test support: real servers that a test starts on loopback, uses, and stops
 //! (by the PID it started) when their handle is dropped, also when the test fails.
 
+pub mod lab;
+
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use age::secrecy::ExposeSecret;
-use age::x25519::{Identity, Recipient};
+pub use age::x25519::{Identity, Recipient};
 
 use crate::error::{Result, VarsError, io};
 

@@ -12,12 +12,13 @@
 //! and groups are applied where this system knows them and we are root; the manifest
 //! carries them to the machine either way.
 
+use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use age::secrecy::ExposeSecret;
 use age::x25519::Identity;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, VarsError, io};
 use crate::generate::{MachineVars, outputs, scope};
@@ -26,7 +27,7 @@ use crate::store::Store;
 
 pub const MANIFEST: &str = "manifest.json";
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Entry {
     /// Relative to the upload directory.
@@ -37,7 +38,7 @@ pub struct Entry {
     pub needed_for: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Manifest {
     pub machine: String,
     pub files: Vec<Entry>,
@@ -51,6 +52,15 @@ pub struct Uploaded {
     pub ownership_deferred: Vec<String>,
 }
 
+/// A machine's key and deployable secrets, decrypted, in memory: what `write` puts
+/// into a directory, here or (sent on stdin) on the machine.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Bundle {
+    pub manifest: Manifest,
+    /// File contents by manifest path.
+    pub contents: BTreeMap<String, Vec<u8>>,
+}
+
 /// Writes the machine's key and deployable secrets into `dir`. `dir` must be absent,
 /// empty, or a previous upload (it is replaced as a whole, never half-written).
 pub fn upload(
@@ -60,21 +70,14 @@ pub fn upload(
     dir: &Path,
 ) -> Result<Uploaded> {
     check_target(dir)?;
-    let identity = store.machine_identity(machine.name, admin)?;
-    let parent = dir
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(io(format!("creating {}", parent.display())))?;
-    let staging = tempfile::Builder::new()
-        .prefix(".clan-upload-")
-        .tempdir_in(parent)
-        .map_err(io(format!("writing into {}", parent.display())))?;
-    std::fs::set_permissions(staging.path(), std::fs::Permissions::from_mode(0o751))
-        .map_err(io("securing the upload directory"))?;
+    write(&bundle(store, machine, admin)?, dir)
+}
 
+/// Decrypts what `machine` needs; secrets with the machine's own key.
+pub fn bundle(store: &Store, machine: &MachineVars<'_>, admin: &Identity) -> Result<Bundle> {
+    let identity = store.machine_identity(machine.name, admin)?;
     let key = format!("{}\n", identity.to_string().expose_secret());
-    keys::write_private(&staging.path().join("key.txt"), key.as_bytes(), 0o400)?;
+    let mut contents = BTreeMap::from([("key.txt".to_string(), key.into_bytes())]);
     let mut files = vec![Entry {
         path: "key.txt".into(),
         owner: "root".into(),
@@ -116,7 +119,7 @@ pub fn upload(
                 ),
             })?;
             let rel = format!("vars/{name}/{file}");
-            keys::write_private(&staging.path().join(&rel), &value, mode)?;
+            contents.insert(rel.clone(), value);
             files.push(Entry {
                 path: rel,
                 owner: owner.to_string(),
@@ -126,18 +129,53 @@ pub fn upload(
             });
         }
     }
-    let manifest = Manifest {
-        machine: machine.name.to_string(),
-        files,
-    };
-    let ownership_deferred = apply_ownership(staging.path(), &manifest.files)?;
-    let json = serde_json::to_vec_pretty(&manifest).expect("serialisable");
+    Ok(Bundle {
+        manifest: Manifest {
+            machine: machine.name.to_string(),
+            files,
+        },
+        contents,
+    })
+}
+
+/// Writes `bundle` into a new directory beside `dir` and swaps it in: until the
+/// swap, `dir` keeps the previous secrets, so a failure leaves them in place.
+pub fn write(bundle: &Bundle, dir: &Path) -> Result<Uploaded> {
+    let parent = dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(io(format!("creating {}", parent.display())))?;
+    let staging = tempfile::Builder::new()
+        .prefix(".clan-upload-")
+        .tempdir_in(parent)
+        .map_err(io(format!("writing into {}", parent.display())))?;
+    std::fs::set_permissions(staging.path(), std::fs::Permissions::from_mode(0o751))
+        .map_err(io("securing the upload directory"))?;
+    for e in &bundle.manifest.files {
+        let mode = parse_mode(&e.mode).unwrap_or(0o400);
+        let value = bundle.contents.get(&e.path).map_or(&[][..], |v| v);
+        keys::write_private(&staging.path().join(&e.path), value, mode)?;
+    }
+    let ownership_deferred = apply_ownership(staging.path(), &bundle.manifest.files)?;
+    let json = serde_json::to_vec_pretty(&bundle.manifest).expect("serialisable");
     std::fs::write(staging.path().join(MANIFEST), json).map_err(io("writing the manifest"))?;
     replace_dir(staging.keep(), dir)?;
     Ok(Uploaded {
-        manifest,
+        manifest: bundle.manifest.clone(),
         ownership_deferred,
     })
+}
+
+/// Applies the owners recorded in `dir`'s manifest (after the users were created).
+pub fn reapply_ownership(dir: &Path) -> Result<Vec<String>> {
+    let path = dir.join(MANIFEST);
+    let text = std::fs::read(&path).map_err(io(format!("reading {}", path.display())))?;
+    let manifest: Manifest = serde_json::from_slice(&text).map_err(|e| VarsError::Io {
+        context: format!("reading {}", path.display()),
+        source: std::io::Error::other(e),
+    })?;
+    apply_ownership(dir, &manifest.files)
 }
 
 fn check_target(dir: &Path) -> Result<()> {

@@ -68,12 +68,14 @@ impl Borg {
         }
     }
 
+    /// Missing, or an empty directory (a server prepares one per client): borg
+    /// init makes it a repository.
     fn ensure_repo(&self, dest_name: &str, dest: &BorgDestination) -> Result<()> {
         match self.borg(dest).args(["info", "--json", &dest.repo]).run() {
             Ok(_) => Ok(()),
             Err(CommandError::Failed {
                 code: 2, stderr, ..
-            }) if stderr.contains("does not exist") => {
+            }) if not_initialised(&stderr) => {
                 self.run(
                     dest_name,
                     self.borg(dest)
@@ -226,8 +228,7 @@ impl Provider for Borg {
         for (d, dest) in &self.config.destinations {
             match self.list_dest(d, dest) {
                 Ok(l) => all.extend(l),
-                Err(BackupError::Provider { message, .. })
-                    if message.contains("does not exist") => {}
+                Err(BackupError::Provider { message, .. }) if not_initialised(&message) => {}
                 Err(e) => return Err(e),
             }
         }
@@ -315,6 +316,11 @@ impl Provider for Borg {
             .filter(|n| !after.contains(n))
             .collect())
     }
+}
+
+/// borg's words for a repository that was never initialised.
+fn not_initialised(message: &str) -> bool {
+    message.contains("does not exist") || message.contains("is not a valid repository")
 }
 
 #[cfg(test)]

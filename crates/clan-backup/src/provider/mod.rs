@@ -17,7 +17,7 @@ use crate::error::Result;
 use crate::event::Reporter;
 
 /// One backup as listed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Listed {
     pub name: String,
     /// UTC, `YYYY-MM-DDTHH:MM:SSZ`; empty when the provider does not say.

@@ -6,6 +6,7 @@ pub mod init;
 pub mod inventory;
 pub mod machines;
 pub mod modules;
+pub mod runtime;
 pub mod schema;
 pub mod show;
 pub mod vars;
@@ -28,6 +29,7 @@ pub fn run(cli: Cli) -> Result {
         Command::Machines(MachinesCommand::List(o)) => machines::list::run(g, o),
         Command::Machines(MachinesCommand::Create(o)) => machines::create::run(g, o),
         Command::Machines(MachinesCommand::Delete(o)) => machines::delete::run(g, o),
+        Command::Machines(MachinesCommand::Update(o)) => machines::update::run(g, o),
         Command::Backups(BackupsCommand::Create(o)) => backups::create::run(g, o),
         Command::Backups(BackupsCommand::List(o)) => backups::list::run(g, o),
         Command::Backups(BackupsCommand::Restore(o)) => backups::restore::run(g, o),
@@ -46,6 +48,7 @@ pub fn run(cli: Cli) -> Result {
         Command::Modules(ModulesCommand::Show(o)) => modules::show::run(g, o),
         Command::Schema(SchemaCommand::Module(o)) => schema::module::run(o),
         Command::Completions(o) => completions::run(o),
+        Command::Runtime(o) => runtime::run(o),
     }
 }
 

@@ -10,8 +10,8 @@ impl Host for Local {
         "localhost".into()
     }
 
-    fn run(&self, cmd: &Cmd) -> Result<Output, HostError> {
-        cmd.run().map_err(|source| HostError::Command {
+    fn run_with(&self, cmd: &Cmd, on_line: &mut dyn FnMut(&str)) -> Result<Output, HostError> {
+        cmd.run_with(on_line).map_err(|source| HostError::Command {
             host: self.describe(),
             source,
         })

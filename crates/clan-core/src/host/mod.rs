@@ -32,5 +32,10 @@ pub trait Host: Send + Sync + std::fmt::Debug {
 
     /// Runs `cmd` there (with its stdin) and returns what it printed; a non-zero
     /// exit is an error that names the host and the command.
-    fn run(&self, cmd: &Cmd) -> Result<Output, HostError>;
+    fn run(&self, cmd: &Cmd) -> Result<Output, HostError> {
+        self.run_with(cmd, &mut |_| {})
+    }
+
+    /// Like `run`, handing each line of stdout to `on_line` as it arrives.
+    fn run_with(&self, cmd: &Cmd, on_line: &mut dyn FnMut(&str)) -> Result<Output, HostError>;
 }

@@ -35,6 +35,7 @@ pub struct Ssh {
     target: Target,
     host_keys: HostKeyMode,
     options: Vec<String>,
+    config: Option<PathBuf>,
     identity: Option<PathBuf>,
     known_hosts: Option<PathBuf>,
     /// Private directory of the control socket (0700, removed on drop).
@@ -48,6 +49,7 @@ impl Ssh {
             target,
             host_keys: HostKeyMode::default(),
             options: Vec::new(),
+            config: None,
             identity: None,
             known_hosts: None,
             control,
@@ -77,6 +79,12 @@ impl Ssh {
         self
     }
 
+    /// An ssh config file used instead of the user's (`ssh -F`).
+    pub fn config_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config = Some(path.into());
+        self
+    }
+
     /// The private directory holding the shared connection's socket.
     pub fn control_dir(&self) -> &Path {
         self.control.path()
@@ -103,11 +111,16 @@ impl Ssh {
         opt(&format!("ControlPath={}", self.control_path().display()));
         opt("ControlPersist=60");
         opt("ServerAliveInterval=15");
+        opt("ConnectTimeout=15");
         self.host_keys.options().iter().for_each(|s| opt(s));
         if let (Some(file), false) = (&self.known_hosts, self.host_keys == HostKeyMode::None) {
             opt(&format!("UserKnownHostsFile={}", file.display()));
         }
         self.options.iter().for_each(|s| opt(s));
+        if let Some(config) = &self.config {
+            o.push("-F".into());
+            o.push(config.into());
+        }
         if let Some(id) = &self.identity {
             o.push("-i".into());
             o.push(id.into());
@@ -131,12 +144,12 @@ impl Host for Ssh {
         self.target.to_string()
     }
 
-    fn run(&self, cmd: &Cmd) -> Result<Output, HostError> {
+    fn run_with(&self, cmd: &Cmd, on_line: &mut dyn FnMut(&str)) -> Result<Output, HostError> {
         let mut ssh = self.ssh(&[]).arg("--").arg(cmd.to_shell());
         if let Some(data) = cmd.stdin_data() {
             ssh = ssh.stdin(data);
         }
-        ssh.run().map_err(|e| match e {
+        ssh.run_with(on_line).map_err(|e| match e {
             // ssh's own failures (connection, authentication, host key) exit 255 (so
             // does a remote command that exits 255: it is reported as unreachable).
             CommandError::Failed {

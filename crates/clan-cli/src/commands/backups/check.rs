@@ -2,8 +2,6 @@
 
 use clap::Args;
 
-use clan_backup::ops;
-
 use crate::cli::Global;
 use crate::error::Result;
 
@@ -20,11 +18,15 @@ pub struct Opts {
 
 pub fn run(g: &Global, o: Opts) -> Result {
     let m = super::machine(g, &o.target)?;
-    let results = ops::check(&m, o.only.provider.as_deref(), o.read_data)?;
+    let results = m.check(
+        o.only.provider.as_deref(),
+        o.read_data,
+        super::reporter().as_ref(),
+    )?;
     for (name, r) in &results {
         if let Ok(report) = r {
             println!("{name}: ok ({report})");
         }
     }
-    super::finish(&results)
+    super::finish(&o.target.machine, &results)
 }

@@ -2,7 +2,7 @@
 
 use clap::Args;
 
-use clan_backup::{Reason, ops};
+use clan_backup::Reason;
 
 use crate::cli::Global;
 use crate::error::Result;
@@ -20,8 +20,7 @@ pub struct Opts {
 
 pub fn run(g: &Global, o: Opts) -> Result {
     let m = super::machine(g, &o.target)?;
-    let results = ops::create(
-        &m,
+    let results = m.create(
         o.only.provider.as_deref(),
         Reason::Explicit,
         super::reporter().as_ref(),
@@ -37,5 +36,5 @@ pub fn run(g: &Global, o: Opts) -> Result {
             println!("{}", b.backup.name);
         }
     }
-    super::finish(&results)
+    super::finish(&o.target.machine, &results)
 }

@@ -2,8 +2,6 @@
 
 use clap::Args;
 
-use clan_backup::ops;
-
 use crate::cli::Global;
 use crate::error::Result;
 use crate::output;
@@ -21,7 +19,7 @@ pub struct Opts {
 
 pub fn run(g: &Global, o: Opts) -> Result {
     let m = super::machine(g, &o.target)?;
-    let results = ops::list(&m, o.only.provider.as_deref())?;
+    let results = m.list(o.only.provider.as_deref(), super::reporter().as_ref())?;
     let mut all: Vec<_> = results
         .iter()
         .filter_map(|(_, r)| r.as_ref().ok())
@@ -49,7 +47,7 @@ pub fn run(g: &Global, o: Opts) -> Result {
             &rows,
         );
     }
-    super::finish(&results)
+    super::finish(&o.target.machine, &results)
 }
 
 fn human_size(bytes: u64) -> String {

@@ -1,6 +1,6 @@
-//! `clan backups ...`: runs on the machine where the data is. Today that is this
-//! machine (a target host of localhost, or `--local`); remote machines arrive with
-//! the machine runtime over SSH.
+//! `clan backups ...`: runs on the machine where the data is: here (a target host
+//! of localhost, or `--local`), or through the machine's runtime over SSH, with the
+//! same results and the same progress.
 
 pub mod check;
 pub mod create;
@@ -11,6 +11,7 @@ pub mod restore;
 use clap::Args;
 
 use clan_backup::{Event, Machine, Reporter};
+use clan_runtime::backups::{Backups, Place};
 
 use crate::cli::Global;
 use crate::error::{CliError, Result};
@@ -20,7 +21,7 @@ use crate::error::{CliError, Result};
 pub struct Target {
     /// The machine
     pub machine: String,
-    /// Run here even though the machine's target host is another host
+    /// Run here (this is the machine) instead of on its target host over SSH
     #[arg(long)]
     pub local: bool,
 }
@@ -33,34 +34,25 @@ pub struct OnlyProvider {
     pub provider: Option<String>,
 }
 
-fn is_local(target: Option<&str>) -> bool {
-    let Some(t) = target else { return false };
-    let host = t.rsplit('@').next().unwrap_or(t);
-    let host = host.split(':').next().unwrap_or(host);
-    matches!(host, "localhost" | "127.0.0.1" | "::1" | "[::1]")
-}
-
-/// Resolves the machine and checks that its backups can run here.
-pub fn machine(g: &Global, t: &Target) -> Result<Machine> {
+/// Resolves the machine and where its backups run.
+pub fn machine(g: &Global, t: &Target) -> Result<Backups> {
     let clan = super::open_clan(g)?;
-    let m = clan.machine(&t.machine)?;
-    if !t.local && !is_local(m.deploy.target_host.as_deref()) {
-        let target = m.deploy.target_host.clone().unwrap_or_else(|| {
-            clan_core::host::Target::default_for(&t.machine, &clan.inventory.meta.domain)
-                .to_string()
-        });
-        return Err(CliError::Usage(format!(
-            "machine '{}' is reached at {target}; running backups over SSH is not supported yet.\n\
-             Run clan on that machine, or pass --local if this is that machine",
-            t.machine
-        )));
-    }
+    clan.machine(&t.machine)?;
     let resolution = clan.resolve(std::slice::from_ref(&t.machine))?;
     resolution
         .warnings
         .iter()
         .for_each(|w| crate::output::warning(w));
-    Ok(Machine::from_resolved(&resolution.machines[&t.machine]))
+    let resolved = &resolution.machines[&t.machine];
+    let place = if t.local || crate::remote::is_local(resolved.deploy.target_host.as_deref()) {
+        Place::Here
+    } else {
+        Place::Remote(crate::remote::runtime(&clan, resolved)?)
+    };
+    Ok(Backups {
+        machine: Machine::from_resolved(resolved),
+        place,
+    })
 }
 
 /// Renders progress: bars and a spinner on a terminal, plain lines otherwise.
@@ -161,12 +153,12 @@ impl Drop for Bars {
 }
 
 /// Prints each failed provider's error; fails if any failed.
-pub fn finish<T>(results: &[(String, clan_backup::Result<T>)]) -> Result {
+pub fn finish<T>(machine: &str, results: &[(String, clan_backup::Result<T>)]) -> Result {
     let failed: Vec<&String> = results
         .iter()
         .filter_map(|(name, r)| r.as_ref().err().map(|e| (name, e)))
         .map(|(name, e)| {
-            eprintln!("error: provider '{name}': {e}");
+            eprintln!("error: machine '{machine}', provider '{name}': {e}");
             name
         })
         .collect();

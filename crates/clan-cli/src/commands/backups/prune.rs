@@ -3,7 +3,6 @@
 use clap::Args;
 
 use clan_backup::engine::Keep;
-use clan_backup::ops;
 
 use crate::cli::Global;
 use crate::error::Result;
@@ -42,12 +41,12 @@ pub fn run(g: &Global, o: Opts) -> Result {
         monthly: o.keep_monthly.unwrap_or(0),
         yearly: o.keep_yearly.unwrap_or(0),
     });
-    let results = ops::prune(&m, o.only.provider.as_deref(), keep)?;
+    let results = m.prune(o.only.provider.as_deref(), keep, super::reporter().as_ref())?;
     for (name, r) in &results {
         if let Ok(gone) = r {
             println!("{name}: removed {}", gone.len());
             gone.iter().for_each(|n| println!("  {n}"));
         }
     }
-    super::finish(&results)
+    super::finish(&o.target.machine, &results)
 }

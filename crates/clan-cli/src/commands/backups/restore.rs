@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use clan_backup::{RestoreOptions, ops};
+use clan_backup::RestoreOptions;
 
 use crate::cli::Global;
 use crate::error::Result;
@@ -36,7 +36,7 @@ pub fn run(g: &Global, o: Opts) -> Result {
         target: o.into.clone(),
         no_safety_backup: o.no_safety_backup,
     };
-    let report = ops::restore(&m, &o.provider, &o.name, &opts, super::reporter().as_ref())?;
+    let report = m.restore(&o.provider, &o.name, &opts, super::reporter().as_ref())?;
     match (&o.into, &report.safety_backup) {
         (Some(dir), _) => println!(
             "Restored {} of {} into {}",

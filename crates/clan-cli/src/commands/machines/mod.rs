@@ -1,3 +1,4 @@
 pub mod create;
 pub mod delete;
 pub mod list;
+pub mod update;

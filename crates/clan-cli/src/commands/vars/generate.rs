@@ -29,7 +29,7 @@ pub struct Opts {
     pub prompts: Vec<(String, PathBuf)>,
 }
 
-fn parse_prompt(s: &str) -> std::result::Result<(String, PathBuf), String> {
+pub fn parse_prompt(s: &str) -> std::result::Result<(String, PathBuf), String> {
     let (id, file) = s.split_once('=').ok_or("expected GEN/PROMPT=FILE")?;
     Ok((id.to_string(), PathBuf::from(file)))
 }

@@ -1,0 +1,352 @@
+//! Lab tests: real Debian machines (systemd-nspawn containers in network
+//! namespaces, see clan-lab), driven by the real `clan` over SSH. Root only; one lab
+//! at a time (the lab holds a lock).
+
+mod common;
+use common::*;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use clan_lab::lab::{self, Lab};
+
+const ALICE: &str = "alice-laptop";
+const SERVER: &str = "backup-server";
+
+fn git(dir: &Path, args: &[&str]) {
+    let ok = Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+        .args(args)
+        .current_dir(dir)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "git {args:?}");
+}
+
+/// A clan in `tmp/clan` with `clan_nix`, an admin key, and the lab's ssh config.
+struct Admin {
+    dir: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+impl Admin {
+    fn new(tmp: &Path, lab: &Lab, clan_nix: &str) -> Self {
+        let dir = tmp.join("clan");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("clan.nix"), clan_nix).unwrap();
+        git(&dir, &["init", "-q"]);
+        git(&dir, &["commit", "-q", "--allow-empty", "-m", "init"]);
+        let env = vec![
+            (
+                "CLAN_AGE_KEY_FILE".into(),
+                tmp.join("admin-key.txt").display().to_string(),
+            ),
+            (
+                "CLAN_SSH_CONFIG".into(),
+                lab.ssh_config.display().to_string(),
+            ),
+        ];
+        let admin = Admin { dir, env };
+        admin.clan(&["vars", "keygen", "--name", "tester"]).ok();
+        admin
+    }
+
+    fn env(&self) -> Vec<(&str, &str)> {
+        self.env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect()
+    }
+
+    fn clan(&self, args: &[&str]) -> Run {
+        clan_env(&self.dir, args, &self.env())
+    }
+
+    /// `clan ARGS` running in the background.
+    fn spawn(&self, args: &[&str]) -> Child {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_clan"));
+        cmd.args(args)
+            .current_dir(&self.dir)
+            .env_remove("CLAN_DIR")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd.spawn().unwrap()
+    }
+}
+
+fn finished(child: Child) -> Run {
+    Run {
+        out: child.wait_with_output().unwrap(),
+    }
+}
+
+/// The seed's guide as a user adapts it to the lab: Linux machines at the lab's
+/// addresses, the lab's key for root.
+fn guide_for_lab(lab: &Lab) -> String {
+    let key = std::fs::read_to_string(lab.key.with_extension("pub")).unwrap();
+    let key = key.trim();
+    std::fs::read_to_string(fixture("backup-guide/clan.nix"))
+        .unwrap()
+        .replace(
+            "deploy.targetHost = \"root@10.231.0.11\";",
+            &format!(
+                "deploy.targetHost = \"root@{}\"; machineClass = \"linux\";",
+                lab.ip(ALICE)
+            ),
+        )
+        .replace(
+            "deploy.targetHost = \"root@10.231.0.12\";",
+            &format!(
+                "deploy.targetHost = \"root@{}\"; machineClass = \"linux\";",
+                lab.ip(SERVER)
+            ),
+        )
+        .replace(
+            "\"admin-machine-1\" = \"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTestsOnly admin@example\";",
+            &format!("\"admin-machine-1\" = \"{key}\";"),
+        )
+}
+
+/// Waits until `pattern` (pgrep -f) runs on the machine.
+fn wait_for_process(lab: &Lab, machine: &str, pattern: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !lab
+        .ssh_status(machine, &format!("pgrep -f '{pattern}'"))
+        .status
+        .success()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "{pattern} never ran on {machine}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Waits until nothing matching `pattern` runs on the machine.
+fn wait_gone(lab: &Lab, machine: &str, pattern: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while lab
+        .ssh_status(machine, &format!("pgrep -f '{pattern}'"))
+        .status
+        .success()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "{pattern} still runs on {machine}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The clan ssh processes (they use a ControlPath) that talk to `ip`: the
+/// connection a running clan command holds.
+fn clan_ssh_pids(ip: &str) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                let words: Vec<String> = c
+                    .split(|b| *b == 0)
+                    .map(|w| String::from_utf8_lossy(w).into_owned())
+                    .collect();
+                words.first().is_some_and(|w| w == "ssh")
+                    && words.iter().any(|w| w.starts_with("ControlPath="))
+                    && words.iter().any(|w| w.ends_with(&format!("@{ip}")))
+            })
+        })
+        .collect()
+}
+
+fn checksums(lab: &Lab, machine: &str, dir: &str) -> String {
+    lab.ssh(
+        machine,
+        &format!("cd {dir} && find . -type f | sort | xargs -r sha256sum"),
+    )
+}
+
+#[test]
+fn the_backup_guide_across_two_lab_machines_with_faults() {
+    if !lab::available("the_backup_guide_across_two_lab_machines_with_faults") {
+        return;
+    }
+    let mut lab = Lab::start(&[(ALICE, "10.231.0.11"), (SERVER, "10.231.0.12")]);
+    let tmp = tempfile::tempdir_in("/var/tmp").unwrap();
+    let admin = Admin::new(tmp.path(), &lab, &guide_for_lab(&lab));
+    let password = tmp.path().join("alice-password");
+    std::fs::write(&password, "correct horse battery staple").unwrap();
+    let empty = tmp.path().join("empty");
+    std::fs::write(&empty, "").unwrap();
+    let alice_prompt = format!("user-password-alice/user-password={}", password.display());
+    let root_prompt = format!("user-password-root/user-password={}", empty.display());
+
+    // The server first (its clients' keys are generated with it), then alice.
+    let run = admin
+        .clan(&[
+            "machines",
+            "update",
+            SERVER,
+            "--prompt",
+            &alice_prompt,
+            "--prompt",
+            &root_prompt,
+        ])
+        .ok();
+    assert!(
+        run.stdout().contains("backup-server: updated")
+            && run.stdout().contains("runtime installed"),
+        "{}",
+        run.stdout()
+    );
+    let keys = lab.ssh(SERVER, "cat /var/lib/borgbackup/.ssh/authorized_keys");
+    assert!(
+        keys.starts_with(
+            "command=\"borg serve --restrict-to-path /var/lib/borgbackup/alice-laptop\",restrict ssh-ed25519 "
+        ),
+        "{keys}"
+    );
+    assert_eq!(
+        lab.ssh(SERVER, "stat -c '%U %a' /var/lib/borgbackup/alice-laptop")
+            .trim(),
+        "borg 700"
+    );
+    admin.clan(&["machines", "update", ALICE]).ok();
+    // Installed, configured, with its secrets and a timer for its provider.
+    let on_alice = lab.ssh(
+        ALICE,
+        "clan --version; test -s /etc/clan/machine.json && echo config; \
+         stat -c '%a %U' /var/lib/clan/secrets/vars/borgbackup/borgbackup.repokey; \
+         systemctl is-enabled clan-backup-borgbackup.timer; \
+         systemctl show -P TimersCalendar clan-backup-borgbackup.timer",
+    );
+    assert!(on_alice.starts_with("clan "), "{on_alice}");
+    assert!(
+        on_alice.contains("config\n400 root\nenabled\n"),
+        "{on_alice}"
+    );
+    assert!(on_alice.contains("OnCalendar=*-*-* 01:00:00"), "{on_alice}");
+    // Again: nothing to install, nothing changes.
+    let again = admin.clan(&["machines", "update", ALICE]).ok().stdout();
+    assert!(
+        again.contains("alice-laptop: updated (0 changes)"),
+        "{again}"
+    );
+
+    lab.ssh(
+        ALICE,
+        "mkdir -p /home/alice/documents /home/alice/pictures && \
+         echo 'Hello World!' > /home/alice/documents/welcome.md && \
+         echo 'Account total: 5000' > /home/alice/documents/finance.txt && \
+         head -c 300000 /dev/urandom > /home/alice/pictures/hero.jpg",
+    );
+    let before = checksums(&lab, ALICE, "/home/alice");
+    let name = admin
+        .clan(&["backups", "create", ALICE])
+        .ok()
+        .stdout()
+        .trim()
+        .to_string();
+    assert!(name.starts_with("alice-laptop-borgbackup-"), "{name}");
+    let listed = admin
+        .clan(&["backups", "list", ALICE, "--json"])
+        .ok()
+        .json();
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b["name"] == format!("backup-server::{name}").as_str()
+                && b["provider"] == "borgbackup"),
+        "{listed}"
+    );
+    lab.ssh(ALICE, "rm /home/alice/documents/welcome.md");
+    admin
+        .clan(&["backups", "restore", ALICE, "borgbackup", &name])
+        .ok();
+    assert_eq!(checksums(&lab, ALICE, "/home/alice"), before);
+
+    // The password clan keeps is the one alice's /etc/shadow entry checks.
+    let pw = admin
+        .clan(&["vars", "get", ALICE, "user-password-alice/user-password"])
+        .ok()
+        .stdout();
+    assert_eq!(pw.trim_end(), "correct horse battery staple");
+    let shadow = lab.ssh(ALICE, "getent shadow alice | cut -d: -f2");
+    let shadow = shadow.trim();
+    let salt = shadow.split('$').nth(2).unwrap();
+    let mut mkpasswd = Command::new("mkpasswd")
+        .args(["--stdin", "--method=sha-512", &format!("--salt={salt}")])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    mkpasswd
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(pw.trim_end().as_bytes())
+        .unwrap();
+    let hashed = mkpasswd.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&hashed.stdout).trim(), shadow);
+
+    // Faults need a backup that takes a while.
+    lab.ssh(
+        ALICE,
+        "head -c 400M /dev/urandom > /home/alice/pictures/big.bin",
+    );
+
+    // A second backup while one runs is refused, clearly; the first one finishes.
+    let first = admin.spawn(&["backups", "create", ALICE]);
+    wait_for_process(&lab, ALICE, "borg create");
+    let err = admin.clan(&["backups", "create", ALICE]).fails();
+    assert!(
+        err.contains("another backup or restore of this machine is running"),
+        "{err}"
+    );
+    finished(first).ok();
+
+    // The connection is cut in the middle of a backup: the next one works and the
+    // repository checks clean.
+    lab.ssh(ALICE, "echo more >> /home/alice/pictures/big.bin");
+    let cut = admin.spawn(&["backups", "create", ALICE]);
+    wait_for_process(&lab, ALICE, "borg create");
+    let pids = clan_ssh_pids(lab.ip(ALICE));
+    assert!(!pids.is_empty(), "clan's ssh connection to alice");
+    for pid in pids {
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+    }
+    let err = finished(cut).fails();
+    assert!(
+        err.contains("alice-laptop") || err.contains("10.231.0.11"),
+        "{err}"
+    );
+    wait_gone(&lab, ALICE, "borg create");
+    admin.clan(&["backups", "create", ALICE]).ok();
+    let check = admin.clan(&["backups", "check", ALICE]).ok().stdout();
+    assert!(check.contains("borgbackup: ok"), "{check}");
+
+    // The backup server goes away in the middle of a backup: a clear error naming
+    // machine and provider; alice's files are untouched.
+    lab.ssh(ALICE, "echo again >> /home/alice/pictures/big.bin");
+    let files = checksums(&lab, ALICE, "/home/alice");
+    let down = admin.spawn(&["backups", "create", ALICE]);
+    wait_for_process(&lab, ALICE, "borg create");
+    lab.stop(SERVER);
+    let err = finished(down).fails();
+    assert!(
+        err.contains("machine 'alice-laptop', provider 'borgbackup'"),
+        "{err}"
+    );
+    assert_eq!(checksums(&lab, ALICE, "/home/alice"), files);
+}

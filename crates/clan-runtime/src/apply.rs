@@ -1,0 +1,341 @@
+//! Setting up a Linux machine (any distribution with systemd) from its resolved
+//! configuration, on the machine: /etc/clan/machine.json, users, the admins' SSH
+//! keys, borg repositories for its backup clients, and backup timers.
+//!
+//! Every step converges: running it twice changes nothing the second time. Keys
+//! are only ever added to root's authorized_keys, never removed, so an update
+//! cannot lock the admin out.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use clan_backup::{Event, Reporter};
+use clan_core::ResolvedMachine;
+use clan_core::process::Cmd;
+
+use crate::serve::SECRETS_DIR;
+
+pub const CONFIG_FILE: &str = "/etc/clan/machine.json";
+const UNIT_DIR: &str = "/etc/systemd/system";
+const UNIT_PREFIX: &str = "clan-backup-";
+
+type Result<T> = std::result::Result<T, String>;
+
+fn step(reporter: &dyn Reporter, step: impl Into<String>) {
+    reporter.report(Event::Step {
+        provider: None,
+        step: step.into(),
+    });
+}
+
+fn run(cmd: Cmd) -> Result<String> {
+    cmd.run()
+        .map(|o| o.stdout_string())
+        .map_err(|e| e.to_string())
+}
+
+fn write_file(path: &Path, content: &[u8], mode: u32) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    let fail = |e: std::io::Error| format!("writing {}: {e}", path.display());
+    std::fs::create_dir_all(dir).map_err(fail)?;
+    let tmp = tempfile::NamedTempFile::new_in(dir).map_err(fail)?;
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(fail)?;
+    std::fs::write(tmp.path(), content).map_err(fail)?;
+    tmp.persist(path).map_err(|e| fail(e.error))?;
+    Ok(())
+}
+
+/// Sets the machine up; returns what it changed, one line each.
+pub fn apply(m: &ResolvedMachine, reporter: &dyn Reporter) -> Result<Vec<String>> {
+    let mut changed = Vec::new();
+    step(reporter, format!("writing {CONFIG_FILE}"));
+    let json = serde_json::to_vec_pretty(m).expect("serialisable");
+    if std::fs::read(CONFIG_FILE).ok().as_deref() != Some(&json[..]) {
+        write_file(Path::new(CONFIG_FILE), &json, 0o600)?;
+        changed.push(CONFIG_FILE.to_string());
+    }
+    for (name, user) in &m.clan_core.users {
+        step(reporter, format!("user {name}"));
+        changed.extend(ensure_user(name, user)?);
+    }
+    let root_keys: Vec<String> = m.clan_core.sshd["authorizedKeys"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(_, k)| k.as_str().map(str::to_string))
+        .collect();
+    if !root_keys.is_empty() {
+        step(reporter, "admin keys for root");
+        if add_keys(Path::new("/root/.ssh/authorized_keys"), &root_keys, 0, 0)? {
+            changed.push("/root/.ssh/authorized_keys".into());
+        }
+    }
+    if let Some(server) = m.clan_core.borgbackup.get("server") {
+        step(reporter, "borg repositories for the backup clients");
+        changed.extend(borg_server(server)?);
+    }
+    step(reporter, "backup timers");
+    changed.extend(timers(&m.clan_core.backups.providers)?);
+    if Path::new(SECRETS_DIR).is_dir() {
+        // Secrets may belong to users created just now.
+        clan_vars::upload::reapply_ownership(Path::new(SECRETS_DIR))
+            .map_err(|e| format!("setting owners in {SECRETS_DIR}: {e}"))?;
+    }
+    Ok(changed)
+}
+
+/// (uid, gid, home) of `name` from /etc/passwd.
+fn passwd_entry(name: &str) -> Option<(u32, u32, PathBuf)> {
+    let text = std::fs::read_to_string("/etc/passwd").ok()?;
+    text.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() >= 6 && f[0] == name)
+            .then(|| Some((f[2].parse().ok()?, f[3].parse().ok()?, PathBuf::from(f[5]))))?
+    })
+}
+
+fn group_exists(name: &str) -> bool {
+    std::fs::read_to_string("/etc/group")
+        .is_ok_and(|t| t.lines().any(|l| l.split(':').next() == Some(name)))
+}
+
+fn ensure_user(name: &str, user: &Value) -> Result<Vec<String>> {
+    let mut changed = Vec::new();
+    if passwd_entry(name).is_none() {
+        let mut cmd = Cmd::new("useradd");
+        cmd = if user["regularUser"].as_bool().unwrap_or(true) {
+            cmd.args(["--create-home", "--user-group", "--shell", "/bin/bash"])
+        } else {
+            cmd.args(["--system", "--user-group"])
+        };
+        run(cmd.arg(name))?;
+        changed.push(format!("user {name} created"));
+    }
+    let groups: Vec<&str> = user["groups"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    for g in &groups {
+        if !group_exists(g) {
+            run(Cmd::new("groupadd").arg(g))?;
+        }
+    }
+    if !groups.is_empty() {
+        run(Cmd::new("usermod").args(["--append", "--groups", &groups.join(","), name]))?;
+    }
+    if let (Some(generator), Some(file)) = (
+        user["passwordHash"]["generator"].as_str(),
+        user["passwordHash"]["file"].as_str(),
+    ) {
+        let path = Path::new(SECRETS_DIR)
+            .join("vars")
+            .join(generator)
+            .join(file);
+        let hash = std::fs::read_to_string(&path).map_err(|e| {
+            format!(
+                "user {name}: reading the password hash {}: {e} (the secrets are installed by `clan machines update`)",
+                path.display()
+            )
+        })?;
+        if shadow_hash(name).as_deref() != Some(hash.trim()) {
+            // On stdin: a password hash is a secret.
+            run(Cmd::new("chpasswd")
+                .arg("--encrypted")
+                .stdin(format!("{name}:{}\n", hash.trim())))?;
+            changed.push(format!("user {name}: password set"));
+        }
+    }
+    let keys: Vec<String> = user["authorizedKeys"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|k| k.as_str().map(str::to_string))
+        .collect();
+    if !keys.is_empty() {
+        let (uid, gid, home) =
+            passwd_entry(name).ok_or_else(|| format!("user {name} is not in /etc/passwd"))?;
+        let file = home.join(".ssh/authorized_keys");
+        if add_keys(&file, &keys, uid, gid)? {
+            changed.push(file.display().to_string());
+        }
+    }
+    Ok(changed)
+}
+
+fn shadow_hash(name: &str) -> Option<String> {
+    let text = std::fs::read_to_string("/etc/shadow").ok()?;
+    text.lines().find_map(|l| {
+        let mut f = l.split(':');
+        (f.next()? == name).then(|| f.next().map(str::to_string))?
+    })
+}
+
+/// Adds the keys not yet in `file`; true when it changed.
+fn add_keys(file: &Path, keys: &[String], uid: u32, gid: u32) -> Result<bool> {
+    let old = std::fs::read_to_string(file).unwrap_or_default();
+    let missing: Vec<&String> = keys
+        .iter()
+        .filter(|k| !old.lines().any(|l| l.trim() == k.trim()))
+        .collect();
+    if missing.is_empty() {
+        return Ok(false);
+    }
+    let mut text = old.clone();
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    missing.iter().for_each(|k| {
+        text.push_str(k.trim());
+        text.push('\n');
+    });
+    let dir = file.parent().expect("a file in .ssh");
+    let fresh_dir = !dir.exists();
+    write_file(file, text.as_bytes(), 0o600)?;
+    chown(file, uid, gid)?;
+    if fresh_dir {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
+        chown(dir, uid, gid)?;
+    }
+    Ok(true)
+}
+
+fn chown(path: &Path, uid: u32, gid: u32) -> Result<()> {
+    std::os::unix::fs::chown(path, Some(uid), Some(gid))
+        .map_err(|e| format!("chown {}: {e}", path.display()))
+}
+
+/// The `borg` user, a repository directory per client, and one authorized_keys
+/// line per client that can only run `borg serve` in its own directory.
+fn borg_server(server: &Value) -> Result<Vec<String>> {
+    let mut changed = Vec::new();
+    if Cmd::new("borg").arg("--version").run().is_err() {
+        return Err("borg is not installed on this machine; install it (e.g. `apt-get install borgbackup`) and update again".into());
+    }
+    let dir = PathBuf::from(
+        server["directory"]
+            .as_str()
+            .unwrap_or("/var/lib/borgbackup"),
+    );
+    if passwd_entry("borg").is_none() {
+        run(Cmd::new("useradd")
+            .args([
+                "--system",
+                "--user-group",
+                "--shell",
+                "/bin/sh",
+                "--home-dir",
+            ])
+            .arg(&dir)
+            .arg("borg"))?;
+        changed.push("user borg created".into());
+    }
+    let (uid, gid, _) = passwd_entry("borg").ok_or("user borg is not in /etc/passwd")?;
+    let mkdir = |d: &Path| -> Result<()> {
+        std::fs::create_dir_all(d).map_err(|e| format!("creating {}: {e}", d.display()))?;
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| format!("{}: {e}", d.display()))?;
+        chown(d, uid, gid)
+    };
+    mkdir(&dir)?;
+    mkdir(&dir.join(".ssh"))?;
+    let mut lines = String::new();
+    for (client, c) in server["clients"].as_object().into_iter().flatten() {
+        let path = c["path"]
+            .as_str()
+            .map(PathBuf::from)
+            .unwrap_or_else(|| dir.join(client));
+        mkdir(&path)?;
+        let Some(key) = c["authorizedKey"].as_str() else {
+            return Err(format!(
+                "client {client}: its public key is missing; run `clan vars generate {client}` and update again"
+            ));
+        };
+        let path = path.display().to_string();
+        lines.push_str(&format!(
+            "command=\"borg serve --restrict-to-path {}\",restrict {}\n",
+            path.replace('"', ""),
+            key.trim()
+        ));
+    }
+    let keys = dir.join(".ssh/authorized_keys");
+    if std::fs::read_to_string(&keys).ok().as_deref() != Some(lines.as_str()) {
+        write_file(&keys, lines.as_bytes(), 0o600)?;
+        chown(&keys, uid, gid)?;
+        changed.push(keys.display().to_string());
+    }
+    Ok(changed)
+}
+
+fn systemd_running() -> bool {
+    Path::new("/run/systemd/system").is_dir()
+}
+
+/// A timer per provider with `startAt`, running the backup then the prune; timers
+/// of providers that are gone are removed.
+fn timers(providers: &BTreeMap<String, Value>) -> Result<Vec<String>> {
+    let mut changed = Vec::new();
+    let mut wanted = Vec::new();
+    for (name, p) in providers {
+        let Some(at) = p["startAt"].as_str() else {
+            continue;
+        };
+        let unit = format!("{UNIT_PREFIX}{name}");
+        wanted.push(unit.clone());
+        let service = format!(
+            "[Unit]\nDescription=clan backup of this machine to provider {name}\n\
+             After=network-online.target\nWants=network-online.target\n\n\
+             [Service]\nType=oneshot\nExecStart={} __runtime --timer {name}\n",
+            crate::binary::LINK
+        );
+        let timer = format!(
+            "[Unit]\nDescription=clan backup to {name}: {at}\n\n\
+             [Timer]\nOnCalendar={at}\nPersistent=true\n\n[Install]\nWantedBy=timers.target\n"
+        );
+        for (file, text) in [
+            (format!("{unit}.service"), service),
+            (format!("{unit}.timer"), timer),
+        ] {
+            let path = Path::new(UNIT_DIR).join(&file);
+            if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+                write_file(&path, text.as_bytes(), 0o644)?;
+                changed.push(path.display().to_string());
+            }
+        }
+    }
+    let mut stale = Vec::new();
+    for entry in std::fs::read_dir(UNIT_DIR).into_iter().flatten().flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let Some(unit) = file
+            .strip_suffix(".timer")
+            .or_else(|| file.strip_suffix(".service"))
+        else {
+            continue;
+        };
+        if unit.starts_with(UNIT_PREFIX) && !wanted.iter().any(|w| w == unit) {
+            stale.push((unit.to_string(), entry.path()));
+        }
+    }
+    if !systemd_running() {
+        return Ok(changed);
+    }
+    for (unit, _) in &stale {
+        let _ = run(Cmd::new("systemctl").args(["disable", "--now", &format!("{unit}.timer")]));
+    }
+    for (_, path) in &stale {
+        std::fs::remove_file(path).map_err(|e| format!("removing {}: {e}", path.display()))?;
+        changed.push(format!("{} removed", path.display()));
+    }
+    run(Cmd::new("systemctl").arg("daemon-reload"))?;
+    for unit in &wanted {
+        run(Cmd::new("systemctl").args(["enable", "--now", &format!("{unit}.timer")]))?;
+    }
+    Ok(changed)
+}

@@ -1,0 +1,142 @@
+//! `clan backups` operations wherever the machine is: here, or through its runtime
+//! over SSH. Both give the same results and the same events.
+
+use clan_backup::engine::Keep;
+use clan_backup::ops::{self, PerProvider, RestoreReport};
+use clan_backup::{BackupError, BackupInfo, Machine, Reason, Reporter, RestoreOptions};
+
+use crate::protocol::{BackupOp, Request, WirePerProvider, from_wire};
+use crate::{Runtime, RuntimeError};
+
+/// Where a machine's backups run.
+#[derive(Debug)]
+pub enum Place {
+    Here,
+    Remote(Runtime),
+}
+
+/// Runs backup operations of one machine at its place.
+#[derive(Debug)]
+pub struct Backups {
+    pub machine: Machine,
+    pub place: Place,
+}
+
+fn remote_error(e: RuntimeError) -> BackupError {
+    BackupError::OnMachine(e.to_string())
+}
+
+impl Backups {
+    fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        runtime: &Runtime,
+        op: BackupOp,
+        reporter: &dyn Reporter,
+    ) -> clan_backup::Result<T> {
+        let request = Request::Backups {
+            machine: Box::new(self.machine.clone()),
+            op,
+        };
+        runtime.call(&request, reporter).map_err(remote_error)
+    }
+
+    fn per_provider<T: serde::de::DeserializeOwned>(
+        &self,
+        runtime: &Runtime,
+        op: BackupOp,
+        reporter: &dyn Reporter,
+    ) -> clan_backup::Result<PerProvider<T>> {
+        self.call::<WirePerProvider<T>>(runtime, op, reporter)
+            .map(from_wire)
+    }
+
+    pub fn create(
+        &self,
+        only: Option<&str>,
+        reason: Reason,
+        reporter: &dyn Reporter,
+    ) -> clan_backup::Result<PerProvider<BackupInfo>> {
+        match &self.place {
+            Place::Here => ops::create(&self.machine, only, reason, reporter),
+            Place::Remote(r) => {
+                let op = BackupOp::Create {
+                    only: only.map(Into::into),
+                    reason,
+                };
+                self.per_provider(r, op, reporter)
+            }
+        }
+    }
+
+    pub fn list(
+        &self,
+        only: Option<&str>,
+        reporter: &dyn Reporter,
+    ) -> clan_backup::Result<PerProvider<Vec<BackupInfo>>> {
+        match &self.place {
+            Place::Here => ops::list(&self.machine, only),
+            Place::Remote(r) => {
+                let op = BackupOp::List {
+                    only: only.map(Into::into),
+                };
+                self.per_provider(r, op, reporter)
+            }
+        }
+    }
+
+    pub fn restore(
+        &self,
+        provider: &str,
+        name: &str,
+        options: &RestoreOptions,
+        reporter: &dyn Reporter,
+    ) -> clan_backup::Result<RestoreReport> {
+        match &self.place {
+            Place::Here => ops::restore(&self.machine, provider, name, options, reporter),
+            Place::Remote(r) => {
+                let op = BackupOp::Restore {
+                    provider: provider.into(),
+                    name: name.into(),
+                    options: options.clone(),
+                };
+                self.call(r, op, reporter)
+            }
+        }
+    }
+
+    pub fn check(
+        &self,
+        only: Option<&str>,
+        read_data: bool,
+        reporter: &dyn Reporter,
+    ) -> clan_backup::Result<PerProvider<String>> {
+        match &self.place {
+            Place::Here => ops::check(&self.machine, only, read_data),
+            Place::Remote(r) => {
+                let op = BackupOp::Check {
+                    only: only.map(Into::into),
+                    read_data,
+                };
+                self.per_provider(r, op, reporter)
+            }
+        }
+    }
+
+    pub fn prune(
+        &self,
+        only: Option<&str>,
+        keep: Option<Keep>,
+        reporter: &dyn Reporter,
+    ) -> clan_backup::Result<PerProvider<Vec<String>>> {
+        match &self.place {
+            Place::Here => ops::prune(&self.machine, only, keep),
+            Place::Remote(r) => {
+                let op = BackupOp::Prune {
+                    only: only.map(Into::into),
+                    keep,
+                };
+                self.per_provider(r, op, reporter)
+            }
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! What the admin's clan and the machine runtime say to each other.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use clan_backup::engine::Keep;
+use clan_backup::{Event, Machine, Reason, RestoreOptions};
+use clan_core::ResolvedMachine;
+use clan_vars::upload::Bundle;
+
+/// One request, sent as JSON on the runtime's stdin.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Request {
+    /// A `clan backups` operation on this machine.
+    Backups { machine: Box<Machine>, op: BackupOp },
+    /// Replace /var/lib/clan/secrets with these.
+    Secrets { bundle: Bundle },
+    /// Set the machine up as its resolved configuration says.
+    Apply { machine: Box<ResolvedMachine> },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum BackupOp {
+    Create {
+        only: Option<String>,
+        reason: Reason,
+    },
+    List {
+        only: Option<String>,
+    },
+    Restore {
+        provider: String,
+        name: String,
+        options: RestoreOptions,
+    },
+    Check {
+        only: Option<String>,
+        read_data: bool,
+    },
+    Prune {
+        only: Option<String>,
+        keep: Option<Keep>,
+    },
+}
+
+/// One line of the runtime's stdout.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Reply {
+    Event(Event),
+    /// The request's result; the last line.
+    Done(Value),
+    /// The request failed; the message says where and why. The last line.
+    Failed(String),
+}
+
+impl Reply {
+    pub fn line(&self) -> String {
+        serde_json::to_string(self).expect("serialisable")
+    }
+}
+
+/// Results per provider on the wire: errors as their messages.
+pub type WirePerProvider<T> = Vec<(String, std::result::Result<T, String>)>;
+
+pub fn to_wire<T>(results: clan_backup::ops::PerProvider<T>) -> WirePerProvider<T> {
+    results
+        .into_iter()
+        .map(|(n, r)| (n, r.map_err(|e| e.to_string())))
+        .collect()
+}
+
+pub fn from_wire<T>(results: WirePerProvider<T>) -> clan_backup::ops::PerProvider<T> {
+    results
+        .into_iter()
+        .map(|(n, r)| (n, r.map_err(clan_backup::BackupError::OnMachine)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_are_one_json_object_per_line() {
+        let e = Reply::Event(Event::Step {
+            provider: Some("borg".into()),
+            step: "snapshot".into(),
+        });
+        assert_eq!(
+            e.line(),
+            r#"{"event":{"event":"step","provider":"borg","step":"snapshot"}}"#
+        );
+        let back: Reply = serde_json::from_str(&Reply::Failed("no\nway".into()).line()).unwrap();
+        assert!(matches!(back, Reply::Failed(m) if m == "no\nway"));
+    }
+
+    #[test]
+    fn per_provider_errors_keep_their_message() {
+        let r: clan_backup::ops::PerProvider<u32> = vec![
+            ("a".into(), Ok(1)),
+            (
+                "b".into(),
+                Err(clan_backup::BackupError::Config("bad".into())),
+            ),
+        ];
+        let json = serde_json::to_string(&to_wire(r)).unwrap();
+        let back = from_wire::<u32>(serde_json::from_str(&json).unwrap());
+        assert_eq!(back[0].1.as_ref().unwrap(), &1);
+        assert_eq!(back[1].1.as_ref().unwrap_err().to_string(), "bad");
+    }
+}

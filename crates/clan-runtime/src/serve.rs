@@ -1,0 +1,116 @@
+//! The machine's side: read one request, do it, write events and the result as
+//! JSON lines.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::sync::Mutex;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use clan_backup::{Event, Reporter, ops};
+
+use crate::apply;
+use crate::protocol::{BackupOp, Reply, Request, to_wire};
+
+/// Where `clan vars upload` material lives on a machine.
+pub const SECRETS_DIR: &str = "/var/lib/clan/secrets";
+
+/// Writes each event as a line as soon as it happens.
+struct JsonLines<'a>(Mutex<&'a mut (dyn Write + Send)>);
+
+impl Reporter for JsonLines<'_> {
+    fn report(&self, event: Event) {
+        let mut out = self.0.lock().expect("output");
+        let _ = writeln!(out, "{}", Reply::Event(event).line());
+        let _ = out.flush();
+    }
+}
+
+/// Serves one request from `input`; the answer (also a failure) goes to `output`.
+pub fn serve(input: &mut dyn Read, output: &mut (dyn Write + Send)) {
+    let mut text = Vec::new();
+    let request = input
+        .read_to_end(&mut text)
+        .map_err(|e| format!("reading the request: {e}"))
+        .and_then(|_| {
+            serde_json::from_slice::<Request>(&text).map_err(|e| {
+                format!("not a request this clan understands ({e}); are both clans the same build?")
+            })
+        });
+    let reporter = JsonLines(Mutex::new(output));
+    let reply = match request.and_then(|r| handle(r, &reporter)) {
+        Ok(value) => Reply::Done(value),
+        Err(message) => Reply::Failed(message),
+    };
+    let mut out = reporter.0.lock().expect("output");
+    let _ = writeln!(out, "{}", reply.line());
+    let _ = out.flush();
+}
+
+fn json<T: Serialize>(value: T) -> Value {
+    serde_json::to_value(value).expect("serialisable")
+}
+
+fn handle(request: Request, reporter: &dyn Reporter) -> Result<Value, String> {
+    match request {
+        Request::Backups { machine, op } => backups(&machine, op, reporter),
+        Request::Secrets { bundle } => {
+            reporter.report(Event::Step {
+                provider: None,
+                step: format!("installing {} secret files", bundle.manifest.files.len()),
+            });
+            let done = clan_vars::upload::write(&bundle, Path::new(SECRETS_DIR))
+                .map_err(|e| format!("installing the secrets into {SECRETS_DIR}: {e}"))?;
+            Ok(json(done.ownership_deferred))
+        }
+        Request::Apply { machine } => apply::apply(&machine, reporter).map(json),
+    }
+}
+
+fn backups(m: &ops::Machine, op: BackupOp, reporter: &dyn Reporter) -> Result<Value, String> {
+    let e = |e: clan_backup::BackupError| e.to_string();
+    Ok(match op {
+        BackupOp::Create { only, reason } => json(to_wire(
+            ops::create(m, only.as_deref(), reason, reporter).map_err(e)?,
+        )),
+        BackupOp::List { only } => json(to_wire(ops::list(m, only.as_deref()).map_err(e)?)),
+        BackupOp::Restore {
+            provider,
+            name,
+            options,
+        } => json(ops::restore(m, &provider, &name, &options, reporter).map_err(e)?),
+        BackupOp::Check { only, read_data } => json(to_wire(
+            ops::check(m, only.as_deref(), read_data).map_err(e)?,
+        )),
+        BackupOp::Prune { only, keep } => {
+            json(to_wire(ops::prune(m, only.as_deref(), keep).map_err(e)?))
+        }
+    })
+}
+
+/// What a backup timer runs: a backup to `provider`, then its prune, with the
+/// configuration `clan machines update` wrote. Progress goes to the journal.
+pub fn timer(provider: &str) -> Result<(), String> {
+    let text = std::fs::read(apply::CONFIG_FILE)
+        .map_err(|e| format!("reading {}: {e}", apply::CONFIG_FILE))?;
+    let resolved: clan_core::ResolvedMachine = serde_json::from_slice(&text)
+        .map_err(|e| format!("reading {}: {e}", apply::CONFIG_FILE))?;
+    let m = ops::Machine::from_resolved(&resolved);
+    let log = |event: Event| match event {
+        Event::Step { step, .. } => eprintln!("{step}"),
+        Event::Output { line, .. } => eprintln!("  {line}"),
+        Event::Warning { message } => eprintln!("warning: {message}"),
+        Event::Progress { .. } => {}
+    };
+    let e = |e: clan_backup::BackupError| e.to_string();
+    for (_, r) in ops::create(&m, Some(provider), clan_backup::Reason::Auto, &log).map_err(e)? {
+        let made = r.map_err(e)?;
+        eprintln!("backup {} done", made.backup.name);
+    }
+    for (_, r) in ops::prune(&m, Some(provider), None).map_err(e)? {
+        let removed = r.map_err(e)?;
+        eprintln!("pruned {} old backups", removed.len());
+    }
+    Ok(())
+}
