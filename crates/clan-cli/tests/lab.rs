@@ -85,33 +85,6 @@ fn finished(child: Child) -> Run {
     }
 }
 
-/// The seed's guide as a user adapts it to the lab: Linux machines at the lab's
-/// addresses, the lab's key for root.
-fn guide_for_lab(lab: &Lab) -> String {
-    let key = std::fs::read_to_string(lab.key.with_extension("pub")).unwrap();
-    let key = key.trim();
-    std::fs::read_to_string(fixture("backup-guide/clan.nix"))
-        .unwrap()
-        .replace(
-            "deploy.targetHost = \"root@10.231.0.11\";",
-            &format!(
-                "deploy.targetHost = \"root@{}\"; machineClass = \"linux\";",
-                lab.ip(ALICE)
-            ),
-        )
-        .replace(
-            "deploy.targetHost = \"root@10.231.0.12\";",
-            &format!(
-                "deploy.targetHost = \"root@{}\"; machineClass = \"linux\";",
-                lab.ip(SERVER)
-            ),
-        )
-        .replace(
-            "\"admin-machine-1\" = \"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTestsOnly admin@example\";",
-            &format!("\"admin-machine-1\" = \"{key}\";"),
-        )
-}
-
 /// Waits until `pattern` (pgrep -f) runs on the machine.
 fn wait_for_process(lab: &Lab, machine: &str, pattern: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -177,9 +150,9 @@ fn the_backup_guide_across_two_lab_machines_with_faults() {
     if !lab::available("the_backup_guide_across_two_lab_machines_with_faults") {
         return;
     }
-    let mut lab = Lab::start(&[(ALICE, "10.231.0.11"), (SERVER, "10.231.0.12")]);
+    let mut lab = Lab::start(&lab::GUIDE_MACHINES);
     let tmp = tempfile::tempdir_in("/var/tmp").unwrap();
-    let admin = Admin::new(tmp.path(), &lab, &guide_for_lab(&lab));
+    let admin = Admin::new(tmp.path(), &lab, &lab::guide_clan_nix(&lab));
     let password = tmp.path().join("alice-password");
     std::fs::write(&password, "correct horse battery staple").unwrap();
     let empty = tmp.path().join("empty");
@@ -349,4 +322,126 @@ fn the_backup_guide_across_two_lab_machines_with_faults() {
         "{err}"
     );
     assert_eq!(checksums(&lab, ALICE, "/home/alice"), files);
+}
+
+/// A demo service that writes to a folder and to a PostgreSQL database, and logs
+/// its own starts and stops outside its state.
+const DEMO_UNIT: &str = r#"[Unit]
+Description=clan lab demo service
+After=postgresql.service
+[Service]
+ExecStartPre=/bin/sh -c 'echo start >> /var/log/demo.log'
+ExecStart=/bin/sh -c 'cd /; while :; do date +%%s.%%N >> /var/lib/demo/ticks; runuser -u postgres -- psql -q demo -c "insert into ticks default values"; sleep 0.2; done'
+ExecStopPost=/bin/sh -c 'echo stop >> /var/log/demo.log'
+[Install]
+WantedBy=multi-user.target
+"#;
+
+#[test]
+fn restoring_a_running_service_stops_it_restores_folder_and_database_and_starts_it() {
+    if !lab::available("restoring_a_running_service") {
+        return;
+    }
+    const APP: &str = "app-server";
+    let lab = Lab::start(&[(APP, "10.231.0.21")]);
+    let tmp = tempfile::tempdir_in("/var/tmp").unwrap();
+    let clan_nix = format!(
+        r#"{{
+          meta.name = "svc";
+          inventory.machines.{APP} = {{ deploy.targetHost = "root@{ip}"; machineClass = "linux"; }};
+          inventory.instances.restic.roles.client.machines.{APP}.settings.repository = "/var/backup/restic";
+          machines.{APP} = {{
+            clan.core.postgresql.runAs = "postgres";
+            clan.core.state.demo = {{
+              folders = [ "/var/lib/demo" ];
+              postgresDatabases = [ "demo" ];
+              services = [ "demo.service" ];
+              postRestoreScript = "test ! -e /etc/demo-fail-post-restore";
+            }};
+          }};
+        }}"#,
+        ip = lab.ip(APP)
+    );
+    let admin = Admin::new(tmp.path(), &lab, &clan_nix);
+    lab.ssh(
+        APP,
+        &format!(
+            "set -e; cd /; mkdir -p /var/lib/demo; echo before > /var/lib/demo/notes.txt
+             runuser -u postgres -- createdb demo
+             runuser -u postgres -- psql -q demo -c \"create table notes(t text); create table ticks(at timestamptz default now()); insert into notes values ('before')\"
+             cat > /etc/systemd/system/demo.service <<'UNIT'\n{DEMO_UNIT}UNIT
+             systemctl daemon-reload; systemctl start demo.service"
+        ),
+    );
+    admin.clan(&["machines", "update", APP]).ok();
+    let name = admin
+        .clan(&["backups", "create", APP])
+        .ok()
+        .stdout()
+        .trim()
+        .to_string();
+    lab.ssh(
+        APP,
+        "cd /; echo after > /var/lib/demo/notes.txt; \
+         runuser -u postgres -- psql -q demo -c \"insert into notes values ('after')\"",
+    );
+    let notes = |lab: &Lab| {
+        lab.ssh(
+            APP,
+            "cd /; cat /var/lib/demo/notes.txt; runuser -u postgres -- psql -At demo -c 'select t from notes order by t'",
+        )
+    };
+    assert_eq!(notes(&lab), "after\nafter\nbefore\n");
+
+    let run = admin
+        .clan(&["backups", "restore", APP, "restic", &name])
+        .ok();
+    assert!(
+        run.stdout()
+            .contains("The state before the restore is kept as"),
+        "{}",
+        run.stdout()
+    );
+    // Folder and database are the backup's again.
+    assert_eq!(notes(&lab), "before\nbefore\n");
+    // The unit was stopped for the restore (its own log) and runs again.
+    assert_eq!(
+        lab.ssh(
+            APP,
+            "cat /var/log/demo.log; systemctl is-active demo.service"
+        ),
+        "start\nstop\nstart\nactive\n"
+    );
+    // It writes again: the ticks grow after the restore.
+    let ticks = || lab.ssh(APP, "wc -l < /var/lib/demo/ticks");
+    let t0 = ticks();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while ticks() == t0 {
+        assert!(
+            Instant::now() < deadline,
+            "demo.service writes nothing after the restore"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // A failing postRestoreScript: the error names the step, the unit runs again.
+    lab.ssh(APP, "touch /etc/demo-fail-post-restore");
+    let err = admin
+        .clan(&["backups", "restore", APP, "restic", &name])
+        .fails();
+    assert!(
+        err.contains("restore failed at step 'postRestoreScript of state 'demo''"),
+        "{err}"
+    );
+    assert!(
+        err.contains("clan backups restore app-server restic"),
+        "{err}"
+    );
+    assert_eq!(
+        lab.ssh(
+            APP,
+            "systemctl is-active demo.service; tail -n 2 /var/log/demo.log"
+        ),
+        "active\nstop\nstart\n"
+    );
 }

@@ -464,3 +464,29 @@ impl Drop for Lab {
         cleanup_leftovers();
     }
 }
+
+/// The seed's backup guide (clan.nix) as a user adapts it to the lab: Linux
+/// machines at the lab's addresses, the lab's key authorized for root.
+pub fn guide_clan_nix(lab: &Lab) -> String {
+    const GUIDE: &str = include_str!("../../clan-cli/tests/fixtures/backup-guide/clan.nix");
+    let key = std::fs::read_to_string(lab.key.with_extension("pub")).expect("lab key");
+    let target = |name: &str| {
+        format!(
+            "deploy.targetHost = \"root@{}\"; machineClass = \"linux\";",
+            lab.ip(name)
+        )
+    };
+    GUIDE
+        .replace("deploy.targetHost = \"root@10.231.0.11\";", &target("alice-laptop"))
+        .replace("deploy.targetHost = \"root@10.231.0.12\";", &target("backup-server"))
+        .replace(
+            "\"admin-machine-1\" = \"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTestsOnly admin@example\";",
+            &format!("\"admin-machine-1\" = \"{}\";", key.trim()),
+        )
+}
+
+/// The guide's machines and their addresses (as in the guide).
+pub const GUIDE_MACHINES: [(&str, &str); 2] = [
+    ("alice-laptop", "10.231.0.11"),
+    ("backup-server", "10.231.0.12"),
+];
