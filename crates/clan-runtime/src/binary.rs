@@ -58,25 +58,22 @@ pub fn remote_path() -> Result<String> {
     Ok(format!("{DIR}/clan-{}", identity()?))
 }
 
-/// What `ensure` did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Install {
-    AlreadyThere,
-    Installed,
-}
-
-/// Installs this build on `host` unless it is there; points /usr/local/bin/clan
-/// at it and removes other builds.
-pub fn ensure(host: &dyn Host) -> Result<Install> {
-    let path = remote_path()?;
-    match host.run(&Cmd::new("test").args(["-x", &path])) {
-        Ok(_) => return Ok(Install::AlreadyThere),
+/// Whether this build is on `host`.
+pub fn installed(host: &dyn Host) -> Result<bool> {
+    match host.run(&Cmd::new("test").args(["-x", &remote_path()?])) {
+        Ok(_) => Ok(true),
         Err(HostError::Command {
             source: CommandError::Failed { code: 1, .. },
             ..
-        }) => {}
-        Err(e) => return Err(e.into()),
+        }) => Ok(false),
+        Err(e) => Err(e.into()),
     }
+}
+
+/// Installs this build on `host`, points /usr/local/bin/clan at it and removes
+/// other builds.
+pub fn install(host: &dyn Host) -> Result<()> {
+    let path = remote_path()?;
     let exe = std::env::current_exe().map_err(|source| RuntimeError::Io {
         context: "finding this clan binary".into(),
         source,
@@ -100,5 +97,5 @@ for f in "$1"/clan-*; do [ "$f" = "$2" ] || rm -f "$f"; done"#;
             .args(["-c", script, "sh", DIR, &path, LINK])
             .stdin(bytes),
     )?;
-    Ok(Install::Installed)
+    Ok(())
 }

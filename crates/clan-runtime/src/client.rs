@@ -3,7 +3,7 @@
 
 use serde::de::DeserializeOwned;
 
-use clan_backup::Reporter;
+use clan_backup::{Event, Reporter};
 use clan_core::host::Host;
 use clan_core::process::Cmd;
 
@@ -25,9 +25,17 @@ impl Runtime {
         self.host.as_ref()
     }
 
-    /// Installs this build on the machine unless it is there.
-    pub fn install(&self) -> Result<binary::Install> {
-        binary::ensure(self.host.as_ref())
+    /// Installs this build on the machine unless it is there; true when it did.
+    pub fn install(&self, reporter: &dyn Reporter) -> Result<bool> {
+        if binary::installed(self.host.as_ref())? {
+            return Ok(false);
+        }
+        reporter.report(Event::Step {
+            provider: None,
+            step: format!("installing the clan runtime on {}", self.host.describe()),
+        });
+        binary::install(self.host.as_ref())?;
+        Ok(true)
     }
 
     /// Sends `request` and returns the runtime's result; events go to `reporter`.
@@ -36,7 +44,7 @@ impl Runtime {
         request: &Request,
         reporter: &dyn Reporter,
     ) -> Result<T> {
-        self.install()?;
+        self.install(reporter)?;
         let host = self.host.describe();
         let input = serde_json::to_vec(request).expect("serialisable");
         let cmd = Cmd::new(binary::remote_path()?)

@@ -12,7 +12,6 @@ use clan_backup::Event;
 use clan_core::ResolvedMachine;
 use clan_core::inventory::MachineClass;
 use clan_runtime::Request;
-use clan_runtime::binary::Install;
 use clan_vars::generate::scope;
 use clan_vars::keys::{self, Identity};
 
@@ -155,8 +154,13 @@ fn update_one(fleet: &Fleet, m: &ResolvedMachine, admin: &Identity, line: &Line)
     }
     let result = (|| -> std::result::Result<(bool, usize), String> {
         let runtime = crate::remote::runtime(&fleet.clan, m).map_err(|e| e.to_string())?;
-        line.step("installing the clan runtime");
-        let installed = runtime.install().map_err(|e| e.to_string())? == Install::Installed;
+        let report = |e: Event| {
+            if let Event::Step { step, .. } = e {
+                line.step(&step);
+            }
+        };
+        line.step("connecting");
+        let installed = runtime.install(&report).map_err(|e| e.to_string())?;
         line.step("uploading secrets");
         let vars = fleet
             .selected_vars()
@@ -165,11 +169,6 @@ fn update_one(fleet: &Fleet, m: &ResolvedMachine, admin: &Identity, line: &Line)
             .expect("selected");
         let bundle =
             clan_vars::upload::bundle(&fleet.store(), &vars, admin).map_err(|e| e.to_string())?;
-        let report = |e: Event| {
-            if let Event::Step { step, .. } = e {
-                line.step(&step);
-            }
-        };
         runtime
             .call::<Vec<String>>(&Request::Secrets { bundle }, &report)
             .map_err(|e| e.to_string())?;

@@ -1,0 +1,70 @@
+//! `clan machines update`: which machines, and how failures are reported. (Updates
+//! that reach real machines are in lab.rs.)
+
+mod common;
+use common::*;
+
+#[test]
+fn update_selects_machines_reports_each_and_fails_if_any_failed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("clan");
+    std::fs::create_dir_all(&dir).unwrap();
+    // Nothing listens on 127.0.0.2:1: a Linux machine there fails at once.
+    std::fs::write(
+        dir.join("clan.nix"),
+        r#"{
+          meta.name = "t";
+          inventory.machines = {
+            desktop = { };
+            gone = { deploy.targetHost = "root@127.0.0.2:1"; machineClass = "linux"; };
+            vault = { deploy.targetHost = "root@127.0.0.2:1"; machineClass = "linux"; };
+          };
+          machines.vault.clan.core.deployment.requireExplicitUpdate = true;
+        }"#,
+    )
+    .unwrap();
+    let key = tmp.path().join("admin-key.txt");
+    let env = [("CLAN_AGE_KEY_FILE", key.to_str().unwrap())];
+    std::process::Command::new("git")
+        .args(["init", "-q"])
+        .current_dir(&dir)
+        .status()
+        .unwrap();
+    clan_env(&dir, &["vars", "keygen", "--name", "t"], &env).ok();
+
+    let run = clan_env(&dir, &["machines", "update"], &env);
+    let out = run.stdout();
+    let err = run.fails();
+    // Every machine gets its line; one failing does not stop the others.
+    assert!(
+        out.contains("desktop: FAILED: NixOS machines are not supported yet"),
+        "{out}"
+    );
+    assert!(
+        out.contains("gone: FAILED: cannot reach root@127.0.0.2:1 over SSH"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("vault"),
+        "requireExplicitUpdate is skipped: {out}"
+    );
+    assert!(
+        err.contains("2 of 2 machines failed: desktop, gone"),
+        "{err}"
+    );
+
+    // Named, it is updated (and here fails to be reached).
+    let run = clan_env(&dir, &["machines", "update", "vault"], &env);
+    assert!(
+        run.stdout().contains("vault: FAILED: cannot reach"),
+        "{}",
+        run.stdout()
+    );
+    // Tags select too: only Linux machines, none of them explicit-only.
+    let run = clan_env(&dir, &["machines", "update", "--tags", "linux"], &env);
+    let out = run.stdout();
+    assert!(
+        out.contains("gone: FAILED") && !out.contains("desktop") && !out.contains("vault"),
+        "{out}"
+    );
+}
