@@ -85,33 +85,20 @@ fn finished(child: Child) -> Run {
     }
 }
 
-/// Waits until `pattern` (pgrep -f) runs on the machine.
-fn wait_for_process(lab: &Lab, machine: &str, pattern: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !lab
-        .ssh_status(machine, &format!("pgrep -f '{pattern}'"))
-        .status
-        .success()
-    {
-        assert!(
-            Instant::now() < deadline,
-            "{pattern} never ran on {machine}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// Waits until nothing matching `pattern` runs on the machine.
-fn wait_gone(lab: &Lab, machine: &str, pattern: &str) {
+/// Waits until a process matching `pattern` (pgrep -f) runs on the machine, or
+/// (`running` false) until none does.
+fn wait_process(lab: &Lab, machine: &str, pattern: &str, running: bool) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while lab
         .ssh_status(machine, &format!("pgrep -f '{pattern}'"))
         .status
         .success()
+        != running
     {
         assert!(
             Instant::now() < deadline,
-            "{pattern} still runs on {machine}"
+            "{pattern} running = {} on {machine} for a minute",
+            !running
         );
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -279,7 +266,7 @@ fn the_backup_guide_across_two_lab_machines_with_faults() {
 
     // A second backup while one runs is refused, clearly; the first one finishes.
     let first = admin.spawn(&["backups", "create", ALICE]);
-    wait_for_process(&lab, ALICE, "borg create");
+    wait_process(&lab, ALICE, "borg create", true);
     let err = admin.clan(&["backups", "create", ALICE]).fails();
     assert!(
         err.contains("another backup or restore of this machine is running"),
@@ -291,7 +278,7 @@ fn the_backup_guide_across_two_lab_machines_with_faults() {
     // repository checks clean.
     lab.ssh(ALICE, "echo more >> /home/alice/pictures/big.bin");
     let cut = admin.spawn(&["backups", "create", ALICE]);
-    wait_for_process(&lab, ALICE, "borg create");
+    wait_process(&lab, ALICE, "borg create", true);
     let pids = clan_ssh_pids(lab.ip(ALICE));
     assert!(!pids.is_empty(), "clan's ssh connection to alice");
     for pid in pids {
@@ -304,7 +291,7 @@ fn the_backup_guide_across_two_lab_machines_with_faults() {
         err.contains("alice-laptop") || err.contains("10.231.0.11"),
         "{err}"
     );
-    wait_gone(&lab, ALICE, "borg create");
+    wait_process(&lab, ALICE, "borg create", false);
     admin.clan(&["backups", "create", ALICE]).ok();
     let check = admin.clan(&["backups", "check", ALICE]).ok().stdout();
     assert!(check.contains("borgbackup: ok"), "{check}");
@@ -314,7 +301,7 @@ fn the_backup_guide_across_two_lab_machines_with_faults() {
     lab.ssh(ALICE, "echo again >> /home/alice/pictures/big.bin");
     let files = checksums(&lab, ALICE, "/home/alice");
     let down = admin.spawn(&["backups", "create", ALICE]);
-    wait_for_process(&lab, ALICE, "borg create");
+    wait_process(&lab, ALICE, "borg create", true);
     lab.stop(SERVER);
     let err = finished(down).fails();
     assert!(

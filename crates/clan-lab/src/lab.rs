@@ -108,11 +108,6 @@ impl Machine {
     fn root(&self) -> PathBuf {
         self.dir.join("root")
     }
-
-    /// The container's root directory as seen from the host.
-    pub fn root_dir(&self) -> PathBuf {
-        self.root()
-    }
 }
 
 /// A running lab. Dropping it tears everything down.
@@ -295,7 +290,7 @@ impl Lab {
     fn wait_running(&self, m: &Machine) {
         let deadline = Instant::now() + Duration::from_secs(90);
         loop {
-            let out = self.try_ssh(&m.name, "systemctl is-system-running --wait");
+            let out = self.ssh_status(&m.name, "systemctl is-system-running --wait");
             let state = String::from_utf8_lossy(&out.stdout).trim().to_string();
             if state == "running" || state == "degraded" {
                 return;
@@ -332,7 +327,8 @@ impl Lab {
         c
     }
 
-    fn try_ssh(&self, name: &str, script: &str) -> Output {
+    /// Runs a shell script on the machine; its exit status and output, whatever they are.
+    pub fn ssh_status(&self, name: &str, script: &str) -> Output {
         self.ssh_command(name)
             .arg(script)
             .stdin(Stdio::null())
@@ -342,7 +338,7 @@ impl Lab {
 
     /// Runs a shell script on the machine as root; panics if it fails.
     pub fn ssh(&self, name: &str, script: &str) -> String {
-        let out = self.try_ssh(name, script);
+        let out = self.ssh_status(name, script);
         assert!(
             out.status.success(),
             "on {name}: `{script}` failed ({}): {}",
@@ -350,11 +346,6 @@ impl Lab {
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Runs a shell script on the machine; its exit status and output, whatever they are.
-    pub fn ssh_status(&self, name: &str, script: &str) -> Output {
-        self.try_ssh(name, script)
     }
 
     /// Powers the machine off (and waits until it is down).
@@ -367,18 +358,6 @@ impl Lab {
         if let Some(child) = self.machines[i].nspawn.take() {
             stop_child(child);
         }
-    }
-
-    /// Boots a stopped machine again (its disk is kept).
-    pub fn restart(&mut self, name: &str) {
-        let i = self
-            .machines
-            .iter()
-            .position(|m| m.name == name)
-            .expect("lab machine");
-        assert!(self.machines[i].nspawn.is_none(), "{name} is running");
-        self.boot(i);
-        self.wait_running(&self.machines[i]);
     }
 }
 
