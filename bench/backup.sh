@@ -104,12 +104,8 @@ restore() { # restore TOOL DIR: the latest backup into DIR (files at DIR/$src)
 export W src log bin
 export -f backup restore clan
 
-# What a tree holds: one line per entry (everything but atime/ctime), then contents.
-fingerprint() {
-  (cd "$1" && find . -mindepth 1 -printf '%P\t%y\t%s\t%m\t%U\t%G\t%T@\t%l\n' |
-    awk -F '\t' -v OFS='\t' '$2 == "d" { $3 = "" } 1' | LC_ALL=C sort &&
-    find . -type f -print0 | xargs -0 -P 2 -n 200 md5sum | LC_ALL=C sort -k 2)
-}
+# What a tree holds: one line per entry (everything but atime/ctime) with its contents' hash.
+fingerprint() { "$bin/bench-dataset" fingerprint "$1"; }
 
 read -ra tools <<<"${BENCH_TOOLS:-restic borg clan-restic clan-borg clan-local}"
 for rep in $(seq 1 "$reps"); do

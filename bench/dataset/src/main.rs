@@ -12,6 +12,10 @@
 //! `bench-dataset change DIR SEED` changes about 1%: appends a line to 400 small
 //! files, rewrites 50, adds 20 and deletes 20; overwrites 8 MiB in the middle of a
 //! random file; appends 4 MiB to a log; rewrites 4 KiB in 328 pages of pgdata.bin.
+//!
+//! `bench-dataset fingerprint DIR` prints one line per entry below DIR, sorted: path,
+//! type, size, mode, owner, group, mtime (ns), link target and the SHA-256 of a file's
+//! contents. Two trees are the same (for a restore check) when their prints are.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Seek, SeekFrom, Write};
@@ -243,9 +247,76 @@ fn change(dir: &Path, seed: u64) {
     }
 }
 
+fn fingerprint(dir: &Path) {
+    use sha2::Digest;
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::MetadataExt;
+    let mut entries = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).expect("read_dir").flatten() {
+            let meta = e.metadata().expect("metadata");
+            if meta.is_dir() {
+                todo.push(e.path());
+            }
+            entries.push((e.path(), meta));
+        }
+    }
+    entries.sort_by(|a, b| a.0.as_os_str().as_bytes().cmp(b.0.as_os_str().as_bytes()));
+    let hashes: Vec<std::sync::OnceLock<String>> =
+        entries.iter().map(|_| Default::default()).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some((path, meta)) = entries.get(i) else {
+                        return;
+                    };
+                    if meta.is_file() {
+                        let mut h = sha2::Sha256::new();
+                        std::io::copy(&mut File::open(path).expect("open"), &mut h).expect("read");
+                        let _ = hashes[i].set(format!("{:x}", h.finalize()));
+                    }
+                }
+            });
+        }
+    });
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for ((path, m), hash) in entries.iter().zip(&hashes) {
+        let kind = if m.is_dir() {
+            "d"
+        } else if m.is_symlink() {
+            "l"
+        } else if m.is_file() {
+            "f"
+        } else {
+            "o"
+        };
+        let size = if m.is_dir() { 0 } else { m.size() };
+        let link = std::fs::read_link(path)
+            .map(|l| l.display().to_string())
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "{}\t{kind}\t{size}\t{:o}\t{}\t{}\t{}.{:09}\t{link}\t{}",
+            path.strip_prefix(dir).expect("below").display(),
+            m.mode(),
+            m.uid(),
+            m.gid(),
+            m.mtime(),
+            m.mtime_nsec(),
+            hash.get().map_or("", String::as_str),
+        )
+        .expect("stdout");
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: bench-dataset generate DIR [SEED] [DIVISOR] | change DIR SEED";
+    let usage =
+        "usage: bench-dataset generate DIR [SEED] [DIVISOR] | change DIR SEED | fingerprint DIR";
     let seed = |i: usize, default: Option<u64>| {
         args.get(i)
             .map(|s| s.parse().expect("SEED is a number"))
@@ -261,6 +332,7 @@ fn main() {
             generate(dir, seed(2, Some(42)), seed(3, Some(1)).max(1));
         }
         (Some("change"), Some(dir)) => change(Path::new(dir), seed(2, None)),
+        (Some("fingerprint"), Some(dir)) => fingerprint(Path::new(dir)),
         _ => {
             eprintln!("{usage}");
             std::process::exit(2);

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use bytesize::ByteSize;
 use rustic_backend::BackendOptions;
-use rustic_core::repofile::SnapshotFile;
+use rustic_core::repofile::{MasterKey, SnapshotFile};
 use rustic_core::{
     BackupOptions, CheckOptions, ConfigOptions, Credentials, ForgetGroups, Grouped, KeepOptions,
     KeyOptions, LocalDestination, LsOptions, PathList, PruneOptions, Repository, RepositoryOptions,
@@ -12,6 +12,9 @@ use rustic_core::{
 };
 
 use super::{Engine, Keep, ProgressSender, ProgressUpdate, RepoSpec, Snapshot};
+
+mod contents;
+mod key;
 
 /// rustic's progress hooks, forwarded as [`ProgressUpdate`]s (at most ten a second
 /// per bar, and at the end).
@@ -100,6 +103,10 @@ impl Rustic {
     }
 
     fn credentials(&self) -> Result<Credentials, String> {
+        Ok(Credentials::password(self.password()?))
+    }
+
+    fn password(&self) -> Result<String, String> {
         let text = std::fs::read_to_string(&self.spec.password_file).map_err(|e| {
             format!(
                 "cannot read the password file {}: {e}",
@@ -113,15 +120,18 @@ impl Rustic {
                 self.spec.password_file.display()
             ));
         }
-        Ok(Credentials::password(password))
+        Ok(password)
+    }
+
+    fn backends(&self) -> Result<rustic_core::RepositoryBackends, String> {
+        BackendOptions::default()
+            .repository(&self.spec.repository)
+            .to_backends()
+            .map_err(err)
     }
 
     fn repo(&self) -> Result<Repository<()>, String> {
-        let backends = BackendOptions::default()
-            .repository(&self.spec.repository)
-            .to_backends()
-            .map_err(err)?;
-        Repository::new(&RepositoryOptions::default(), &backends).map_err(err)
+        Repository::new(&RepositoryOptions::default(), &self.backends()?).map_err(err)
     }
 
     fn open(&self) -> Result<Repository<rustic_core::OpenStatus>, String> {
@@ -136,10 +146,7 @@ impl Rustic {
         let Some(tx) = progress else {
             return self.open();
         };
-        let backends = BackendOptions::default()
-            .repository(&self.spec.repository)
-            .to_backends()
-            .map_err(err)?;
+        let backends = self.backends()?;
         let bars = Bars(std::sync::Arc::new(std::sync::Mutex::new(tx)));
         Repository::new_with_progress(&RepositoryOptions::default(), &backends, bars)
             .map_err(err)?
@@ -148,8 +155,12 @@ impl Rustic {
     }
 }
 
-fn err(e: impl std::fmt::Display) -> String {
-    e.to_string()
+/// The error's one-line form: its full form carries a backtrace when RUST_BACKTRACE
+/// is set, and resolving that costs ~150 MiB and seconds even for an error that is
+/// only checked and dropped.
+fn err(e: impl std::ops::Deref<Target = rustic_core::RusticError>) -> String {
+    let line = e.display_log();
+    line.strip_prefix("Error: ").unwrap_or(&line).to_string()
 }
 
 fn to_snapshot(s: &SnapshotFile) -> Snapshot {
@@ -213,7 +224,8 @@ fn apply_root_metadata(description: Option<&str>, path: &Path, dest: &Path) -> R
 
 impl Engine for Rustic {
     fn ensure_initialized(&self) -> Result<(), String> {
-        let repo = self.repo()?;
+        let backends = self.backends()?;
+        let repo = Repository::new(&RepositoryOptions::default(), &backends).map_err(err)?;
         if repo.config_id().map_err(err)?.is_some() {
             return Ok(());
         }
@@ -223,8 +235,18 @@ impl Engine for Rustic {
         let config = ConfigOptions::default()
             .set_datapack_size(ByteSize::mib(4))
             .set_datapack_size_limit(ByteSize::mib(16));
-        repo.init(&self.credentials()?, &KeyOptions::default(), &config)
-            .map_err(err)?;
+        // The key file (see key.rs) is written before the config, so an interrupted
+        // init leaves no repository that no key opens.
+        let master = MasterKey::new();
+        let be = backends.repository();
+        be.create().map_err(err)?;
+        key::add(be.as_ref(), &master, &self.password()?)?;
+        repo.init(
+            &Credentials::Masterkey(master),
+            &KeyOptions::default(),
+            &config,
+        )
+        .map_err(err)?;
         Ok(())
     }
 
@@ -251,7 +273,7 @@ impl Engine for Rustic {
         let snap = opts.to_snapshot().map_err(err)?;
         let source = PathList::from_iter(paths.iter().cloned())
             .sanitize()
-            .map_err(err)?;
+            .map_err(|e| e.to_string())?;
         let mut backup = BackupOptions::default();
         // Every clan snapshot has its own label: the parent (whose unchanged files are
         // not read again) is the latest snapshot of the same host and paths.
@@ -290,6 +312,17 @@ impl Engine for Rustic {
         let opts = RestoreOptions::default();
         let local =
             LocalDestination::new(&dest.to_string_lossy(), true, !node.is_dir()).map_err(err)?;
+        // Contents first with our own writer (see contents.rs); rustic's restore then
+        // finds every file present and only sets metadata, links and special files.
+        let p = repo.progress_bytes("restoring file contents...");
+        p.set_length(
+            ls.clone()
+                .filter_map(Result::ok)
+                .map(|(_, n)| n.meta.size)
+                .sum(),
+        );
+        contents::write(&repo, ls.clone(), dest, !node.is_dir(), &p)?;
+        p.finish();
         let plan = repo
             .prepare_restore(&opts, ls.clone(), &local, false)
             .map_err(err)?;

@@ -122,3 +122,95 @@ fn the_restic_cli_reads_what_the_engine_wrote() {
     );
     restic(&["check", "--read-data"]);
 }
+
+#[test]
+fn keys_cost_32_mib_and_errors_are_one_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pw = tmp.path().join("pw");
+    std::fs::write(&pw, "secret\n").unwrap();
+    let repo = tmp.path().join("repo");
+    let spec = |password_file| RepoSpec {
+        repository: repo.display().to_string(),
+        password_file,
+    };
+    Rustic::new(spec(pw)).ensure_initialized().unwrap();
+    let keys: Vec<_> = std::fs::read_dir(repo.join("keys")).unwrap().collect();
+    assert_eq!(keys.len(), 1);
+    let key: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(keys[0].as_ref().unwrap().path()).unwrap()).unwrap();
+    assert_eq!(
+        (&key["N"], &key["r"], &key["p"]),
+        (&32768.into(), &8.into(), &5.into())
+    );
+
+    let wrong = tmp.path().join("wrong");
+    std::fs::write(&wrong, "not the password\n").unwrap();
+    let e = Rustic::new(spec(wrong)).snapshots().unwrap_err();
+    assert!(e.contains("password"), "{e}");
+    assert!(!e.contains('\n') && !e.contains("Backtrace"), "{e}");
+}
+
+#[test]
+fn restores_large_sparse_and_hard_linked_files_exactly() {
+    use std::os::unix::fs::MetadataExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let pw = tmp.path().join("pw");
+    std::fs::write(&pw, "secret\n").unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(data.join("d")).unwrap();
+    // 24 MiB of noise: many chunks, restored blob by blob.
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let big: Vec<u8> = (0..24 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    std::fs::write(data.join("big.bin"), &big).unwrap();
+    let sparse = std::fs::File::create(data.join("sparse.img")).unwrap();
+    sparse.set_len(32 << 20).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&sparse, b"in the middle", 16 << 20).unwrap();
+    drop(sparse);
+    std::fs::write(data.join("one"), "linked").unwrap();
+    std::fs::hard_link(data.join("one"), data.join("d/two")).unwrap();
+    let engine = Rustic::new(RepoSpec {
+        repository: tmp.path().join("repo").display().to_string(),
+        password_file: pw,
+    });
+    engine.ensure_initialized().unwrap();
+    let snap = engine
+        .backup(std::slice::from_ref(&data), "m-1", "m", &[], &[], None)
+        .unwrap();
+    let dest = tmp.path().join("restored");
+    engine.restore(&snap.id, &data, &dest, None).unwrap();
+
+    assert!(std::fs::read(dest.join("big.bin")).unwrap() == big);
+    let restored = std::fs::read(dest.join("sparse.img")).unwrap();
+    assert_eq!(restored.len(), 32 << 20);
+    assert_eq!(&restored[16 << 20..(16 << 20) + 13], b"in the middle");
+    assert_eq!(restored.iter().filter(|b| **b != 0).count(), 13);
+    let m = std::fs::metadata(dest.join("sparse.img")).unwrap();
+    assert!(
+        m.blocks() * 512 < 4 << 20,
+        "zeros stay holes: {} blocks",
+        m.blocks()
+    );
+    let (one, two) = (
+        std::fs::metadata(dest.join("one")).unwrap(),
+        std::fs::metadata(dest.join("d/two")).unwrap(),
+    );
+    assert_eq!((one.ino(), one.nlink()), (two.ino(), 2));
+    for name in ["big.bin", "sparse.img", "one", "d"] {
+        let (a, b) = (
+            std::fs::metadata(data.join(name)).unwrap(),
+            std::fs::metadata(dest.join(name)).unwrap(),
+        );
+        assert_eq!(
+            (a.mtime(), a.mtime_nsec(), a.mode()),
+            (b.mtime(), b.mtime_nsec(), b.mode()),
+            "{name}"
+        );
+    }
+}

@@ -158,7 +158,12 @@ pub fn finish<T>(machine: &str, results: &[(String, clan_backup::Result<T>)]) ->
         .iter()
         .filter_map(|(name, r)| r.as_ref().err().map(|e| (name, e)))
         .map(|(name, e)| {
-            eprintln!("error: machine '{machine}', provider '{name}': {e}");
+            // The line names the provider already.
+            let text = e.to_string();
+            let text = text
+                .strip_prefix(&format!("provider '{name}': "))
+                .unwrap_or(&text);
+            eprintln!("error: machine '{machine}', provider '{name}': {text}");
             name
         })
         .collect();

@@ -1,0 +1,59 @@
+//! Repository key files with restic's scrypt parameters.
+//!
+//! rustic_core writes key files with scrypt's "recommended" cost (N = 2^17, r = 8:
+//! 128 MiB), and every command that opens the repository pays it again: that alone was
+//! most of the engine's peak memory in bench/. The restic CLI calibrates its keys to
+//! N = 2^15, r = 8, p = 5 on this kind of machine (32 MiB, about the same CPU time),
+//! so clan writes its key files with those parameters. Same format, so the restic
+//! CLI and rustic open them unchanged.
+
+use aes256ctr_poly1305aes::Aes256CtrPoly1305Aes;
+use aes256ctr_poly1305aes::aead::AeadInPlace;
+use rand::Rng;
+use rustic_core::repofile::{KeyFile, MasterKey};
+use rustic_core::{FileType, Id, WriteBackend};
+use sha2::Digest;
+
+const LOG_N: u8 = 15;
+const R: u32 = 8;
+const P: u32 = 5;
+
+/// Adds a key file that opens `master` with `password`.
+pub fn add(be: &dyn WriteBackend, master: &MasterKey, password: &str) -> Result<(), String> {
+    let mut salt = vec![0; 64];
+    rand::rng().fill_bytes(&mut salt);
+    let params = scrypt::Params::new(LOG_N, R, P).map_err(|e| e.to_string())?;
+    let mut derived = [0; 64];
+    scrypt::scrypt(password.as_bytes(), &salt, &params, &mut derived).map_err(|e| e.to_string())?;
+    let plain = serde_json::to_vec(master).map_err(|e| e.to_string())?;
+    let key = KeyFile {
+        hostname: None,
+        username: None,
+        created: Some(jiff::Zoned::now()),
+        kdf: "scrypt".to_string(),
+        n: 1 << LOG_N,
+        r: R,
+        p: P,
+        data: encrypt(&derived, &plain)?,
+        salt,
+    };
+    let file = serde_json::to_vec(&key).map_err(|e| e.to_string())?;
+    let id = Id::new(sha2::Sha256::digest(&file).into());
+    be.write_bytes(FileType::Key, &id, false, file.into())
+        .map_err(|e| format!("writing the repository key: {e}"))
+}
+
+/// restic's format for encrypted data: nonce, AES-256-CTR ciphertext, Poly1305-AES tag.
+fn encrypt(key: &[u8; 64], plain: &[u8]) -> Result<Vec<u8>, String> {
+    let mut nonce = [0u8; 16];
+    rand::rng().fill_bytes(&mut nonce);
+    let mut out = Vec::with_capacity(plain.len() + 32);
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(plain);
+    let cipher = Aes256CtrPoly1305Aes::new(key.into());
+    let tag = cipher
+        .encrypt_in_place_detached(&nonce.into(), &[], &mut out[16..])
+        .map_err(|e| format!("encrypting the repository key: {e}"))?;
+    out.extend_from_slice(&tag);
+    Ok(out)
+}
