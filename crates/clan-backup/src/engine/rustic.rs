@@ -229,9 +229,9 @@ impl Engine for Rustic {
         if repo.config_id().map_err(err)?.is_some() {
             return Ok(());
         }
-        // Small data packs (4 MiB, growing with the repository up to restic's 16 MiB):
-        // the restorer reads up to 20 pack ranges at once, so with rustic's default
-        // 32 MiB packs a restore needed ~800 MiB of memory (see bench/README.md).
+        // Data packs of 4 MiB growing with the repository up to restic's 16 MiB, not
+        // rustic's 32 MiB: the packer holds one in memory, and rustic's own restorer
+        // (still used for files without an mtime) reads 20 pack ranges at once.
         let config = ConfigOptions::default()
             .set_datapack_size(ByteSize::mib(4))
             .set_datapack_size_limit(ByteSize::mib(16));
