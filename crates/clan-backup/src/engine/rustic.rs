@@ -235,8 +235,8 @@ impl Engine for Rustic {
         let config = ConfigOptions::default()
             .set_datapack_size(ByteSize::mib(4))
             .set_datapack_size_limit(ByteSize::mib(16));
-        // The key file (see key.rs) is written before the config, so an interrupted
-        // init leaves no repository that no key opens.
+        // The key file (key.rs) goes in before the config: an interrupted init leaves
+        // no config without a key, and the next run initialises again.
         let master = MasterKey::new();
         let be = backends.repository();
         be.create().map_err(err)?;

@@ -67,6 +67,7 @@ pub fn write<S: IndexedFull + Sync>(
                     NodeType::File => {
                         let m = &node.meta;
                         if m.links > 1 && !linked.insert((m.device_id, m.inode)) {
+                            progress.inc(m.size);
                             continue;
                         }
                         if tx.send((path, node)).is_err() {
