@@ -214,3 +214,31 @@ fn restores_large_sparse_and_hard_linked_files_exactly() {
         );
     }
 }
+
+#[test]
+fn a_file_that_cannot_be_written_fails_the_restore_and_names_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pw = tmp.path().join("pw");
+    std::fs::write(&pw, "secret\n").unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    for i in 0..300 {
+        std::fs::write(data.join(format!("f{i:03}")), format!("file {i}")).unwrap();
+    }
+    let engine = Rustic::new(RepoSpec {
+        repository: tmp.path().join("repo").display().to_string(),
+        password_file: pw,
+    });
+    engine.ensure_initialized().unwrap();
+    let snap = engine
+        .backup(std::slice::from_ref(&data), "m-1", "m", &[], &[], None)
+        .unwrap();
+    // A directory where the snapshot has the file f100.
+    let dest = tmp.path().join("restored");
+    std::fs::create_dir_all(dest.join("f100")).unwrap();
+    let e = engine.restore(&snap.id, &data, &dest, None).unwrap_err();
+    assert!(
+        e.contains(&format!("restoring {}", dest.join("f100").display())),
+        "{e}"
+    );
+}

@@ -39,59 +39,70 @@ pub fn write<S: IndexedFull + Sync>(
     };
     let (tx, rx) = mpsc::sync_channel::<(PathBuf, Node)>(WORKERS * 4);
     let rx = Mutex::new(rx);
+    // The first failure; after it, workers only drain the queue so the producer
+    // never blocks, and the producer stops.
+    let failed: Mutex<Option<String>> = Mutex::new(None);
+    let fail = |e: String| {
+        failed.lock().expect("failure").get_or_insert(e);
+    };
+    let has_failed = || failed.lock().expect("failure").is_some();
     std::thread::scope(|s| {
-        let workers: Vec<_> = (0..WORKERS)
-            .map(|_| {
-                s.spawn(|| -> Result<(), String> {
-                    loop {
-                        let job = rx.lock().expect("job queue").recv();
-                        let Ok((path, node)) = job else {
-                            return Ok(());
-                        };
-                        write_file(repo, &node, &path)
-                            .map_err(|e| format!("restoring {}: {e}", path.display()))?;
-                        progress.inc(node.meta.size);
+        for _ in 0..WORKERS {
+            s.spawn(|| {
+                loop {
+                    // The lock is held for the receive only, not while writing.
+                    let job = rx.lock().expect("job queue").recv();
+                    let Ok((path, node)) = job else {
+                        return;
+                    };
+                    if has_failed() {
+                        continue;
                     }
-                })
-            })
-            .collect();
+                    match write_file(repo, &node, &path) {
+                        Ok(()) => progress.inc(node.meta.size),
+                        Err(e) => fail(format!("restoring {}: {e}", path.display())),
+                    }
+                }
+            });
+        }
         // Hard links: only the first path gets contents; rustic links the others to it.
         let mut linked = HashSet::new();
-        let produce = || -> Result<(), String> {
-            for item in nodes {
-                let (path, node) = item.map_err(|e| e.to_string())?;
-                let path = target(&path);
-                match node.node_type {
-                    NodeType::Dir => std::fs::create_dir_all(&path)
-                        .map_err(|e| format!("creating {}: {e}", path.display()))?,
-                    NodeType::File => {
-                        let m = &node.meta;
-                        if m.links > 1 && !linked.insert((m.device_id, m.inode)) {
-                            progress.inc(m.size);
-                            continue;
-                        }
-                        if tx.send((path, node)).is_err() {
-                            break; // a worker failed: its error is reported below
-                        }
-                    }
-                    _ => {}
-                }
+        for item in nodes {
+            if has_failed() {
+                break;
             }
-            Ok(())
-        };
-        let produced = produce();
-        drop(tx);
-        for w in workers {
-            w.join().expect("restore worker panicked")?;
+            let (path, node) = match item {
+                Ok((path, node)) => (target(&path), node),
+                Err(e) => {
+                    fail(super::err(e));
+                    break;
+                }
+            };
+            match node.node_type {
+                // Streamed before their contents.
+                NodeType::Dir => {
+                    if let Err(e) = std::fs::create_dir_all(&path) {
+                        fail(format!("creating {}: {e}", path.display()));
+                    }
+                }
+                NodeType::File => {
+                    let m = &node.meta;
+                    if m.links > 1 && !linked.insert((m.device_id, m.inode)) {
+                        progress.inc(m.size);
+                    } else {
+                        tx.send((path, node))
+                            .expect("workers run until the queue closes");
+                    }
+                }
+                _ => {}
+            }
         }
-        produced
-    })
+        drop(tx);
+    });
+    failed.into_inner().expect("failure").map_or(Ok(()), Err)
 }
 
 fn write_file<S: IndexedFull>(repo: &Repository<S>, node: &Node, path: &Path) -> io::Result<()> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
     // A symlink in the way (a --target that is not empty) is replaced, not followed.
     if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_symlink()) {
         std::fs::remove_file(path)?;
