@@ -95,15 +95,32 @@ impl rustic_core::ProgressBars for Bars {
 
 pub struct Rustic {
     spec: RepoSpec,
+    /// The master key, once the password opened the repository: later opens by this
+    /// engine skip the key derivation (~0.35 s; a backup or a restore opens twice).
+    key: std::sync::OnceLock<MasterKey>,
 }
 
 impl Rustic {
     pub fn new(spec: RepoSpec) -> Self {
-        Self { spec }
+        Self {
+            spec,
+            key: std::sync::OnceLock::new(),
+        }
     }
 
     fn credentials(&self) -> Result<Credentials, String> {
-        Ok(Credentials::password(self.password()?))
+        match self.key.get() {
+            Some(key) => Ok(Credentials::Masterkey(key.clone())),
+            None => Ok(Credentials::password(self.password()?)),
+        }
+    }
+
+    fn remember_key(
+        &self,
+        repo: Repository<rustic_core::OpenStatus>,
+    ) -> Repository<rustic_core::OpenStatus> {
+        let _ = self.key.set(repo.key());
+        repo
     }
 
     fn password(&self) -> Result<String, String> {
@@ -135,7 +152,8 @@ impl Rustic {
     }
 
     fn open(&self) -> Result<Repository<rustic_core::OpenStatus>, String> {
-        self.repo()?.open(&self.credentials()?).map_err(err)
+        let repo = self.repo()?.open(&self.credentials()?).map_err(err)?;
+        Ok(self.remember_key(repo))
     }
 
     /// Opens the repository with progress going to `progress`.
@@ -148,10 +166,11 @@ impl Rustic {
         };
         let backends = self.backends()?;
         let bars = Bars(std::sync::Arc::new(std::sync::Mutex::new(tx)));
-        Repository::new_with_progress(&RepositoryOptions::default(), &backends, bars)
+        let repo = Repository::new_with_progress(&RepositoryOptions::default(), &backends, bars)
             .map_err(err)?
             .open(&self.credentials()?)
-            .map_err(err)
+            .map_err(err)?;
+        Ok(self.remember_key(repo))
     }
 }
 
@@ -241,12 +260,14 @@ impl Engine for Rustic {
         let be = backends.repository();
         be.create().map_err(err)?;
         key::add(be.as_ref(), &master, &self.password()?)?;
-        repo.init(
-            &Credentials::Masterkey(master),
-            &KeyOptions::default(),
-            &config,
-        )
-        .map_err(err)?;
+        let repo = repo
+            .init(
+                &Credentials::Masterkey(master),
+                &KeyOptions::default(),
+                &config,
+            )
+            .map_err(err)?;
+        self.remember_key(repo);
         Ok(())
     }
 
