@@ -29,6 +29,13 @@ wipe() {
 }
 wipe "$W"
 mkdir -p "$W"
+# The dataset, its copy, a restore and five repositories at once: ~16 GiB at full size.
+need=$((16 * 1024 * 1024 / divisor))
+avail=$(df -Pk "$W" | awk 'NR == 2 { print $4 }')
+if [ "$avail" -lt "$need" ]; then
+  echo "error: $W has $((avail / 1024)) MiB free; the benchmark needs $((need / 1024)) MiB (set BENCH_DIR to a larger disk)" >&2
+  exit 1
+fi
 src=$W/data
 raw=$W/raw.tsv
 log=$W/log
