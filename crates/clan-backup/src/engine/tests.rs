@@ -1,18 +1,23 @@
 use super::*;
 
+/// An engine on `dir/repo` whose password file is `dir/pw`.
+fn engine_in(dir: &std::path::Path) -> Rustic {
+    let pw = dir.join("pw");
+    std::fs::write(&pw, "secret\n").unwrap();
+    Rustic::new(RepoSpec {
+        repository: dir.join("repo").display().to_string(),
+        password_file: pw,
+    })
+}
+
 #[test]
 fn rustic_backs_up_lists_restores_forgets_and_checks() {
     let tmp = tempfile::tempdir().unwrap();
-    let pw = tmp.path().join("pw");
-    std::fs::write(&pw, "secret\n").unwrap();
     let data = tmp.path().join("data");
     std::fs::create_dir_all(data.join("sub/empty")).unwrap();
     std::fs::write(data.join("sub/a.txt"), "hello").unwrap();
     std::fs::write(data.join("stays.txt"), "the same").unwrap();
-    let engine = Rustic::new(RepoSpec {
-        repository: tmp.path().join("repo").display().to_string(),
-        password_file: pw,
-    });
+    let engine = engine_in(tmp.path());
     engine.ensure_initialized().unwrap();
     engine.ensure_initialized().unwrap();
     let first = engine
@@ -71,16 +76,11 @@ fn rustic_backs_up_lists_restores_forgets_and_checks() {
 #[test]
 fn the_restic_cli_reads_what_the_engine_wrote() {
     let tmp = tempfile::tempdir().unwrap();
-    let pw = tmp.path().join("pw");
-    std::fs::write(&pw, "secret\n").unwrap();
     let data = tmp.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
     std::fs::write(data.join("a.txt"), "from the engine").unwrap();
-    let repo = tmp.path().join("repo");
-    let engine = Rustic::new(RepoSpec {
-        repository: repo.display().to_string(),
-        password_file: pw.clone(),
-    });
+    let engine = engine_in(tmp.path());
+    let (repo, pw) = (tmp.path().join("repo"), tmp.path().join("pw"));
     engine.ensure_initialized().unwrap();
     let snap = engine
         .backup(
@@ -154,8 +154,6 @@ fn keys_cost_32_mib_and_errors_are_one_line() {
 fn restores_large_sparse_and_hard_linked_files_exactly() {
     use std::os::unix::fs::MetadataExt;
     let tmp = tempfile::tempdir().unwrap();
-    let pw = tmp.path().join("pw");
-    std::fs::write(&pw, "secret\n").unwrap();
     let data = tmp.path().join("data");
     std::fs::create_dir_all(data.join("d")).unwrap();
     // 24 MiB of noise: many chunks, restored blob by blob.
@@ -175,10 +173,7 @@ fn restores_large_sparse_and_hard_linked_files_exactly() {
     drop(sparse);
     std::fs::write(data.join("one"), "linked").unwrap();
     std::fs::hard_link(data.join("one"), data.join("d/two")).unwrap();
-    let engine = Rustic::new(RepoSpec {
-        repository: tmp.path().join("repo").display().to_string(),
-        password_file: pw,
-    });
+    let engine = engine_in(tmp.path());
     engine.ensure_initialized().unwrap();
     let snap = engine
         .backup(std::slice::from_ref(&data), "m-1", "m", &[], &[], None)
@@ -218,17 +213,12 @@ fn restores_large_sparse_and_hard_linked_files_exactly() {
 #[test]
 fn a_file_that_cannot_be_written_fails_the_restore_and_names_it() {
     let tmp = tempfile::tempdir().unwrap();
-    let pw = tmp.path().join("pw");
-    std::fs::write(&pw, "secret\n").unwrap();
     let data = tmp.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
     for i in 0..300 {
         std::fs::write(data.join(format!("f{i:03}")), format!("file {i}")).unwrap();
     }
-    let engine = Rustic::new(RepoSpec {
-        repository: tmp.path().join("repo").display().to_string(),
-        password_file: pw,
-    });
+    let engine = engine_in(tmp.path());
     engine.ensure_initialized().unwrap();
     let snap = engine
         .backup(std::slice::from_ref(&data), "m-1", "m", &[], &[], None)
