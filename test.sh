@@ -5,4 +5,7 @@ cd "$(dirname "$0")"
 export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
 cargo fmt --all --check
 cargo clippy --all-targets --locked -- -D warnings
+# Nix initialises its store on first use; many evaluations at once on a fresh
+# machine race at that ("creating symlink ... File exists"). Once, first:
+if command -v nix-instantiate >/dev/null; then nix-instantiate --eval -E 1 >/dev/null; fi
 cargo test --all-targets --locked

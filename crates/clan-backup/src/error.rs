@@ -41,8 +41,15 @@ pub enum BackupError {
         name: String,
         available: Vec<String>,
     },
-    #[error("no backup named '{name}' in provider '{provider}'; see `clan backups list`")]
-    NoSuchBackup { provider: String, name: String },
+    #[error(
+        "machine '{machine}' has no backup named '{name}' in provider '{provider}'; see `clan backups list {machine}`. \
+         A backup that another machine made is restored with --from-machine MACHINE"
+    )]
+    NoSuchBackup {
+        provider: String,
+        name: String,
+        machine: String,
+    },
     #[error("{0}")]
     Config(String),
     #[error(
@@ -55,6 +62,18 @@ pub enum BackupError {
     },
     #[error("another backup or restore of this machine is running (lock {}); try again when it has finished", .0.display())]
     Busy(PathBuf),
+    #[error(
+        "machine '{0}' has nothing to back up: it declares no state (clan.core.state), or none of \
+         its folders exists"
+    )]
+    NothingToBackUp(String),
+    #[error("interrupted by a signal (Ctrl-C or SIGTERM)")]
+    Interrupted,
+    #[error(transparent)]
+    Fs(#[from] crate::safe_fs::SafeFsError),
+    /// A folder that the backup does not hold (it was missing when the backup was made).
+    #[error("backup '{name}' does not hold {}", .path.display())]
+    NotInBackup { name: String, path: PathBuf },
     /// An error the machine runtime reported, with its message as it was there.
     #[error("{0}")]
     OnMachine(String),

@@ -6,10 +6,15 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod event;
+pub mod fault;
 pub mod hooks;
+pub mod interrupt;
+pub mod layout;
 pub mod ops;
 pub mod postgres;
 pub mod provider;
+pub mod safe_fs;
+pub mod scratch;
 pub mod services;
 pub mod tree;
 

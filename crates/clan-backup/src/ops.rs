@@ -17,7 +17,9 @@ use crate::engine::Keep;
 use crate::error::{BackupError, Result, io};
 use crate::event::{Event, Reporter};
 use crate::provider::{self, Listed, Provider, SnapshotRequest};
-use crate::{hooks, postgres, services, tree};
+use crate::safe_fs::{Dir, SafeFsError};
+use crate::scratch::Scratch;
+use crate::{fault, hooks, interrupt, layout, postgres, services, tree};
 
 /// What the backup layer needs of a machine: its states, providers and settings.
 /// Serialisable, so that it can be sent to the machine.
@@ -69,11 +71,28 @@ impl Machine {
     }
 
     /// Takes the machine's backup lock; refuses when another operation holds it.
+    /// The staging directory is root's and not listable by others (mode 0711:
+    /// the database user passes through it to its own 0700 dump directory), the
+    /// lock file is 0600: `flock` needs only read access, so a lock readable by
+    /// others would let any local user stop every backup.
     fn lock(&self) -> Result<File> {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
         let dir = &self.staging_directory;
         std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o711))
+            .map_err(io(format!("making {} private", dir.display())))?;
         let path = dir.join("lock");
-        let file = File::create(&path).map_err(io(format!("opening {}", path.display())))?;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .open(&path)
+            .map_err(io(format!("opening {}", path.display())))?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(io(format!("making {} private", path.display())))?;
         match file.try_lock() {
             Ok(()) => Ok(file),
             Err(std::fs::TryLockError::WouldBlock) => Err(BackupError::Busy(path)),
@@ -127,11 +146,13 @@ pub fn create(
     reporter: &dyn Reporter,
 ) -> Result<PerProvider<BackupInfo>> {
     let providers = m.providers(only)?;
+    layout::check(m)?;
     let _lock = m.lock()?;
+    recover_folders(m, reporter)?;
     Ok(providers
         .into_iter()
         .map(|(name, config)| {
-            let p = provider::open(&name, &config);
+            let p = provider::open(&name, &config, &m.name);
             let r = create_with(m, p.as_ref(), reason, reporter);
             (name, r)
         })
@@ -149,13 +170,23 @@ fn create_with(
     let mut paths: BTreeSet<PathBuf> = BTreeSet::new();
     for (name, s) in &states {
         for f in &s.folders {
-            if !Path::new(f).is_dir() {
-                return Err(BackupError::Step {
-                    step: format!("state '{name}'"),
-                    message: format!("folder {f} does not exist"),
-                });
+            match Dir::open(Path::new(f)) {
+                Ok(Some(_)) => {
+                    paths.insert(PathBuf::from(f));
+                }
+                Ok(None) | Err(SafeFsError::NotADirectory(_)) => reporter.report(Event::Warning {
+                    message: format!(
+                        "folder {f} of state '{name}' does not exist (or is not a directory); \
+                             the backup holds the rest"
+                    ),
+                }),
+                Err(e) => {
+                    return Err(BackupError::Step {
+                        step: format!("state '{name}'"),
+                        message: e.to_string(),
+                    });
+                }
             }
-            paths.insert(PathBuf::from(f));
         }
     }
     let result = (|| {
@@ -182,10 +213,7 @@ fn create_with(
             }
         }
         if paths.is_empty() {
-            return Err(BackupError::Config(format!(
-                "machine '{}' declares no state to back up (clan.core.state)",
-                m.name
-            )));
+            return Err(BackupError::NothingToBackUp(m.name.clone()));
         }
         let time = now_utc();
         let base = match reason {
@@ -220,7 +248,7 @@ fn create_with(
             reason: reason.as_str().to_string(),
             excludes: states
                 .iter()
-                .flat_map(|(_, s)| s.exclude.iter().cloned())
+                .flat_map(|(_, s)| anchored_excludes(s))
                 .collect(),
         };
         reporter.report(Event::Step {
@@ -229,6 +257,9 @@ fn create_with(
         });
         p.create(&req, reporter)
     })();
+    for (name, s) in &states {
+        remove_dumps(m, name, s);
+    }
     // postBackupScript runs whatever happened before it.
     let mut post_error = None;
     for (name, s) in &states {
@@ -253,8 +284,34 @@ fn create_with(
     })
 }
 
+/// A state's exclude patterns as absolute patterns over its own folders only: a
+/// pattern without '/' matches a name at any depth below each folder
+/// (`/srv/app/**/*.log`); one with '/' is already absolute. So one state's
+/// patterns never leave another state's files out of the backup.
+fn anchored_excludes(s: &State) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in &s.exclude {
+        if e.contains('/') {
+            out.push(e.clone());
+        } else {
+            for f in &s.folders {
+                out.push(format!("{}/**/{e}", f.trim_end_matches('/')));
+            }
+        }
+    }
+    out
+}
+
+/// The dump directory of a state: the database user's (it writes the dump), mode
+/// 0700, below clan's staging directory.
 fn prepare_dump_dir(dir: &Path, pg: &Postgresql) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
     std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
+    let parent = dir.parent().expect("below the staging directory");
+    std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o711))
+        .map_err(io(format!("making {} private", parent.display())))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(io(format!("making {} private", dir.display())))?;
     if let Some(user) = &pg.run_as {
         let uid = clan_core::process::Cmd::new("id")
             .args(["-u", user])
@@ -270,12 +327,20 @@ fn prepare_dump_dir(dir: &Path, pg: &Postgresql) -> Result<()> {
     Ok(())
 }
 
+/// Dumps are only needed inside the snapshot: removed after a backup and after
+/// their databases are restored, so no copy of a database lies around.
+fn remove_dumps(m: &Machine, state: &str, s: &State) {
+    for db in &s.postgres_databases {
+        let _ = std::fs::remove_file(postgres::dump_file(&m.dumps_dir(state), db));
+    }
+}
+
 /// `clan backups list`: every provider's backups, oldest first.
 pub fn list(m: &Machine, only: Option<&str>) -> Result<PerProvider<Vec<BackupInfo>>> {
     Ok(m.providers(only)?
         .into_iter()
         .map(|(name, config)| {
-            let r = provider::open(&name, &config).list().map(|l| {
+            let r = provider::open(&name, &config, &m.name).list().map(|l| {
                 l.into_iter()
                     .map(|b| BackupInfo {
                         provider: name.clone(),
@@ -296,6 +361,9 @@ pub struct RestoreOptions {
     /// Restore into this directory (`<target>/<folder>`) instead of in place.
     pub target: Option<PathBuf>,
     pub no_safety_backup: bool,
+    /// Restore a backup that another machine made (moving a service here).
+    #[serde(default)]
+    pub from_machine: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -317,7 +385,11 @@ pub fn restore(
         .providers(Some(provider_name))?
         .pop()
         .expect("one provider");
-    let p = provider::open(provider_name, &config);
+    layout::check(m)?;
+    // The backups restored from: this machine's, or, when moving a service, another's.
+    let from = opts.from_machine.as_deref().unwrap_or(&m.name);
+    let src = provider::open(provider_name, &config, from);
+    let p = provider::open(provider_name, &config, &m.name);
     let states: Vec<(&String, &State)> = match &opts.state {
         Some(s) => vec![
             m.states
@@ -329,10 +401,11 @@ pub fn restore(
         ],
         None => m.states.iter().collect(),
     };
-    if !p.has_backup(name)? {
+    if !src.has_backup(name)? {
         return Err(BackupError::NoSuchBackup {
             provider: provider_name.to_string(),
             name: name.to_string(),
+            machine: from.to_string(),
         });
     }
     let report_states = states.iter().map(|(n, _)| (*n).clone()).collect();
@@ -350,15 +423,22 @@ pub fn restore(
                     step: format!("restoring {} into {}", folder.display(), target.display()),
                 });
                 let dest = tree::under(target, &folder);
-                if dest.exists() {
+                let (parent, _) = Dir::create_all(dest.parent().expect("absolute"), 0o700)?;
+                let base = dest.file_name().expect("a folder has a name");
+                if parent.has(base)? {
                     return Err(BackupError::Config(format!(
                         "{} exists; --target needs a place that does not",
                         dest.display()
                     )));
                 }
-                std::fs::create_dir_all(dest.parent().expect("absolute"))
-                    .map_err(io(format!("creating {}", dest.display())))?;
-                p.restore_path(name, &folder, &dest, reporter)?;
+                match src.restore_path(name, &folder, &parent.fd_path().join(base), reporter) {
+                    Err(BackupError::NotInBackup { name, path }) => {
+                        reporter.report(Event::Warning {
+                            message: format!("backup '{name}' does not hold {}", path.display()),
+                        })
+                    }
+                    other => other?,
+                }
             }
         }
         return Ok(RestoreReport {
@@ -384,6 +464,8 @@ pub fn restore(
         });
     }
     let _lock = m.lock()?;
+    interrupt::watch();
+    recover_folders(m, reporter)?;
     let safety = if opts.no_safety_backup {
         None
     } else {
@@ -391,11 +473,17 @@ pub fn restore(
             provider: Some(provider_name.into()),
             step: "safety backup".into(),
         });
-        Some(
-            create_with(m, p.as_ref(), Reason::PreRestore, reporter)?
-                .backup
-                .name,
-        )
+        match create_with(m, p.as_ref(), Reason::PreRestore, reporter) {
+            Ok(b) => Some(b.backup.name),
+            // Every folder is gone and there is no database: nothing to lose.
+            Err(BackupError::NothingToBackUp(_)) => {
+                reporter.report(Event::Warning {
+                    message: "no safety backup: none of the folders exists".into(),
+                });
+                None
+            }
+            Err(e) => return Err(e),
+        }
     };
     let failed = |step: String, e: BackupError| match &safety {
         Some(s) => BackupError::RestoreFailed {
@@ -426,7 +514,8 @@ pub fn restore(
         .map_err(|e| failed("stopping services".into(), e))
         .and_then(|()| {
             for (state, s) in &states {
-                restore_state(m, p.as_ref(), name, state, s, reporter)
+                interrupt::check().map_err(|e| failed(format!("restoring state '{state}'"), e))?;
+                restore_state(m, src.as_ref(), name, state, s, reporter)
                     .map_err(|f| failed(f.0, f.1))?;
             }
             Ok(())
@@ -483,12 +572,23 @@ fn restore_state(
             .map_err(|e| Box::new((step.clone(), e)))?;
     } else {
         for folder in &folders {
-            restore_folder_exactly(p, name, folder, reporter)
-                .map_err(|e| Box::new((format!("{step} ({})", folder.display()), e)))?;
+            match restore_folder_exactly(p, name, folder, reporter) {
+                // Missing when the backup was made: left as it is now.
+                Err(BackupError::NotInBackup { name, path }) => reporter.report(Event::Warning {
+                    message: format!(
+                        "backup '{name}' does not hold {} (it was missing then); left as it is",
+                        path.display()
+                    ),
+                }),
+                other => {
+                    other.map_err(|e| Box::new((format!("{step} ({})", folder.display()), e)))?
+                }
+            }
         }
     }
     for db in &s.postgres_databases {
         let step = format!("restoring database '{db}' of state '{state}'");
+        interrupt::check().map_err(|e| Box::new((step.clone(), e)))?;
         reporter.report(Event::Step {
             provider: None,
             step: step.clone(),
@@ -500,6 +600,7 @@ fn restore_state(
         )
         .map_err(|e| Box::new((step, e)))?;
     }
+    remove_dumps(m, state, s);
     if let Some(script) = &s.post_restore_script {
         let step = format!("postRestoreScript of state '{state}'");
         hooks::run_script(&step, script, &env, reporter).map_err(|e| Box::new((step, e)))?;
@@ -507,34 +608,99 @@ fn restore_state(
     Ok(())
 }
 
-/// Restores `folder` from the backup into a directory inside it, then swaps the
-/// contents: afterwards the folder holds exactly what the backup held.
+/// Restores `folder` from the backup into a scratch directory inside it (on the
+/// folder's filesystem even when it is a mount point), then swaps the contents in
+/// (see `scratch.rs` for what is on disk at every step). A missing folder, or one
+/// that a file took the place of, is made again.
 fn restore_folder_exactly(
     p: &dyn Provider,
     name: &str,
     folder: &Path,
     reporter: &dyn Reporter,
 ) -> Result<()> {
-    std::fs::create_dir_all(folder).map_err(io(format!("creating {}", folder.display())))?;
-    let staging = folder.join(tree::STAGING_NAME);
-    if staging.exists() {
-        tree::remove_any(&staging)
-            .map_err(io(format!("removing the leftover {}", staging.display())))?;
-    }
-    std::fs::create_dir(&staging).map_err(io(format!("creating {}", staging.display())))?;
-    let restored = staging.join("tree");
-    let result = p
-        .restore_path(name, folder, &restored, reporter)
+    let (dir, created) = open_for_restore(folder, reporter)?;
+    let scratch = Scratch::create(&dir, created.last().map(PathBuf::as_path) == Some(folder))?;
+    fault::point();
+    let restored = p
+        .restore_path(name, folder, &scratch.tree_path(), reporter)
         .and_then(|()| {
-            tree::replace_contents(folder, &restored).map_err(io(format!(
-                "putting the restored {} in place",
-                folder.display()
-            )))
+            fault::point();
+            interrupt::check()
         });
-    if result.is_err() && staging.exists() {
-        let _ = tree::remove_any(&staging);
+    if let Err(e) = restored {
+        scratch.discard(&dir)?;
+        return Err(e);
     }
-    result
+    scratch.swap_in(&dir).map_err(|(e, kept)| {
+        let e = BackupError::from(e);
+        if kept.0.is_empty() {
+            return e;
+        }
+        BackupError::Config(format!(
+            "{e}\nThe folder was put back as it was, except these entries, whose names were \
+             taken meanwhile; they are kept at: {}",
+            kept.0
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })
+}
+
+/// Opens (or makes) a folder to restore into. A file or other non-directory where
+/// the folder or one of its parents should be is moved aside (renamed to
+/// `<name>.clan-moved-<time>`, reported), never deleted.
+fn open_for_restore(folder: &Path, reporter: &dyn Reporter) -> Result<(Dir, Vec<PathBuf>)> {
+    loop {
+        match Dir::create_all(folder, 0o700) {
+            Err(SafeFsError::NotADirectory(blocker)) if folder.starts_with(&blocker) => {
+                let parent = blocker.parent().expect("not the root");
+                let base = blocker.file_name().expect("a name");
+                let dir = Dir::open(parent)?.ok_or_else(|| {
+                    BackupError::Config(format!("{} disappeared", parent.display()))
+                })?;
+                let mut aside = base.to_os_string();
+                aside.push(format!(".clan-moved-{}", now_utc()));
+                dir.move_to(base, &dir, &aside)?;
+                reporter.report(Event::Warning {
+                    message: format!(
+                        "{} was not a directory; moved it to {} to restore the folder",
+                        blocker.display(),
+                        parent.join(&aside).display()
+                    ),
+                });
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
+/// Rolls back or removes what an interrupted restore left in the folders of
+/// `states` (the next operation on the machine does this first, under the lock).
+fn recover_folders(m: &Machine, reporter: &dyn Reporter) -> Result<()> {
+    for (state, s) in &m.states {
+        for folder in folders_of(m, state, s) {
+            let Ok(Some(dir)) = Dir::open(&folder) else {
+                continue;
+            };
+            let kept = Scratch::recover(&dir)?;
+            if !kept.is_empty() {
+                reporter.report(Event::Warning {
+                    message: format!(
+                        "an interrupted restore of {} was rolled back, but these entries' names \
+                         were taken meanwhile; they are kept at: {}",
+                        folder.display(),
+                        kept.iter()
+                            .map(|p| p.display().to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `clan backups check`.
@@ -542,7 +708,7 @@ pub fn check(m: &Machine, only: Option<&str>, read_data: bool) -> Result<PerProv
     Ok(m.providers(only)?
         .into_iter()
         .map(|(n, c)| {
-            let r = provider::open(&n, &c).check(read_data);
+            let r = provider::open(&n, &c, &m.name).check(read_data);
             (n, r)
         })
         .collect())
@@ -555,12 +721,13 @@ pub fn prune(
     keep: Option<Keep>,
 ) -> Result<PerProvider<Vec<String>>> {
     let providers = m.providers(only)?;
+    layout::check(m)?;
     let _lock = m.lock()?;
     Ok(providers
         .into_iter()
         .map(|(n, c)| {
             let k = keep.unwrap_or_else(|| c.keep());
-            let r = provider::open(&n, &c).prune(&k);
+            let r = provider::open(&n, &c, &m.name).prune(&k);
             (n, r)
         })
         .collect())

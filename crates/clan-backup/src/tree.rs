@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fs::{self, File, Metadata};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -61,21 +61,24 @@ pub struct CopyStats {
     pub bytes_copied: u64,
     /// Files hard-linked to the previous copy instead of copied.
     pub linked: u64,
-    /// Sockets, FIFOs and devices, which are not copied.
-    pub skipped_special: u64,
 }
+
+/// Files with several links already copied, by (device, inode) of the source: one
+/// map for all folders of a snapshot keeps links between them.
+pub type LinkMap = HashMap<(u64, u64), PathBuf>;
 
 /// Copies `src` (a directory) to `dst` (created), preserving metadata. With
 /// `previous`, a regular file whose counterpart under `previous` has the same size,
-/// mtime, mode and owner is hard-linked to it instead of copied.
+/// mtime, mode and owner is hard-linked to it instead of copied. Directories that
+/// hold clan's scratch marker are not copied.
 pub fn copy_tree(
     src: &Path,
     dst: &Path,
     previous: Option<&Path>,
     exclude: &Exclude,
+    links: &mut LinkMap,
 ) -> io::Result<CopyStats> {
     let mut stats = CopyStats::default();
-    let mut links: HashMap<(u64, u64), PathBuf> = HashMap::new();
     let meta = fs::symlink_metadata(src)?;
     if !meta.is_dir() {
         return Err(io::Error::new(
@@ -84,7 +87,7 @@ pub fn copy_tree(
         ));
     }
     fs::create_dir_all(dst)?;
-    copy_dir(src, dst, previous, exclude, &mut links, &mut stats)?;
+    copy_dir(src, dst, previous, exclude, links, &mut stats)?;
     set_metadata(dst, &meta)?;
     Ok(stats)
 }
@@ -94,7 +97,7 @@ fn copy_dir(
     dst: &Path,
     previous: Option<&Path>,
     exclude: &Exclude,
-    links: &mut HashMap<(u64, u64), PathBuf>,
+    links: &mut LinkMap,
     stats: &mut CopyStats,
 ) -> io::Result<()> {
     let mut entries: Vec<OsString> = fs::read_dir(src)?
@@ -110,6 +113,9 @@ fn copy_dir(
         let meta = fs::symlink_metadata(&s)?;
         let ft = meta.file_type();
         if ft.is_dir() {
+            if fs::symlink_metadata(s.join(crate::scratch::MARKER)).is_ok() {
+                continue;
+            }
             fs::create_dir(&d)?;
             copy_dir(&s, &d, prev.as_deref(), exclude, links, stats)?;
             set_metadata(&d, &meta)?;
@@ -137,7 +143,16 @@ fn copy_dir(
                 links.insert((meta.dev(), meta.ino()), d);
             }
         } else {
-            stats.skipped_special += 1;
+            // FIFOs, sockets and device nodes: made again as they were.
+            use rustix::fs::{FileType, Mode};
+            rustix::fs::mknodat(
+                rustix::fs::CWD,
+                &d,
+                FileType::from_raw_mode(meta.mode()),
+                Mode::from_raw_mode(meta.mode() & 0o7777),
+                meta.rdev(),
+            )?;
+            set_metadata(&d, &meta)?;
         }
     }
     Ok(())
@@ -158,22 +173,49 @@ fn unchanged(meta: &Metadata, previous: &Path) -> bool {
 /// Copies contents, leaving holes where the source has blocks of zeros.
 fn copy_file_sparse(src: &Path, dst: &Path, len: u64) -> io::Result<u64> {
     let mut input = File::open(src)?;
-    let mut output = File::create(dst)?;
+    let output = File::create(dst)?;
     let mut buf = vec![0u8; 128 * 1024];
-    let mut written = 0;
+    let (mut pos, mut written) = (0, 0);
     loop {
         let n = read_full(&mut input, &mut buf)?;
         if n == 0 {
             break;
         }
-        if buf[..n].iter().all(|b| *b == 0) {
-            output.seek(SeekFrom::Current(n as i64))?;
-        } else {
-            output.write_all(&buf[..n])?;
-            written += n as u64;
-        }
+        written += write_sparse_at(&output, &buf[..n], pos)?;
+        pos += n as u64;
     }
     output.set_len(len)?;
+    Ok(written)
+}
+
+/// Writes `buf` at `pos`, leaving each 4 KiB block of the file that would hold
+/// only zeros a hole (the filesystem's own granularity, so a sparse file comes back
+/// as sparse as it was). Returns the bytes written.
+pub fn write_sparse_at(file: &File, buf: &[u8], pos: u64) -> io::Result<u64> {
+    use std::os::unix::fs::FileExt;
+    const BLOCK: u64 = 4096;
+    let (mut at, mut run, mut written) = (0usize, None::<usize>, 0u64);
+    let mut flush = |from: usize, to: usize| -> io::Result<()> {
+        file.write_all_at(&buf[from..to], pos + from as u64)?;
+        written += (to - from) as u64;
+        Ok(())
+    };
+    while at < buf.len() {
+        let end = ((((pos + at as u64) / BLOCK + 1) * BLOCK - pos) as usize).min(buf.len());
+        let zero = buf[at..end].iter().all(|b| *b == 0);
+        match (zero, run) {
+            (false, None) => run = Some(at),
+            (true, Some(from)) => {
+                flush(from, at)?;
+                run = None;
+            }
+            _ => {}
+        }
+        at = end;
+    }
+    if let Some(from) = run {
+        flush(from, buf.len())?;
+    }
     Ok(written)
 }
 
@@ -197,51 +239,6 @@ pub fn set_metadata(path: &Path, meta: &Metadata) -> io::Result<()> {
     let mtime = FileTime::from_last_modification_time(meta);
     let atime = FileTime::from_last_access_time(meta);
     filetime::set_symlink_file_times(path, atime, mtime)
-}
-
-/// Name of the directory, inside `folder`, that a restore fills before the swap.
-/// Inside the folder, so that it is on the folder's filesystem even when the folder
-/// is a mount point.
-pub const STAGING_NAME: &str = ".clan-restore";
-
-/// Makes `folder` hold exactly what `restored` holds: everything else in `folder` is
-/// removed, the restored entries are moved in, and the folder's own owner, mode and
-/// mtime are taken from `restored`, which is removed. `restored` must be inside
-/// `folder` (see [`STAGING_NAME`]).
-pub fn replace_contents(folder: &Path, restored: &Path) -> io::Result<()> {
-    let staging_top = staging_top(folder, restored)?;
-    // Read before moving entries out of it, which changes its mtime.
-    let meta = fs::symlink_metadata(restored)?;
-    for entry in fs::read_dir(folder)? {
-        let path = entry?.path();
-        if path == staging_top {
-            continue;
-        }
-        remove_any(&path)?;
-    }
-    let mut names: Vec<OsString> = fs::read_dir(restored)?
-        .map(|e| e.map(|e| e.file_name()))
-        .collect::<io::Result<_>>()?;
-    names.sort();
-    for name in names {
-        fs::rename(restored.join(&name), folder.join(&name))?;
-    }
-    fs::remove_dir_all(&staging_top)?;
-    set_metadata(folder, &meta)
-}
-
-fn staging_top(folder: &Path, restored: &Path) -> io::Result<PathBuf> {
-    let rel = restored.strip_prefix(folder).map_err(|_| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{} is not inside {}", restored.display(), folder.display()),
-        )
-    })?;
-    let first = rel
-        .components()
-        .next()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "restored == folder"))?;
-    Ok(folder.join(first))
 }
 
 /// Removes a file, symlink or directory tree; read-only directories are made
@@ -295,7 +292,7 @@ mod tests {
         filetime::set_file_mtime(src.join("d/a"), FileTime::from_unix_time(1_000_000, 5)).unwrap();
 
         let one = tmp.path().join("one");
-        copy_tree(&src, &one, None, &Exclude::default()).unwrap();
+        copy_tree(&src, &one, None, &Exclude::default(), &mut LinkMap::new()).unwrap();
         let a = fs::metadata(one.join("d/a")).unwrap();
         assert_eq!(a.mode() & 0o777, 0o640);
         assert_eq!(a.mtime(), 1_000_000);
@@ -308,34 +305,19 @@ mod tests {
         assert!(one.join("d/empty").is_dir());
 
         let two = tmp.path().join("two");
-        let stats = copy_tree(&src, &two, Some(&one), &Exclude::default()).unwrap();
+        let stats = copy_tree(
+            &src,
+            &two,
+            Some(&one),
+            &Exclude::default(),
+            &mut LinkMap::new(),
+        )
+        .unwrap();
         assert_eq!(stats.linked, 1);
         assert_eq!(
             fs::metadata(two.join("d/a")).unwrap().ino(),
             a.ino(),
             "unchanged file linked to the previous copy"
         );
-    }
-
-    #[test]
-    fn replace_contents_is_exact() {
-        let tmp = tempfile::tempdir().unwrap();
-        let folder = tmp.path().join("f");
-        fs::create_dir_all(folder.join("old/sub")).unwrap();
-        fs::write(folder.join("new-after-backup"), "x").unwrap();
-        let restored = folder.join(STAGING_NAME).join("copy");
-        fs::create_dir_all(restored.join("old")).unwrap();
-        fs::write(restored.join("old/file"), "back").unwrap();
-        fs::set_permissions(&restored, fs::Permissions::from_mode(0o750)).unwrap();
-        replace_contents(&folder, &restored).unwrap();
-        let mut names: Vec<_> = fs::read_dir(&folder)
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        names.sort();
-        assert_eq!(names, vec![OsString::from("old")]);
-        assert_eq!(fs::read_to_string(folder.join("old/file")).unwrap(), "back");
-        assert!(!folder.join("old/sub").exists());
-        assert_eq!(fs::metadata(&folder).unwrap().mode() & 0o777, 0o750);
     }
 }

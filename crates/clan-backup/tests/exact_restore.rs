@@ -27,6 +27,11 @@ fn round_trip(provider: &str, config: impl FnOnce(&std::path::Path) -> Value) {
         backup.backup.name
     );
     let before = picture(&data);
+    let allocated = |p: &std::path::Path| {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(p).unwrap().blocks()
+    };
+    let sparse_blocks = allocated(&data.join("sparse.img"));
 
     damage(&data);
     assert_ne!(picture(&data), before);
@@ -55,6 +60,15 @@ fn round_trip(provider: &str, config: impl FnOnce(&std::path::Path) -> Value) {
         after == before,
         "{provider}: restore is not exact:\n{}",
         diff(&before, &after)
+    );
+    // Holes stay holes: a 64 MiB file with 20 bytes of data, allowing for the
+    // filesystem's rounding (blocks of 512 bytes). borg makes holes per chunk of
+    // its own (up to 8 MiB around data).
+    let restored_blocks = allocated(&data.join("sparse.img"));
+    let slack = if provider == "borg" { 8 * 2048 } else { 128 };
+    assert!(
+        restored_blocks <= sparse_blocks + slack,
+        "{provider}: sparse file restored with {restored_blocks} blocks, was {sparse_blocks}"
     );
 
     // The safety backup holds the damaged state and can be restored too.

@@ -178,6 +178,16 @@ fn the_backup_guide_across_two_lab_machines_with_faults() {
         "borg 700"
     );
     admin.clan(&["machines", "update", ALICE]).ok();
+    // A client gets no borg server account.
+    assert_eq!(
+        lab.ssh(
+            ALICE,
+            "getent passwd borg >/dev/null && echo account || echo none; \
+             test -e /var/lib/borgbackup && echo dir || echo no-dir"
+        )
+        .trim(),
+        "none\nno-dir"
+    );
     // Installed, configured, with its secrets and a timer for its provider.
     let on_alice = lab.ssh(
         ALICE,

@@ -112,10 +112,13 @@ pub fn clan_core_options() -> Group {
     let state = submodule(group([
         (
             "folders",
-            opt(list_of(matching("/.*")))
-                .default(json!([]))
-                .desc("Absolute paths of folders to back up")
-                .node(),
+            // Absolute, without '.', '..', empty components or a trailing '/'.
+            opt(list_of(matching(
+                "(/([^/.][^/]*|[.][^/.][^/]*|[.][.][^/]+))+",
+            )))
+            .default(json!([]))
+            .desc("Absolute paths of folders to back up (no '.' or '..' components)")
+            .node(),
         ),
         (
             "postgresDatabases",
@@ -137,9 +140,9 @@ pub fn clan_core_options() -> Group {
         ("postRestoreScript", script()),
         (
             "exclude",
-            opt(list_of(str()))
+            opt(list_of(matching(".*[^ ].*")))
                 .default(json!([]))
-                .desc("Patterns left out of backups")
+                .desc("Patterns left out of backups (not empty)")
                 .node(),
         ),
     ]));

@@ -113,6 +113,32 @@ fn unreachable_hosts_and_unknown_host_keys_are_told_apart() {
             .unwrap()
             .contains(key_blob)
     );
+    // A user whose ssh config says `StrictHostKeyChecking yes` is not overridden by
+    // clan's trust-on-first-use: the unknown host is refused and nothing learned.
+    let strict_known = tmp.path().join("strict_known_hosts");
+    let config = tmp.path().join("strict_config");
+    std::fs::write(
+        &config,
+        format!(
+            "Host *\n  StrictHostKeyChecking yes\n  UserKnownHostsFile {}\n",
+            strict_known.display()
+        ),
+    )
+    .unwrap();
+    let strict_user = Ssh::new(format!("root@127.0.0.1:{}", sshd.port).parse().unwrap())
+        .unwrap()
+        .identity_file(&sshd.client_key)
+        .config_file(&config);
+    match strict_user.run(&Cmd::new("true")) {
+        Err(HostError::Unreachable { message, .. }) => {
+            assert!(
+                message.contains("Host key verification failed"),
+                "{message}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!strict_known.exists() || std::fs::read_to_string(&strict_known).unwrap().is_empty());
     // Nobody listening.
     let port = clan_lab::free_port();
     let nobody = Ssh::new(format!("root@127.0.0.1:{port}").parse().unwrap())

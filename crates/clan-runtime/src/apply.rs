@@ -75,7 +75,14 @@ pub fn apply(m: &ResolvedMachine, reporter: &dyn Reporter) -> Result<Vec<String>
             changed.push("/root/.ssh/authorized_keys".into());
         }
     }
-    if let Some(server) = m.clan_core.borgbackup.get("server") {
+    // Only a borg server has clients (a machine.json of an older clan gave every
+    // client `"server": {"clients": null}`).
+    if let Some(server) = m
+        .clan_core
+        .borgbackup
+        .get("server")
+        .filter(|s| s["clients"].is_object())
+    {
         step(reporter, "borg repositories for the backup clients");
         changed.extend(borg_server(server)?);
     }

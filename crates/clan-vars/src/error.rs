@@ -7,6 +7,12 @@ pub enum VarsError {
         .0.display()
     )]
     NoAdminKey(std::path::PathBuf),
+    #[error(
+        "{path} can be read by other users (mode {mode:o}); it is a private key, so clan does not \
+         use it (as ssh does not). Make it yours alone: chmod 600 {path}",
+        path = .0.display(), mode = .1
+    )]
+    KeyTooOpen(std::path::PathBuf, u32),
     #[error("the clan has no admins (secrets/admins/*.pub); run `clan vars keygen` first")]
     NoAdmins,
     #[error(

@@ -33,6 +33,14 @@ pub fn read_identity(path: &Path) -> Result<Identity> {
         std::io::ErrorKind::NotFound => VarsError::NoAdminKey(path.to_path_buf()),
         _ => io(format!("reading {}", path.display()))(e),
     })?;
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(path)
+            .map_err(io(format!("reading {}", path.display())))?
+            .permissions(),
+    );
+    if mode & 0o077 != 0 {
+        return Err(VarsError::KeyTooOpen(path.to_path_buf(), mode & 0o7777));
+    }
     text.lines()
         .map(str::trim)
         .find(|l| l.starts_with("AGE-SECRET-KEY-"))

@@ -159,7 +159,9 @@ pub fn write(bundle: &Bundle, dir: &Path) -> Result<Uploaded> {
     }
     let ownership_deferred = apply_ownership(staging.path(), &bundle.manifest.files)?;
     let json = serde_json::to_vec_pretty(&bundle.manifest).expect("serialisable");
-    std::fs::write(staging.path().join(MANIFEST), json).map_err(io("writing the manifest"))?;
+    // Root's alone: it names every secret and its owner (no values), which nothing
+    // but clan needs.
+    keys::write_private(&staging.path().join(MANIFEST), &json, 0o600)?;
     replace_dir(staging.keep(), dir)?;
     Ok(Uploaded {
         manifest: bundle.manifest.clone(),

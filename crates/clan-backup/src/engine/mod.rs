@@ -17,6 +17,8 @@ pub struct Snapshot {
     /// clan's readable name (stored as the snapshot's label).
     pub label: String,
     pub time_utc: String,
+    /// The machine that made it.
+    pub host: String,
     pub tags: Vec<String>,
     pub paths: Vec<String>,
     /// Bytes added to the repository by this snapshot, when known.
@@ -76,9 +78,9 @@ pub trait Engine {
         progress: Option<ProgressSender>,
     ) -> Result<(), String>;
     fn check(&self, read_data: bool) -> Result<(), String>;
-    /// Forgets snapshots beyond `keep` (never the newest) and prunes; returns the
-    /// labels of the forgotten snapshots.
-    fn forget(&self, keep: &Keep) -> Result<Vec<String>, String>;
+    /// Forgets `host`'s snapshots beyond `keep` (never its newest) and prunes;
+    /// returns the labels of the forgotten snapshots.
+    fn forget(&self, host: &str, keep: &Keep) -> Result<Vec<String>, String>;
 }
 
 /// Where the repository is and how to open it.

@@ -191,6 +191,7 @@ fn to_snapshot(s: &SnapshotFile) -> Snapshot {
             .with_time_zone(jiff::tz::TimeZone::UTC)
             .strftime("%Y-%m-%dT%H:%M:%SZ")
             .to_string(),
+        host: s.hostname.clone(),
         tags: s.tags.iter().cloned().collect(),
         paths: s.paths.iter().cloned().collect(),
         added_bytes: s.summary.as_ref().map(|x| x.data_added_packed),
@@ -308,6 +309,7 @@ impl Engine for Rustic {
         // Gitignore-style globs: a pattern without '/' matches a name at any depth;
         // absolute patterns are anchored at the filesystem root.
         backup.excludes.globs = excludes.iter().map(|e| format!("!{e}")).collect();
+        backup.ignore_filter_opts.exclude_if_present = vec![crate::scratch::MARKER.to_string()];
         let snap = repo.backup(&backup, &source, snap).map_err(err)?;
         Ok(to_snapshot(&snap))
     }
@@ -355,13 +357,27 @@ impl Engine for Rustic {
     fn check(&self, read_data: bool) -> Result<(), String> {
         let mut opts = CheckOptions::default();
         opts.read_data = read_data;
-        self.open()?.check(opts).map_err(err)?;
-        Ok(())
+        // Findings come back as a list (also logged by rustic); any error-level one
+        // fails the check, with every finding named.
+        let results = self.open()?.check(opts).map_err(err)?;
+        if results.is_ok().is_ok() {
+            return Ok(());
+        }
+        let findings: Vec<String> = results
+            .0
+            .iter()
+            .map(|(level, e)| format!("{}: {e}", format!("{level:?}").to_lowercase()))
+            .collect();
+        Err(format!(
+            "the repository has errors:\n  {}",
+            findings.join("\n  ")
+        ))
     }
 
-    fn forget(&self, keep: &Keep) -> Result<Vec<String>, String> {
+    fn forget(&self, host: &str, keep: &Keep) -> Result<Vec<String>, String> {
         let repo = self.open()?;
-        let snaps = repo.get_all_snapshots().map_err(err)?;
+        let mut snaps = repo.get_all_snapshots().map_err(err)?;
+        snaps.retain(|s| s.hostname == host);
         let newest = snaps.iter().max_by_key(|s| s.time.clone()).map(|s| s.id);
         let mut k = KeepOptions::default();
         if keep.last > 0 {

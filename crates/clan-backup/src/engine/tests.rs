@@ -63,10 +63,13 @@ fn rustic_backs_up_lists_restores_forgets_and_checks() {
     assert!(dest.join("sub/empty").is_dir());
 
     let forgotten = engine
-        .forget(&Keep {
-            last: 1,
-            ..Keep::default()
-        })
+        .forget(
+            "m",
+            &Keep {
+                last: 1,
+                ..Keep::default()
+            },
+        )
         .unwrap();
     assert_eq!(forgotten, ["m-restic-1"]);
     engine.check(true).unwrap();
@@ -231,4 +234,51 @@ fn a_file_that_cannot_be_written_fails_the_restore_and_names_it() {
         e.contains(&format!("restoring {}", dest.join("f100").display())),
         "{e}"
     );
+}
+
+#[test]
+fn check_read_data_finds_one_flipped_byte_in_a_data_pack() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    // Incompressible, so that the data pack is the largest file of the repository.
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let bytes: Vec<u8> = (0..200_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    std::fs::write(data.join("a"), bytes).unwrap();
+    let engine = engine_in(tmp.path());
+    engine.ensure_initialized().unwrap();
+    engine
+        .backup(std::slice::from_ref(&data), "m-1", "m", &[], &[], None)
+        .unwrap();
+    engine.check(true).unwrap();
+    // The largest pack holds the file's contents.
+    let mut packs: Vec<_> = walk(&tmp.path().join("repo/data"));
+    packs.sort_by_key(|p| std::fs::metadata(p).unwrap().len());
+    let pack = packs.pop().unwrap();
+    let mut bytes = std::fs::read(&pack).unwrap();
+    bytes[40] ^= 1;
+    std::fs::write(&pack, bytes).unwrap();
+    engine.check(false).unwrap();
+    let e = engine.check(true).unwrap_err();
+    assert!(e.contains("the repository has errors"), "{e}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }

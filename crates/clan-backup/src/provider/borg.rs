@@ -14,13 +14,15 @@ use crate::event::{Event, Reporter};
 
 pub struct Borg {
     name: String,
+    owner: String,
     config: BorgConfig,
 }
 
 impl Borg {
-    pub fn new(name: &str, config: &BorgConfig) -> Self {
+    pub fn new(name: &str, config: &BorgConfig, owner: &str) -> Self {
         Self {
             name: name.to_string(),
+            owner: owner.to_string(),
             config: config.clone(),
         }
     }
@@ -105,7 +107,20 @@ impl Borg {
         Ok(out
             .lines()
             .filter_map(|l| parse_list_line(dest_name, l))
+            .filter(|a| self.is_own(dest_name, a))
+            .map(|l| l.listed)
             .collect())
+    }
+
+    fn is_own(&self, dest_name: &str, a: &Archive) -> bool {
+        match &a.machine {
+            Some(m) => *m == self.owner,
+            None => a
+                .listed
+                .name
+                .strip_prefix(&format!("{dest_name}::{}-{}-", self.owner, self.name))
+                .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit())),
+        }
     }
 
     /// `dest::archive`, or a plain archive name (the first destination that has it).
@@ -127,11 +142,19 @@ impl Borg {
         Err(BackupError::NoSuchBackup {
             provider: self.name.clone(),
             name: name.to_string(),
+            machine: self.owner.clone(),
         })
     }
 }
 
-fn parse_list_line(dest: &str, line: &str) -> Option<Listed> {
+/// A listed archive and the machine that made it: from the comment, or, for
+/// archives made before clan recorded it, from the name (`<machine>-<provider>-<time>`).
+struct Archive {
+    listed: Listed,
+    machine: Option<String>,
+}
+
+fn parse_list_line(dest: &str, line: &str) -> Option<Archive> {
     let mut parts = line.splitn(3, '\t');
     let name = parts.next()?.to_string();
     // "Sun, 2026-11-22 03:40:39" (TZ=UTC) -> "2026-11-22T03:40:39Z"
@@ -155,12 +178,16 @@ fn parse_list_line(dest: &str, line: &str) -> Option<Listed> {
                 .collect()
         })
         .unwrap_or_default();
-    Some(Listed {
-        name: format!("{dest}::{name}"),
-        time,
-        states,
-        reason: field("reason="),
-        size: None,
+    let machine = field("machine=");
+    Some(Archive {
+        listed: Listed {
+            name: format!("{dest}::{name}"),
+            time,
+            states,
+            reason: field("reason="),
+            size: None,
+        },
+        machine,
     })
 }
 
@@ -183,7 +210,12 @@ impl Provider for Borg {
                 step: format!("borg create ({d})"),
             });
             self.ensure_repo(d, dest)?;
-            let comment = format!("clan states={} reason={}", req.states.join(","), req.reason);
+            let comment = format!(
+                "clan machine={} states={} reason={}",
+                req.machine,
+                req.states.join(","),
+                req.reason
+            );
             let mut cmd = self.borg(dest).args([
                 "create",
                 "--json",
@@ -194,6 +226,7 @@ impl Provider for Borg {
             ]);
             // Borg's own patterns as given; clan's state patterns with clan's meaning
             // (no '/': a name at any depth; with '/': the absolute path).
+            cmd = cmd.args(["--exclude-if-present", crate::scratch::MARKER]);
             for e in &self.config.exclude {
                 cmd = cmd.args(["--exclude", e]);
             }
@@ -252,16 +285,17 @@ impl Provider for Borg {
             &d,
             self.borg(&destination)
                 .cwd(&work)
-                .arg("extract")
+                .args(["extract", "--sparse"])
                 .arg(format!("{}::{archive}", destination.repo))
                 .arg(&rel),
             &crate::event::Silent,
         )?;
         let extracted = work.join(&rel);
         if !extracted.is_dir() {
-            return Err(BackupError::Provider {
-                provider: self.name.clone(),
-                message: format!("backup '{name}' does not hold {}", path.display()),
+            let _ = std::fs::remove_dir_all(&work);
+            return Err(BackupError::NotInBackup {
+                name: name.to_string(),
+                path: path.to_path_buf(),
             });
         }
         std::fs::rename(&extracted, dest)
@@ -290,7 +324,12 @@ impl Provider for Borg {
         }
         let before = self.list()?;
         for (d, dest) in &self.config.destinations {
-            let mut cmd = self.borg(dest).arg("prune");
+            // Only this machine's archives (its names start so; see create).
+            let mut cmd = self.borg(dest).args([
+                "prune",
+                "--glob-archives",
+                &format!("{}-{}-[0-9]*", self.owner, self.name),
+            ]);
             for (flag, n) in [
                 ("--keep-last", keep.last),
                 ("--keep-daily", keep.daily),
@@ -332,6 +371,8 @@ mod tests {
             "m-borg-x\tSun, 2026-11-22 03:40:39\tclan states=docs,app reason=explicit",
         )
         .unwrap();
+        assert_eq!(l.machine, None);
+        let l = l.listed;
         assert_eq!(l.name, "nas::m-borg-x");
         assert_eq!(l.time, "2026-11-22T03:40:39Z");
         assert_eq!(l.states, ["docs", "app"]);

@@ -5,6 +5,7 @@
 //! leaves nothing half-made behind (the next run removes the leftover).
 
 use std::fs;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -21,6 +22,7 @@ const INCOMPLETE: &str = ".incomplete-";
 
 pub struct Local {
     name: String,
+    owner: String,
     config: LocalConfig,
 }
 
@@ -35,9 +37,10 @@ struct Meta {
 }
 
 impl Local {
-    pub fn new(name: &str, config: &LocalConfig) -> Self {
+    pub fn new(name: &str, config: &LocalConfig, owner: &str) -> Self {
         Self {
             name: name.to_string(),
+            owner: owner.to_string(),
             config: config.clone(),
         }
     }
@@ -88,7 +91,9 @@ impl Local {
             };
             let meta: Meta = serde_json::from_str(&text)
                 .map_err(|e| self.fail(format!("{}: {e}", entry.path().join(META).display())))?;
-            metas.push(meta);
+            if meta.machine == self.owner {
+                metas.push(meta);
+            }
         }
         metas.sort_by(|a, b| a.time.cmp(&b.time).then(a.name.cmp(&b.name)));
         Ok(metas)
@@ -144,25 +149,24 @@ impl Provider for Local {
                 .pop()
                 .map(|m| dir.join(m.name).join("tree"));
             let work = dir.join(format!("{INCOMPLETE}{}", req.name));
+            // Private: the copies keep their modes, but the parents of the folders
+            // inside the tree are made anew; nobody else may pass through them.
+            std::fs::DirBuilder::new()
+                .mode(0o700)
+                .create(&work)
+                .map_err(io(format!("creating {}", work.display())))?;
             let mut size = 0;
+            let mut links = tree::LinkMap::new();
             for path in &req.paths {
                 let stats = tree::copy_tree(
                     path,
                     &tree::under(&work.join("tree"), path),
                     previous.as_ref().map(|p| tree::under(p, path)).as_deref(),
                     &exclude,
+                    &mut links,
                 )
                 .map_err(io(format!("copying {}", path.display())))?;
                 size += stats.bytes_copied;
-                if stats.skipped_special > 0 {
-                    reporter.report(Event::Warning {
-                        message: format!(
-                            "{}: {} sockets/FIFOs/devices not copied",
-                            path.display(),
-                            stats.skipped_special
-                        ),
-                    });
-                }
             }
             let meta = Meta {
                 name: req.name.clone(),
@@ -209,18 +213,31 @@ impl Provider for Local {
     ) -> Result<()> {
         self.mounted(|| {
             let snap = self.config.directory.join(name);
-            if name.starts_with('.') || name.contains('/') || !snap.join(META).is_file() {
+            if name.starts_with('.')
+                || name.contains('/')
+                || !self.read_all()?.iter().any(|m| m.name == name)
+            {
                 return Err(BackupError::NoSuchBackup {
                     provider: self.name.clone(),
                     name: name.to_string(),
+                    machine: self.owner.clone(),
                 });
             }
             let src = tree::under(&snap.join("tree"), path);
             if !src.is_dir() {
-                return Err(self.fail(format!("backup '{name}' does not hold {}", path.display())));
+                return Err(BackupError::NotInBackup {
+                    name: name.to_string(),
+                    path: path.to_path_buf(),
+                });
             }
-            tree::copy_tree(&src, dest, None, &tree::Exclude::default())
-                .map_err(io(format!("restoring {}", path.display())))?;
+            tree::copy_tree(
+                &src,
+                dest,
+                None,
+                &tree::Exclude::default(),
+                &mut tree::LinkMap::new(),
+            )
+            .map_err(io(format!("restoring {}", path.display())))?;
             Ok(())
         })
     }

@@ -104,11 +104,14 @@ pub trait Provider {
     fn prune(&self, keep: &Keep) -> Result<Vec<String>>;
 }
 
-pub fn open(name: &str, config: &ProviderConfig) -> Box<dyn Provider> {
+/// The provider `name` as machine `owner` sees it: listing, retention and restore
+/// see only `owner`'s backups, though several machines may share a repository
+/// (the command provider's own commands decide for themselves).
+pub fn open(name: &str, config: &ProviderConfig, owner: &str) -> Box<dyn Provider> {
     match config {
-        ProviderConfig::Restic(c) => Box::new(restic::Restic::new(name, c)),
-        ProviderConfig::Borg(c) => Box::new(borg::Borg::new(name, c)),
-        ProviderConfig::Local(c) => Box::new(local::Local::new(name, c)),
+        ProviderConfig::Restic(c) => Box::new(restic::Restic::new(name, c, owner)),
+        ProviderConfig::Borg(c) => Box::new(borg::Borg::new(name, c, owner)),
+        ProviderConfig::Local(c) => Box::new(local::Local::new(name, c, owner)),
         ProviderConfig::Command(c) => Box::new(command::Command::new(name, c)),
     }
 }

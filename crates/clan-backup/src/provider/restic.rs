@@ -10,13 +10,14 @@ use crate::event::{Event, Reporter};
 
 pub struct Restic {
     name: String,
+    owner: String,
     engine: Rustic,
     /// For `sftp:` repositories, what to check when the server cannot be reached.
     sftp_hint: Option<String>,
 }
 
 impl Restic {
-    pub fn new(name: &str, c: &ResticConfig) -> Self {
+    pub fn new(name: &str, c: &ResticConfig, owner: &str) -> Self {
         let spec = RepoSpec {
             repository: backend_location(c),
             password_file: c.password_file.clone(),
@@ -31,6 +32,7 @@ impl Restic {
         });
         Self {
             name: name.to_string(),
+            owner: owner.to_string(),
             engine: Rustic::new(spec),
             sftp_hint,
         }
@@ -47,9 +49,15 @@ impl Restic {
         }
     }
 
+    /// The owner's snapshots.
+    fn own(&self) -> Result<Vec<Snapshot>> {
+        let mut snaps = self.engine.snapshots().map_err(|e| self.fail(e))?;
+        snaps.retain(|s| s.host == self.owner);
+        Ok(snaps)
+    }
+
     fn find(&self, name: &str) -> Result<Snapshot> {
-        let snaps = self.engine.snapshots().map_err(|e| self.fail(e))?;
-        snaps
+        self.own()?
             .into_iter()
             .find(|s| {
                 s.label == name
@@ -60,6 +68,7 @@ impl Restic {
             .ok_or_else(|| BackupError::NoSuchBackup {
                 provider: self.name.clone(),
                 name: name.to_string(),
+                machine: self.owner.clone(),
             })
     }
 }
@@ -173,13 +182,7 @@ impl Provider for Restic {
     }
 
     fn list(&self) -> Result<Vec<Listed>> {
-        Ok(self
-            .engine
-            .snapshots()
-            .map_err(|e| self.fail(e))?
-            .into_iter()
-            .map(listed)
-            .collect())
+        Ok(self.own()?.into_iter().map(listed).collect())
     }
 
     /// Labels, and snapshot ids (8 or more hex digits).
@@ -199,6 +202,12 @@ impl Provider for Restic {
         reporter: &dyn Reporter,
     ) -> Result<()> {
         let snap = self.find(name)?;
+        if !snap.paths.iter().any(|p| Path::new(p) == path) {
+            return Err(BackupError::NotInBackup {
+                name: name.to_string(),
+                path: path.to_path_buf(),
+            });
+        }
         with_progress(reporter, |tx| {
             self.engine.restore(&snap.id, path, dest, Some(tx))
         })
@@ -216,7 +225,12 @@ impl Provider for Restic {
     }
 
     fn prune(&self, keep: &Keep) -> Result<Vec<String>> {
-        self.engine.forget(keep).map_err(|e| self.fail(e))
+        if keep.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.engine
+            .forget(&self.owner, keep)
+            .map_err(|e| self.fail(e))
     }
 }
 

@@ -149,6 +149,13 @@ fn walk(
             m.uid(),
             m.gid()
         )
+    } else if !m.is_file() {
+        // FIFOs, sockets, devices: never opened (a FIFO would block).
+        format!(
+            "special type={:o} {common} rdev={}",
+            m.mode() & 0o170000,
+            m.rdev()
+        )
     } else {
         let content = fs::read(p).unwrap();
         let link = if m.nlink() > 1 {

@@ -13,6 +13,8 @@ pub enum HostKeyMode {
     /// Only keys already in known_hosts.
     Strict,
     /// Unknown hosts are trusted on first use and remembered; changed keys refused.
+    /// Only where the user's ssh configuration says nothing of its own: a
+    /// `StrictHostKeyChecking` there (as `ssh -G` reports it) is kept.
     #[default]
     AcceptNew,
     /// No checking at all (throwaway test machines only).
@@ -40,6 +42,8 @@ pub struct Ssh {
     known_hosts: Option<PathBuf>,
     /// Private directory of the control socket (0700, removed on drop).
     control: tempfile::TempDir,
+    /// Whether the user's configuration sets StrictHostKeyChecking (asked once).
+    user_policy: std::sync::OnceLock<bool>,
 }
 
 impl Ssh {
@@ -53,6 +57,7 @@ impl Ssh {
             identity: None,
             known_hosts: None,
             control,
+            user_policy: std::sync::OnceLock::new(),
         })
     }
 
@@ -99,6 +104,29 @@ impl Ssh {
         self.control.path().join("%C")
     }
 
+    /// Whether the user's ssh configuration for this host says anything but ssh's
+    /// default (`ask`) for StrictHostKeyChecking: then clan does not override it.
+    fn user_sets_policy(&self) -> bool {
+        *self.user_policy.get_or_init(|| {
+            let mut cmd = Cmd::new("ssh").arg("-G");
+            if let Some(config) = &self.config {
+                cmd = cmd.arg("-F").arg(config);
+            }
+            if let Some(port) = self.target.port {
+                cmd = cmd.arg("-p").arg(port.to_string());
+            }
+            cmd.arg(self.target.destination())
+                .run()
+                .map(|out| {
+                    out.stdout_string().lines().any(|l| {
+                        l.strip_prefix("stricthostkeychecking ")
+                            .is_some_and(|v| v.trim() != "ask")
+                    })
+                })
+                .unwrap_or(false)
+        })
+    }
+
     /// `ssh OPTIONS... CONTROL DESTINATION`: everything before the remote command.
     fn ssh(&self, control: &[&str]) -> Cmd {
         let mut o: Vec<OsString> = Vec::new();
@@ -112,7 +140,9 @@ impl Ssh {
         opt("ControlPersist=60");
         opt("ServerAliveInterval=15");
         opt("ConnectTimeout=15");
-        self.host_keys.options().iter().for_each(|s| opt(s));
+        if !(self.host_keys == HostKeyMode::AcceptNew && self.user_sets_policy()) {
+            self.host_keys.options().iter().for_each(|s| opt(s));
+        }
         if let (Some(file), false) = (&self.known_hosts, self.host_keys == HostKeyMode::None) {
             opt(&format!("UserKnownHostsFile={}", file.display()));
         }

@@ -10,7 +10,6 @@
 use std::collections::HashSet;
 use std::fs::{File, FileTimes};
 use std::io::{self, Write};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, mpsc};
 
@@ -71,6 +70,11 @@ pub fn write<S: IndexedFull + Sync>(
             if has_failed() {
                 break;
             }
+            // Ctrl-C: stop between files (the restore is then rolled back).
+            if let Err(e) = crate::interrupt::check() {
+                fail(e.to_string());
+                break;
+            }
             let (path, node) = match item {
                 Ok((path, node)) => (target(&path), node),
                 Err(e) => {
@@ -112,7 +116,7 @@ fn write_file<S: IndexedFull>(repo: &Repository<S>, node: &Node, path: &Path) ->
     for id in node.content.iter().flatten() {
         let data = repo
             .cat_blob(BlobType::Data, &id.to_hex())
-            .map_err(io::Error::other)?;
+            .map_err(|e| io::Error::other(super::err(e)))?;
         w.write_all(&data)?;
     }
     w.file.set_len(w.pos)?;
@@ -131,9 +135,7 @@ struct Sparse {
 
 impl Write for Sparse {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if buf.iter().any(|b| *b != 0) {
-            self.file.write_all_at(buf, self.pos)?;
-        }
+        crate::tree::write_sparse_at(&self.file, buf, self.pos)?;
         self.pos += buf.len() as u64;
         Ok(buf.len())
     }

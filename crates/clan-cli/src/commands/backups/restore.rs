@@ -7,7 +7,7 @@ use clap::Args;
 use clan_backup::RestoreOptions;
 
 use crate::cli::Global;
-use crate::error::Result;
+use crate::error::{CliError, Result};
 
 #[derive(Debug, Args)]
 pub struct Opts {
@@ -27,14 +27,23 @@ pub struct Opts {
     /// Skip the backup made just before restoring
     #[arg(long)]
     pub no_safety_backup: bool,
+    /// Restore a backup that another machine made (to move a service to this one)
+    #[arg(long, value_name = "MACHINE")]
+    pub from_machine: Option<String>,
 }
 
 pub fn run(g: &Global, o: Opts) -> Result {
     let m = super::machine(g, &o.target)?;
     let opts = RestoreOptions {
         state: o.service,
-        target: o.into.clone(),
+        target: o
+            .into
+            .as_deref()
+            .map(std::path::absolute)
+            .transpose()
+            .map_err(|e| CliError::Usage(format!("--target: {e}")))?,
         no_safety_backup: o.no_safety_backup,
+        from_machine: o.from_machine,
     };
     let report = m.restore(&o.provider, &o.name, &opts, super::reporter().as_ref())?;
     match (&o.into, &report.safety_backup) {

@@ -192,7 +192,15 @@ fn with_public_values(
 ) -> std::result::Result<ResolvedMachine, String> {
     let mut m = m.clone();
     let store = fleet.store();
-    if let Some(clients) = m.clan_core.borgbackup["server"]["clients"].as_object_mut() {
+    // `get_mut`, not `[]`: indexing a value mutably inserts what is missing, which
+    // gave every client an empty borg server.
+    if let Some(clients) = m
+        .clan_core
+        .borgbackup
+        .get_mut("server")
+        .and_then(|s| s.get_mut("clients"))
+        .and_then(|c| c.as_object_mut())
+    {
         for (client, c) in clients.iter_mut() {
             let r = &c["authorizedKey"];
             let (Some(owner), Some(generator), Some(file)) = (

@@ -1,0 +1,483 @@
+//! Ways a careless user or an attacker could make a restore lose data or write
+//! where it must not, each tried with every provider that restores exactly (the
+//! restic engine, borg, local snapshots) and checked on the data itself.
+
+mod common;
+use common::*;
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
+use std::path::Path;
+
+use clan_backup::event::{Event, Silent};
+use clan_backup::{BackupError, Reason, RestoreOptions, ops};
+use serde_json::{Value, json};
+
+const PROVIDERS: [&str; 3] = ["restic", "borg", "local"];
+
+fn config(provider: &str, root: &Path) -> Value {
+    match provider {
+        "restic" => json!({"type": "restic", "repository": root.join("repo").display().to_string(),
+                           "passwordFile": secret(root)}),
+        "borg" => json!({"type": "borg", "passphraseFile": secret(root),
+                         "destinations": {"disk": {"repo": root.join("borg-repo").display().to_string()}}}),
+        _ => json!({"type": "local", "directory": root.join("snapshots").display().to_string()}),
+    }
+}
+
+fn backup(m: &clan_backup::Machine) -> String {
+    let created = ops::create(m, None, Reason::Explicit, &Silent).unwrap();
+    let (_, r) = created.into_iter().next().unwrap();
+    let name = r.unwrap().backup.name;
+    // borg lists `destination::archive`.
+    ops::list(m, None).unwrap()[0]
+        .1
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|b| b.backup.name.clone())
+        .find(|n| n.ends_with(&name))
+        .unwrap()
+}
+
+fn restore(m: &clan_backup::Machine, provider: &str, name: &str) -> ops::RestoreReport {
+    ops::restore(m, provider, name, &RestoreOptions::default(), &Silent).unwrap()
+}
+
+fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+#[test]
+fn a_deleted_folder_its_parent_or_a_file_in_its_place_is_restored() {
+    for provider in PROVIDERS {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("srv/docs");
+        nasty_tree(&data);
+        let keep = tmp.path().join("keep");
+        fs::create_dir(&keep).unwrap();
+        fs::write(keep.join("a"), "other state").unwrap();
+        let m = machine(
+            tmp.path(),
+            vec![("docs", state(&[&data])), ("keep", state(&[&keep]))],
+            vec![(provider, config(provider, tmp.path()))],
+        );
+        let name = backup(&m);
+        let before = picture(&data);
+
+        // The folder and its parent are gone: the safety backup holds what exists.
+        fs::remove_dir_all(tmp.path().join("srv")).unwrap();
+        let warnings = std::sync::Mutex::new(Vec::new());
+        let report = ops::restore(
+            &m,
+            provider,
+            &name,
+            &RestoreOptions::default(),
+            &|e: Event| {
+                if let Event::Warning { message } = e {
+                    warnings.lock().unwrap().push(message)
+                }
+            },
+        )
+        .unwrap();
+        let after = picture(&data);
+        assert!(after == before, "{provider}: {}", diff(&before, &after));
+        assert!(report.safety_backup.is_some(), "{provider}");
+        assert!(
+            warnings
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|w| w.contains("does not exist")),
+            "{provider}: {warnings:?}"
+        );
+
+        // A file took the folder's place: it is moved aside, never deleted.
+        fs::remove_dir_all(&data).unwrap();
+        fs::write(&data, "a file where the folder was").unwrap();
+        restore(&m, provider, &name);
+        let after = picture(&data);
+        assert!(after == before, "{provider}: {}", diff(&before, &after));
+        let moved: Vec<_> = fs::read_dir(tmp.path().join("srv"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().contains("docs.clan-moved-"))
+            .collect();
+        assert_eq!(moved.len(), 1, "{provider}");
+        assert_eq!(
+            fs::read_to_string(&moved[0]).unwrap(),
+            "a file where the folder was"
+        );
+    }
+}
+
+#[test]
+fn a_users_own_scratch_like_directories_are_kept_and_clans_are_never_backed_up() {
+    for provider in PROVIDERS {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("data");
+        fs::create_dir_all(data.join(".clan-restore/tree")).unwrap();
+        fs::write(data.join(".clan-restore/tree/mine"), "the user's").unwrap();
+        fs::create_dir_all(data.join(".clan-restore-x")).unwrap();
+        fs::write(data.join("file"), "v1").unwrap();
+        let m = machine(
+            tmp.path(),
+            vec![("data", state(&[&data]))],
+            vec![(provider, config(provider, tmp.path()))],
+        );
+        let name = backup(&m);
+        let before = picture(&data);
+        fs::write(data.join("file"), "v2").unwrap();
+        restore(&m, provider, &name);
+        let after = picture(&data);
+        assert!(after == before, "{provider}: {}", diff(&before, &after));
+        // No scratch directory of clan's is left, and no backup holds one.
+        let names: Vec<_> = fs::read_dir(&data)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(
+            sorted,
+            [".clan-restore", ".clan-restore-x", "file"],
+            "{provider}"
+        );
+        let target = tmp.path().join("beside");
+        for b in ops::list(&m, None).unwrap()[0].1.as_ref().unwrap() {
+            let _ = fs::remove_dir_all(&target);
+            ops::restore(
+                &m,
+                provider,
+                &b.backup.name,
+                &RestoreOptions {
+                    target: Some(target.clone()),
+                    ..Default::default()
+                },
+                &Silent,
+            )
+            .unwrap();
+            let inside = clan_backup::tree::under(&target, &data);
+            let got = picture(&inside);
+            assert!(
+                got.keys()
+                    .all(|k| !String::from_utf8_lossy(k).contains(clan_backup::scratch::MARKER)),
+                "{provider}: {} holds a scratch directory",
+                b.backup.name
+            );
+        }
+    }
+}
+
+#[test]
+fn a_states_excludes_apply_to_its_own_folders_only() {
+    for provider in PROVIDERS {
+        let tmp = tempfile::tempdir().unwrap();
+        let app = tmp.path().join("n/app");
+        let logs = tmp.path().join("n/logs");
+        let other = tmp.path().join("n/other");
+        for d in [&app, &logs, &other] {
+            fs::create_dir_all(d).unwrap();
+        }
+        fs::write(app.join("run.log"), "excluded").unwrap();
+        fs::write(app.join("app.db"), "kept").unwrap();
+        fs::write(logs.join("audit.log"), "must be kept").unwrap();
+        fs::write(other.join("x"), "everything else").unwrap();
+        let mut a = state(&[&app]);
+        a.exclude = vec!["*.log".into()];
+        let mut everything = state(&[&tmp.path().join("n/none")]);
+        everything.exclude = vec!["*".into()];
+        let m = machine(
+            tmp.path(),
+            vec![
+                ("a", a),
+                ("b", state(&[&logs])),
+                ("c", state(&[&other])),
+                ("d", everything),
+            ],
+            vec![(provider, config(provider, tmp.path()))],
+        );
+        let name = backup(&m);
+        fs::remove_file(logs.join("audit.log")).unwrap();
+        fs::remove_file(other.join("x")).unwrap();
+        ops::restore(
+            &m,
+            provider,
+            &name,
+            &RestoreOptions {
+                state: Some("b".into()),
+                ..Default::default()
+            },
+            &Silent,
+        )
+        .unwrap();
+        assert_eq!(
+            fs::read_to_string(logs.join("audit.log")).unwrap(),
+            "must be kept",
+            "{provider}"
+        );
+        restore(&m, provider, &name);
+        assert_eq!(
+            fs::read_to_string(other.join("x")).unwrap(),
+            "everything else"
+        );
+        assert!(
+            !app.join("run.log").exists(),
+            "{provider}: excluded in its own state"
+        );
+        assert_eq!(fs::read_to_string(app.join("app.db")).unwrap(), "kept");
+    }
+}
+
+#[test]
+fn overlapping_folders_and_backups_inside_a_state_are_refused_before_anything_changes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    fs::create_dir_all(data.join("sub")).unwrap();
+    let err = |states: Vec<(&str, clan_core::machine::State)>, provider: Value| {
+        let m = machine(tmp.path(), states, vec![("p", provider)]);
+        let e = ops::create(&m, None, Reason::Explicit, &Silent).unwrap_err();
+        assert!(!tmp.path().join("staging").exists(), "nothing was made");
+        e.to_string()
+    };
+    let e = err(
+        vec![("a", state(&[&data])), ("b", state(&[&data.join("sub")]))],
+        config("local", tmp.path()),
+    );
+    assert!(
+        e.contains("clan.core.state.a.folders") && e.contains("clan.core.state.b.folders"),
+        "{e}"
+    );
+    assert!(e.contains("inside"), "{e}");
+    let e = err(
+        vec![("a", state(&[&data]))],
+        json!({"type": "restic", "repository": data.join("backup/repo").display().to_string(),
+               "passwordFile": "/nonexistent"}),
+    );
+    assert!(
+        e.contains("clan.core.backups.providers.p.repository"),
+        "{e}"
+    );
+    let e = err(
+        vec![("a", state(&[&data]))],
+        json!({"type": "restic", "repository": "relative/repo", "passwordFile": "/x"}),
+    );
+    assert!(e.contains("relative path"), "{e}");
+    let e = err(
+        vec![("a", state(&[Path::new("/proc/1")]))],
+        config("local", tmp.path()),
+    );
+    assert!(e.contains("/proc"), "{e}");
+}
+
+#[test]
+fn machines_sharing_a_repository_see_prune_and_restore_only_their_own_backups() {
+    for provider in PROVIDERS {
+        let tmp = tempfile::tempdir().unwrap();
+        // The same folder on both (a service that moves from mb to ma).
+        let d = tmp.path().join("d");
+        fs::create_dir_all(&d).unwrap();
+        let cfg = config(provider, tmp.path());
+        let mut ma = machine(
+            tmp.path(),
+            vec![("s", state(&[&d]))],
+            vec![(provider, cfg.clone())],
+        );
+        ma.name = "ma".into();
+        ma.staging_directory = tmp.path().join("staging-a");
+        let mut mb = machine(tmp.path(), vec![("s", state(&[&d]))], vec![(provider, cfg)]);
+        mb.name = "mb".into();
+        mb.staging_directory = tmp.path().join("staging-b");
+        let write = |v: &str| fs::write(d.join("f"), v).unwrap();
+        write("a1");
+        backup(&ma);
+        write("b1");
+        let b1 = backup(&mb);
+        write("b2");
+        let b2 = backup(&mb);
+        write("a2");
+        backup(&ma);
+
+        let names = |m: &clan_backup::Machine| -> Vec<String> {
+            ops::list(m, None).unwrap()[0]
+                .1
+                .as_ref()
+                .unwrap()
+                .iter()
+                .map(|b| b.backup.name.clone())
+                .collect()
+        };
+        let own = names(&ma);
+        assert_eq!(own.len(), 2, "{provider}: {own:?}");
+        assert!(own.iter().all(|n| n.contains("ma-")), "{provider}: {own:?}");
+        assert_eq!(names(&mb), [b1.clone(), b2.clone()], "{provider}");
+
+        let keep_one = clan_backup::engine::Keep {
+            last: 1,
+            ..Default::default()
+        };
+        let pruned = ops::prune(&ma, None, Some(keep_one)).unwrap();
+        pruned[0].1.as_ref().unwrap();
+        assert_eq!(names(&ma).len(), 1, "{provider}");
+        assert_eq!(
+            names(&mb),
+            [b1.clone(), b2.clone()],
+            "{provider}: mb's backups stay"
+        );
+
+        // Another machine's backup is not restored by accident...
+        let e = ops::restore(&ma, provider, &b2, &RestoreOptions::default(), &Silent).unwrap_err();
+        assert!(
+            matches!(e, BackupError::NoSuchBackup { .. }),
+            "{provider}: {e}"
+        );
+        assert!(e.to_string().contains("--from-machine"), "{e}");
+        assert_eq!(fs::read_to_string(d.join("f")).unwrap(), "a2");
+        // ...only when asked for.
+        ops::restore(
+            &ma,
+            provider,
+            &b2,
+            &RestoreOptions {
+                from_machine: Some("mb".into()),
+                ..Default::default()
+            },
+            &Silent,
+        )
+        .unwrap();
+        assert_eq!(fs::read_to_string(d.join("f")).unwrap(), "b2", "{provider}");
+    }
+}
+
+#[test]
+fn a_symlink_planted_in_place_of_a_state_folder_or_in_a_target_is_never_followed() {
+    if !is_root() {
+        eprintln!("skipped: needs root (files owned by another user)");
+        return;
+    }
+    for provider in PROVIDERS {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        // /home/alice is alice's (uid 4242); her documents are a state.
+        let home = tmp.path().join("home/alice");
+        let docs = home.join("documents");
+        fs::create_dir_all(&docs).unwrap();
+        fs::write(docs.join("letter.txt"), "dear bob").unwrap();
+        std::os::unix::fs::chown(&home, Some(4242), Some(4242)).unwrap();
+        std::os::unix::fs::chown(&docs, Some(4242), Some(4242)).unwrap();
+        // What she must not reach: a root-only directory.
+        let victim = tmp.path().join("etc");
+        fs::create_dir(&victim).unwrap();
+        fs::write(victim.join("shadow"), "root:secret").unwrap();
+        fs::set_permissions(&victim, fs::Permissions::from_mode(0o700)).unwrap();
+        fs::set_permissions(victim.join("shadow"), fs::Permissions::from_mode(0o600)).unwrap();
+        let victim_before = picture(&victim);
+
+        let m = machine(
+            tmp.path(),
+            vec![("docs", state(&[&docs]))],
+            vec![(provider, config(provider, tmp.path()))],
+        );
+        let name = backup(&m);
+
+        // Alice replaces her documents with a link to the victim.
+        fs::rename(&docs, home.join("moved")).unwrap();
+        symlink(&victim, &docs).unwrap();
+        std::os::unix::fs::lchown(&docs, Some(4242), Some(4242)).unwrap();
+        let e = ops::restore(&m, provider, &name, &RestoreOptions::default(), &Silent).unwrap_err();
+        assert!(e.to_string().contains("symbolic link"), "{provider}: {e}");
+        assert!(
+            picture(&victim) == victim_before,
+            "{provider}: the victim changed"
+        );
+        assert_eq!(fs::metadata(&victim).unwrap().mode() & 0o7777, 0o700);
+
+        // A link in a --target's path is refused the same way.
+        let target_home = tmp.path().join("restore-here");
+        fs::create_dir(&target_home).unwrap();
+        std::os::unix::fs::chown(&target_home, Some(4242), Some(4242)).unwrap();
+        symlink(&victim, target_home.join("t")).unwrap();
+        std::os::unix::fs::lchown(target_home.join("t"), Some(4242), Some(4242)).unwrap();
+        let e = ops::restore(
+            &m,
+            provider,
+            &name,
+            &RestoreOptions {
+                target: Some(target_home.join("t")),
+                ..Default::default()
+            },
+            &Silent,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("symbolic link"), "{provider}: {e}");
+        assert!(
+            picture(&victim) == victim_before,
+            "{provider}: the victim changed"
+        );
+    }
+}
+
+#[test]
+fn the_lock_is_root_only_and_local_snapshots_are_private() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    fs::create_dir_all(&data).unwrap();
+    fs::write(data.join("f"), "x").unwrap();
+    let m = machine(
+        tmp.path(),
+        vec![("s", state(&[&data]))],
+        vec![("local", config("local", tmp.path()))],
+    );
+    let name = backup(&m);
+    let mode = |p: &Path| fs::metadata(p).unwrap().mode() & 0o7777;
+    assert_eq!(mode(&tmp.path().join("staging/lock")), 0o600);
+    assert_eq!(mode(&tmp.path().join("staging")), 0o711);
+    assert_eq!(mode(&tmp.path().join("snapshots").join(&name)), 0o700);
+}
+
+#[test]
+fn local_snapshots_keep_fifos_sockets_and_one_inode_for_links_between_folders() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    fs::create_dir_all(&a).unwrap();
+    fs::create_dir_all(&b).unwrap();
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(a.join("fifo"))
+            .status()
+            .unwrap()
+            .success()
+    );
+    let _socket = std::os::unix::net::UnixListener::bind(a.join("socket")).unwrap();
+    fs::write(a.join("one"), "linked").unwrap();
+    fs::hard_link(a.join("one"), b.join("two")).unwrap();
+    let m = machine(
+        tmp.path(),
+        vec![("s", state(&[&a, &b]))],
+        vec![("local", config("local", tmp.path()))],
+    );
+    let name = backup(&m);
+    let snap = tmp.path().join("snapshots").join(&name).join("tree");
+    let inode = |p: &Path| fs::metadata(p).unwrap().ino();
+    assert_eq!(
+        inode(&clan_backup::tree::under(&snap, &a.join("one"))),
+        inode(&clan_backup::tree::under(&snap, &b.join("two"))),
+        "one inode in the snapshot"
+    );
+    fs::remove_file(a.join("fifo")).unwrap();
+    restore(&m, "local", &name);
+    assert_eq!(fs::read_to_string(a.join("one")).unwrap(), "linked");
+    use std::os::unix::fs::FileTypeExt;
+    assert!(
+        fs::symlink_metadata(a.join("fifo"))
+            .unwrap()
+            .file_type()
+            .is_fifo()
+    );
+    assert!(
+        fs::symlink_metadata(a.join("socket"))
+            .unwrap()
+            .file_type()
+            .is_socket()
+    );
+}
