@@ -84,6 +84,38 @@ fn nix_errors_show_nix_file_and_line() {
 }
 
 #[test]
+fn a_throw_and_a_missing_import_show_the_message_and_the_users_file() {
+    let clan = clan_with(&[(
+        "clan.nix",
+        "{\n  meta.name = \"t\";\n  inventory.machines.m = { machineClass = \"linux\"; };\n  \
+         machines.m = { ... }: {\n    clan.core.state.x.folders = throw \"my own message\";\n  };\n}\n",
+    )]);
+    let err = clan_in(clan.path(), &["inventory", "show", "m"]).fails();
+    assert!(err.contains("my own message"), "{err}");
+    assert!(err.contains("clan.nix:5:"), "the place of the throw: {err}");
+    assert!(
+        !err.contains("--show-trace"),
+        "an option clan does not take: {err}"
+    );
+    assert!(
+        !err.contains("clan-glue-") && !err.contains("nixbld"),
+        "{err}"
+    );
+
+    std::fs::write(
+        clan.path().join("clan.nix"),
+        "{\n  meta.name = \"t\";\n  inventory.machines.m = { };\n  \
+         machines.m = { ... }: { imports = [ ./missing.nix ]; };\n}\n",
+    )
+    .unwrap();
+    let err = clan_in(clan.path(), &["inventory", "show", "m"]).fails();
+    assert!(
+        err.contains("missing.nix") && err.contains("No such file"),
+        "{err}"
+    );
+}
+
+#[test]
 fn touching_pkgs_is_a_clear_error() {
     let clan = clan_with(&[(
         "clan.nix",

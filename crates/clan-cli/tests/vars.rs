@@ -183,6 +183,73 @@ fn the_backup_guide_gets_every_var_and_secrets_stay_encrypted() {
         history.len() > 1000 && !history.contains(marker),
         "the marker is in git history"
     );
+
+    // A damaged secret (emptied, or overwritten with garbage) is named by `check`,
+    // and `get` says it is damaged and what to do, not that the key is wrong.
+    let secret = |rel: &str| {
+        walk(&dir.join("secrets"))
+            .into_iter()
+            .find(|p| p.to_string_lossy().ends_with(rel))
+            .unwrap()
+    };
+    let password = secret("user-password-alice/user-password.age");
+    std::fs::write(&password, "").unwrap();
+    std::fs::write(secret("borgbackup/borgbackup.repokey.age"), "garbage\n").unwrap();
+    let run = clan_env(&dir, &["vars", "check"], &env);
+    let out = run.stdout();
+    run.fails();
+    assert!(
+        out.contains("damaged: ") && out.contains("user-password.age (the file is empty)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("borgbackup.repokey.age (not a valid age file"),
+        "{out}"
+    );
+    let err = clan_env(
+        &dir,
+        &[
+            "vars",
+            "get",
+            "alice-laptop",
+            "user-password-alice/user-password",
+        ],
+        &env,
+    )
+    .fails();
+    assert!(
+        err.contains("is damaged: the file is empty") && err.contains("git log"),
+        "{err}"
+    );
+
+    // A private key others can read is refused, as ssh refuses one.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let err = clan_env(
+        &dir,
+        &[
+            "vars",
+            "get",
+            "backup-server",
+            "user-password-root/user-password",
+        ],
+        &env,
+    )
+    .fails();
+    assert!(err.contains("chmod 600"), "{err}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }
 
 /// Every command line in the process table that contains `needle`.

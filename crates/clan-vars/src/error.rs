@@ -21,6 +21,11 @@ pub enum VarsError {
     NotAnAdmin(String),
     #[error("{0}: cannot decrypt it with your key: {1}")]
     Decrypt(String, String),
+    #[error(
+        "{0} is damaged: {1}. Regenerate it (`clan vars generate MACHINE -g GENERATOR --regenerate`) \
+         or restore the file from git history (`git log -- FILE`, then `git checkout COMMIT -- FILE`)"
+    )]
+    Damaged(String, String),
     #[error("generator '{generator}' of machine '{machine}': {message}")]
     Generator {
         machine: String,

@@ -106,16 +106,37 @@ pub fn encrypt(plaintext: &[u8], recipients: &[Recipient]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// Why `ciphertext` is not an age file at all (empty, truncated, garbage), if it is
+/// not; checked without any key.
+pub fn damage(ciphertext: &[u8]) -> Option<String> {
+    if ciphertext.is_empty() {
+        return Some("the file is empty".into());
+    }
+    age::Decryptor::new(ciphertext)
+        .err()
+        .map(|e| format!("not a valid age file ({e})"))
+}
+
+/// Decrypts; a damaged file (not age, or its contents failing authentication) is
+/// `Damaged`, a file not encrypted to `identity` is `Decrypt`.
 pub fn decrypt(ciphertext: &[u8], identity: &Identity, what: &str) -> Result<Vec<u8>> {
-    let fail = |e: String| VarsError::Decrypt(what.to_string(), e);
-    let decryptor = age::Decryptor::new(ciphertext).map_err(|e| fail(e.to_string()))?;
+    let damaged = |reason: String| VarsError::Damaged(what.to_string(), reason);
+    if let Some(reason) = damage(ciphertext) {
+        return Err(damaged(reason));
+    }
+    let decryptor = age::Decryptor::new(ciphertext).map_err(|e| damaged(e.to_string()))?;
     let mut reader = decryptor
         .decrypt(std::iter::once(identity as &dyn age::Identity))
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(|e| match e {
+            age::DecryptError::NoMatchingKeys => {
+                VarsError::Decrypt(what.to_string(), e.to_string())
+            }
+            other => damaged(other.to_string()),
+        })?;
     let mut out = Vec::new();
     reader
         .read_to_end(&mut out)
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(|e| damaged(format!("its contents fail authentication ({e})")))?;
     Ok(out)
 }
 

@@ -148,6 +148,31 @@ pub fn stale(store: &Store, readers: &Readers, machines: &[MachineVars<'_>]) -> 
     }
 }
 
+/// Stored secrets and machine keys that are not age files at all (empty, truncated,
+/// overwritten), with the reason: found without any key, so `vars check` names them.
+pub fn damaged(
+    store: &Store,
+    readers: &Readers,
+    machines: &[MachineVars<'_>],
+) -> Vec<(std::path::PathBuf, String)> {
+    let mut files = BTreeSet::new();
+    for m in machines {
+        for (name, g) in m.generators {
+            for s in readers.secrets_of(m.name, name, g) {
+                files.insert(store.secret_path(&s.scope, name, &s.file));
+            }
+        }
+        files.insert(store.machine_key_dir(m.name).join("key.age"));
+    }
+    files
+        .into_iter()
+        .filter_map(|path| {
+            let bytes = std::fs::read(&path).ok()?;
+            crate::keys::damage(&bytes).map(|reason| (path, reason))
+        })
+        .collect()
+}
+
 #[derive(Debug, Default)]
 pub struct Stale {
     pub secrets: Vec<SecretRef>,

@@ -15,6 +15,7 @@ use super::{Engine, Keep, ProgressSender, ProgressUpdate, RepoSpec, Snapshot};
 
 mod contents;
 mod key;
+mod lock;
 
 /// rustic's progress hooks, forwarded as [`ProgressUpdate`]s (at most ten a second
 /// per bar, and at the end).
@@ -121,6 +122,19 @@ impl Rustic {
     ) -> Repository<rustic_core::OpenStatus> {
         let _ = self.key.set(repo.key());
         repo
+    }
+
+    /// restic's lock on the repository (see lock.rs), for repositories on a local
+    /// path; taken after the repository was opened (it needs the master key).
+    fn lock(&self, exclusive: bool) -> Result<Option<lock::Held>, String> {
+        let r = &self.spec.repository;
+        let path = match r.strip_prefix("local:") {
+            Some(p) => Path::new(p),
+            None if r.starts_with('/') => Path::new(r),
+            None => return Ok(None),
+        };
+        let key = self.key.get().ok_or("the repository is not open")?;
+        lock::acquire(path, key, exclusive).map(Some)
     }
 
     fn password(&self) -> Result<String, String> {
@@ -281,10 +295,9 @@ impl Engine for Rustic {
         excludes: &[String],
         progress: Option<ProgressSender>,
     ) -> Result<Snapshot, String> {
-        let repo = self
-            .open_reporting(progress)?
-            .to_indexed_ids()
-            .map_err(err)?;
+        let repo = self.open_reporting(progress)?;
+        let _lock = self.lock(false)?;
+        let repo = repo.to_indexed_ids().map_err(err)?;
         let mut opts = SnapshotOptions::default()
             .label(label.to_string())
             .host(host.to_string());
@@ -327,7 +340,9 @@ impl Engine for Rustic {
         dest: &Path,
         progress: Option<ProgressSender>,
     ) -> Result<(), String> {
-        let repo = self.open_reporting(progress)?.to_indexed().map_err(err)?;
+        let repo = self.open_reporting(progress)?;
+        let _lock = self.lock(false)?;
+        let repo = repo.to_indexed().map_err(err)?;
         let node = repo
             .node_from_snapshot_path(&format!("{id}:{}", path.display()), |_| true)
             .map_err(err)?;
@@ -359,7 +374,9 @@ impl Engine for Rustic {
         opts.read_data = read_data;
         // Findings come back as a list (also logged by rustic); any error-level one
         // fails the check, with every finding named.
-        let results = self.open()?.check(opts).map_err(err)?;
+        let repo = self.open()?;
+        let _lock = self.lock(false)?;
+        let results = repo.check(opts).map_err(err)?;
         if results.is_ok().is_ok() {
             return Ok(());
         }
@@ -376,6 +393,7 @@ impl Engine for Rustic {
 
     fn forget(&self, host: &str, keep: &Keep) -> Result<Vec<String>, String> {
         let repo = self.open()?;
+        let lock = self.lock(true)?;
         let mut snaps = repo.get_all_snapshots().map_err(err)?;
         snaps.retain(|s| s.hostname == host);
         let newest = snaps.iter().max_by_key(|s| s.time.clone()).map(|s| s.id);
@@ -417,10 +435,13 @@ impl Engine for Rustic {
             .collect();
         if !ids.is_empty() {
             repo.delete_snapshots(&ids).map_err(err)?;
-            let prune = PruneOptions::default();
-            let plan = repo.prune_plan(&prune).map_err(err)?;
-            repo.prune(&prune, plan).map_err(err)?;
         }
+        // Also when nothing was forgotten: packs a killed backup left unindexed are
+        // removed (at once under our exclusive lock; else restic's 23 hours later).
+        let mut prune = PruneOptions::default();
+        prune.instant_delete = lock.is_some();
+        let plan = repo.prune_plan(&prune).map_err(err)?;
+        repo.prune(&prune, plan).map_err(err)?;
         Ok(labels)
     }
 }

@@ -282,3 +282,36 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// What a backup killed on a full disk leaves: packs no index names. Prune (even
+/// with nothing to forget) removes them at once, under its exclusive lock.
+#[test]
+fn prune_reclaims_packs_a_killed_backup_left() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("a"), "contents").unwrap();
+    let engine = engine_in(tmp.path());
+    engine.ensure_initialized().unwrap();
+    engine
+        .backup(std::slice::from_ref(&data), "m-1", "m", &[], &[], None)
+        .unwrap();
+    let pack = walk(&tmp.path().join("repo/data")).pop().unwrap();
+    let orphan_id = "ab".repeat(32);
+    let orphan = tmp.path().join("repo/data/ab").join(&orphan_id);
+    std::fs::create_dir_all(orphan.parent().unwrap()).unwrap();
+    std::fs::copy(&pack, &orphan).unwrap();
+    let forgotten = engine
+        .forget(
+            "m",
+            &Keep {
+                last: 5,
+                ..Keep::default()
+            },
+        )
+        .unwrap();
+    assert!(forgotten.is_empty());
+    assert!(!orphan.exists(), "the unindexed pack is gone");
+    assert!(pack.exists());
+    engine.check(true).unwrap();
+}

@@ -119,7 +119,16 @@ impl Nix {
         }
         let out = cmd.run().map_err(|e| match e {
             CommandError::Failed { stderr, .. } => NixError::Evaluation {
-                message: tidy_nix_error(&stderr),
+                message: with_location(tidy_nix_error(&stderr), || {
+                    cmd.clone()
+                        .arg("--show-trace")
+                        .run()
+                        .err()
+                        .and_then(|e| match e {
+                            CommandError::Failed { stderr, .. } => user_location(&stderr),
+                            _ => None,
+                        })
+                }),
             },
             CommandError::NotFound { .. } => NixError::NotInstalled {
                 needed_by: needed_by.to_path_buf(),
@@ -137,6 +146,55 @@ impl Nix {
     }
 }
 
+/// Nix omits the place of some errors (a `throw`, an assertion) unless asked for
+/// its whole trace, and then says to use `--show-trace`, which clan does not take.
+/// clan asks for the trace itself and adds the innermost place in the user's files.
+fn with_location(message: String, trace: impl FnOnce() -> Option<String>) -> String {
+    const ASK: &str = "(use '--show-trace' to show detailed location information)";
+    if !message.contains(ASK) {
+        return message;
+    }
+    let message = message
+        .lines()
+        .filter(|l| l.trim() != ASK)
+        .collect::<Vec<_>>()
+        .join("\n");
+    match trace() {
+        Some(place) => format!("{message}\n{place}"),
+        None => message,
+    }
+}
+
+/// The innermost frame of a `--show-trace` output that is in the user's files
+/// (`at /path/file.nix:LINE:COL:` and the code Nix shows under it).
+fn user_location(trace: &str) -> Option<String> {
+    let lines: Vec<&str> = trace.lines().collect();
+    let i = lines.iter().position(|l| {
+        l.trim_start()
+            .strip_prefix("at /")
+            .is_some_and(|_| !l.contains("clan-glue-"))
+    })?;
+    // "… while evaluating the attribute 'x'" above the place, the code below it.
+    let start = if i > 0 && lines[i - 1].trim_start().starts_with('…') {
+        i - 1
+    } else {
+        i
+    };
+    let code = lines[i + 1..]
+        .iter()
+        .take_while(|l| l.trim().is_empty() || l.contains('|'))
+        .filter(|l| !l.trim().is_empty())
+        .copied();
+    Some(
+        lines[start..=i]
+            .iter()
+            .copied()
+            .chain(code)
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+}
+
 /// Nix's message as Nix wrote it (file and line included), minus the trace lines
 /// that point into clan's own glue, which mean nothing to a user.
 fn tidy_nix_error(stderr: &str) -> String {
@@ -144,6 +202,10 @@ fn tidy_nix_error(stderr: &str) -> String {
     let mut out = Vec::new();
     let mut skipping = false;
     for line in text.lines() {
+        // Debian's nix-bin in single-user mode says this on every run.
+        if line.starts_with("warning: the group 'nixbld'") {
+            continue;
+        }
         if line.contains("clan-glue-") {
             skipping = true;
             continue;

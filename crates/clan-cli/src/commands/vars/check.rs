@@ -3,7 +3,7 @@
 use clap::Args;
 
 use clan_vars::generate::exists;
-use clan_vars::recipients::stale;
+use clan_vars::recipients::{damaged, stale};
 
 use super::Fleet;
 use crate::cli::Global;
@@ -27,7 +27,13 @@ pub fn run(g: &Global, o: Opts) -> Result {
             }
         }
     }
-    let stale = stale(&store, &fleet.readers()?, &selected);
+    let readers = fleet.readers()?;
+    let damaged = damaged(&store, &readers, &selected);
+    let stale = stale(&store, &readers, &selected);
+    for (path, reason) in &damaged {
+        let rel = path.strip_prefix(store.root()).unwrap_or(path);
+        println!("damaged: {} ({reason})", rel.display());
+    }
     for line in &missing {
         println!("missing or outdated: {line}");
     }
@@ -35,6 +41,13 @@ pub fn run(g: &Global, o: Opts) -> Result {
         println!("not encrypted to its current readers: {line}");
     }
     let mut todo = Vec::new();
+    if !damaged.is_empty() {
+        todo.push(format!(
+            "{} files are damaged: regenerate them (`clan vars generate MACHINE -g GENERATOR \
+             --regenerate`) or restore them from git history (`git log -- FILE`)",
+            damaged.len()
+        ));
+    }
     if !missing.is_empty() {
         todo.push(format!(
             "{} generators need to run: `clan vars generate`",
