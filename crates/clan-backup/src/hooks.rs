@@ -23,6 +23,7 @@ pub fn run_script(
     file.write_all(script.as_bytes())
         .map_err(io("writing a script file"))?;
     let mut cmd = Cmd::new("bash")
+        .die_with_parent()
         .args(["-e", "-u", "-o", "pipefail"])
         .arg(file.path());
     for (k, v) in env {

@@ -9,10 +9,21 @@ use clan_core::process::Cmd;
 use crate::error::{BackupError, Result};
 
 fn cmd(cfg: &Postgresql, program: &str) -> Cmd {
+    // runuser waits for its child: both die with clan (see Cmd::die_with_parent).
     let mut cmd = match &cfg.run_as {
-        Some(user) => Cmd::new("runuser").args(["-u", user, "--", program]),
+        Some(user) => Cmd::new("runuser").args([
+            "-u",
+            user,
+            "--",
+            "setpriv",
+            "--pdeathsig",
+            "KILL",
+            "--",
+            program,
+        ]),
         None => Cmd::new(program),
-    };
+    }
+    .die_with_parent();
     if let Some(h) = &cfg.host {
         cmd = cmd.env("PGHOST", h);
     }

@@ -130,7 +130,7 @@ fn clan_text(root: &Path, provider: &str) -> PathBuf {
               meta.name = "t";
               inventory.machines.m = {{ deploy.targetHost = "root@localhost"; machineClass = "linux"; }};
               machines.m = {{ ... }}: {{
-                clan.core.backups.providers.{provider};
+                clan.core.backups.providers.{provider}
                 clan.core.state.data.folders = [ "{r}/data" ];
                 clan.core.backups.stagingDirectory = "{r}/staging";
               }};
@@ -151,7 +151,7 @@ fn last_name(dir: &Path) -> String {
         .to_string()
 }
 
-/// `declaration`: `NAME = { ... }` of clan.core.backups.providers, ROOT standing
+/// `declaration`: `NAME = { ... };` of clan.core.backups.providers, ROOT standing
 /// for the test's directory.
 fn faults(provider: &str, declaration: &str) {
     let tmp = tempfile::tempdir().unwrap();
@@ -275,7 +275,7 @@ fn faults(provider: &str, declaration: &str) {
 fn restic_restore_killed_at_every_step() {
     faults(
         "restic",
-        r#"restic = { type = "restic"; repository = "ROOT/repo"; passwordFile = "ROOT/pw"; }"#,
+        r#"restic = { type = "restic"; repository = "ROOT/repo"; passwordFile = "ROOT/pw"; };"#,
     );
 }
 
@@ -283,7 +283,7 @@ fn restic_restore_killed_at_every_step() {
 fn borg_restore_killed_at_every_step() {
     faults(
         "borg",
-        r#"borg = { type = "borg"; passphraseFile = "ROOT/pw"; destinations.disk.repo = "ROOT/borg"; }"#,
+        r#"borg = { type = "borg"; passphraseFile = "ROOT/pw"; destinations.disk.repo = "ROOT/borg"; };"#,
     );
 }
 
@@ -291,6 +291,68 @@ fn borg_restore_killed_at_every_step() {
 fn local_restore_killed_at_every_step() {
     faults(
         "local",
-        r#"local = { type = "local"; directory = "ROOT/snapshots"; }"#,
+        r#"local = { type = "local"; directory = "ROOT/snapshots"; };"#,
     );
+}
+
+/// A clan killed while a script (or pg_restore) of its runs takes the program
+/// with it: nothing goes on working on the folder without clan's lock.
+#[test]
+fn a_killed_restore_leaves_no_program_running() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = clan_text(
+        tmp.path(),
+        &format!(
+            r#"local = {{ type = "local"; directory = "{}/snapshots"; }};
+               clan.core.state.data.preRestoreScript = "echo $$ > {}/script.pid; exec sleep 300";"#,
+            tmp.path().display(),
+            tmp.path().display()
+        ),
+    );
+    fill(&tmp.path().join("data"));
+    clan_in(&dir, &["backups", "create", "m"]).ok();
+    let name = last_name(&dir);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_clan"))
+        .args([
+            "backups",
+            "restore",
+            "m",
+            "local",
+            &name,
+            "--no-safety-backup",
+        ])
+        .current_dir(&dir)
+        .env_remove("CLAN_DIR")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid_file = tmp.path().join("script.pid");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let pid = loop {
+        if let Ok(p) = fs::read_to_string(&pid_file)
+            && !p.trim().is_empty()
+        {
+            break p.trim().to_string();
+        }
+        assert!(std::time::Instant::now() < deadline, "the script never ran");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let proc = PathBuf::from(format!("/proc/{pid}"));
+    assert!(proc.exists());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while proc.exists() {
+        // A zombie is gone as a program; it only waits for its parent to reap it.
+        let state = fs::read_to_string(proc.join("stat")).unwrap_or_default();
+        if state.split_whitespace().nth(2) == Some("Z") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the script's program outlived clan"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }

@@ -57,6 +57,7 @@ pub struct Cmd {
     env: Vec<(OsString, OsString)>,
     cwd: Option<PathBuf>,
     stdin: Option<Vec<u8>>,
+    die_with_parent: bool,
 }
 
 impl Cmd {
@@ -67,7 +68,15 @@ impl Cmd {
             env: Vec::new(),
             cwd: None,
             stdin: None,
+            die_with_parent: false,
         }
+    }
+
+    /// The program gets SIGKILL when clan dies (`setpriv --pdeathsig`), so that a
+    /// killed clan leaves no `pg_restore` or script running on without its lock.
+    pub fn die_with_parent(mut self) -> Self {
+        self.die_with_parent = true;
+        self
     }
 
     pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
@@ -148,7 +157,13 @@ impl Cmd {
     /// stdin is written from its own thread, so a program may read and write at once.
     pub fn run_with(&self, on_line: &mut dyn FnMut(&str)) -> Result<Output, CommandError> {
         use std::io::{BufRead, Read};
-        let mut command = Command::new(&self.program);
+        let mut command = if self.die_with_parent {
+            let mut c = Command::new("setpriv");
+            c.args(["--pdeathsig", "KILL", "--"]).arg(&self.program);
+            c
+        } else {
+            Command::new(&self.program)
+        };
         command
             .args(&self.args)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
