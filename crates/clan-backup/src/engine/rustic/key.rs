@@ -44,7 +44,8 @@ pub fn add(be: &dyn WriteBackend, master: &MasterKey, password: &str) -> Result<
 }
 
 /// restic's format for encrypted data: nonce, AES-256-CTR ciphertext, Poly1305-AES tag.
-fn encrypt(key: &[u8; 64], plain: &[u8]) -> Result<Vec<u8>, String> {
+/// `key`: the AES-256 key, then Poly1305's k and r.
+pub(super) fn encrypt(key: &[u8; 64], plain: &[u8]) -> Result<Vec<u8>, String> {
     let mut nonce = [0u8; 16];
     rand::rng().fill_bytes(&mut nonce);
     let mut out = Vec::with_capacity(plain.len() + 32);
@@ -53,7 +54,7 @@ fn encrypt(key: &[u8; 64], plain: &[u8]) -> Result<Vec<u8>, String> {
     let cipher = Aes256CtrPoly1305Aes::new(key.into());
     let tag = cipher
         .encrypt_in_place_detached(&nonce.into(), &[], &mut out[16..])
-        .map_err(|e| format!("encrypting the repository key: {e}"))?;
+        .map_err(|e| format!("encrypting: {e}"))?;
     out.extend_from_slice(&tag);
     Ok(out)
 }

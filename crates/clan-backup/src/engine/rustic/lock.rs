@@ -22,7 +22,6 @@ use std::time::Duration;
 
 use aes256ctr_poly1305aes::Aes256CtrPoly1305Aes;
 use aes256ctr_poly1305aes::aead::AeadInPlace;
-use rand::Rng;
 use rustic_core::repofile::MasterKey;
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
@@ -68,19 +67,6 @@ fn key_bytes(master: &MasterKey) -> [u8; 64] {
     k[32..48].copy_from_slice(&master.mac.k);
     k[48..].copy_from_slice(&master.mac.r);
     k
-}
-
-fn seal(master: &MasterKey, plain: &[u8]) -> Result<Vec<u8>, String> {
-    let mut nonce = [0u8; 16];
-    rand::rng().fill_bytes(&mut nonce);
-    let mut out = Vec::with_capacity(plain.len() + 32);
-    out.extend_from_slice(&nonce);
-    out.extend_from_slice(plain);
-    let tag = Aes256CtrPoly1305Aes::new((&key_bytes(master)).into())
-        .encrypt_in_place_detached(&nonce.into(), &[], &mut out[16..])
-        .map_err(|e| format!("encrypting a lock: {e}"))?;
-    out.extend_from_slice(&tag);
-    Ok(out)
 }
 
 fn open(master: &MasterKey, data: &[u8]) -> Option<LockFile> {
@@ -158,7 +144,10 @@ fn write(dir: &Path, master: &MasterKey, exclusive: bool) -> Result<String, Stri
         uid: rustix::process::getuid().as_raw(),
         gid: rustix::process::getgid().as_raw(),
     };
-    let data = seal(master, &serde_json::to_vec(&lock).expect("serialises"))?;
+    let data = super::key::encrypt(
+        &key_bytes(master),
+        &serde_json::to_vec(&lock).expect("serialises"),
+    )?;
     let name = hex(&sha2::Sha256::digest(&data));
     std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     std::fs::write(dir.join(&name), data)
