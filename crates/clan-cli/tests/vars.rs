@@ -58,6 +58,15 @@ fn the_backup_guide_gets_every_var_and_secrets_stay_encrypted() {
     std::fs::write(&alice_pw, marker).unwrap();
     let empty = tmp.path().join("empty");
     std::fs::write(&empty, "").unwrap();
+    // A mistyped prompt name is refused, not ignored.
+    let typo = format!("user-password-alice/user-pasword={}", alice_pw.display());
+    let err = clan_env(&dir, &["vars", "generate", "--prompt", &typo], &env).fails();
+    assert!(
+        err.contains("--prompt user-password-alice/user-pasword")
+            && err.contains("Did you mean: user-password-alice/user-password"),
+        "{err}"
+    );
+    assert!(!dir.join("vars").exists(), "nothing was generated");
     let alice_arg = format!("user-password-alice/user-password={}", alice_pw.display());
     let root_arg = format!("user-password-root/user-password={}", empty.display());
     let run = clan_env(

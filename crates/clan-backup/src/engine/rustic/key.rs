@@ -40,7 +40,7 @@ pub fn add(be: &dyn WriteBackend, master: &MasterKey, password: &str) -> Result<
     let file = serde_json::to_vec(&key).map_err(|e| e.to_string())?;
     let id = Id::new(sha2::Sha256::digest(&file).into());
     be.write_bytes(FileType::Key, &id, false, file.into())
-        .map_err(|e| format!("writing the repository key: {e}"))
+        .map_err(|e| format!("writing the repository key: {}", super::err(e)))
 }
 
 /// restic's format for encrypted data: nonce, AES-256-CTR ciphertext, Poly1305-AES tag.

@@ -72,6 +72,40 @@ impl Prompter for Answers {
     }
 }
 
+/// A `--prompt` that no generator of the selected machines declares is a typo or a
+/// wrong machine: refused before anything runs, never ignored.
+fn check_prompt_names(
+    selected: &[clan_vars::generate::MachineVars<'_>],
+    prompts: &[(String, PathBuf)],
+) -> Result {
+    let declared: Vec<String> = selected
+        .iter()
+        .flat_map(|m| {
+            m.generators
+                .iter()
+                .flat_map(|(g, d)| d.prompts.keys().map(move |p| format!("{g}/{p}")))
+        })
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    for (id, _) in prompts {
+        if !declared.contains(id) {
+            let close = clan_core::names::did_you_mean(id, declared.iter().map(String::as_str));
+            return Err(CliError::Usage(format!(
+                "--prompt {id}: no generator of the selected machines has this prompt. {}",
+                if !close.is_empty() {
+                    format!("Did you mean: {}?", close.join(", "))
+                } else if declared.is_empty() {
+                    "They have no prompts.".to_string()
+                } else {
+                    format!("Prompts: {}", declared.join(", "))
+                }
+            )));
+        }
+    }
+    Ok(())
+}
+
 pub fn run(g: &Global, o: Opts) -> Result {
     let fleet = Fleet::load(g, &o.machines)?;
     if fleet.all.is_empty() {
@@ -81,6 +115,7 @@ pub fn run(g: &Global, o: Opts) -> Result {
     let store = fleet.store();
     let readers = fleet.readers()?;
     let selected = fleet.selected_vars();
+    check_prompt_names(&selected, &o.prompts)?;
     if !clan_vars::generate::sandboxed() {
         crate::output::warning(
             "bubblewrap (bwrap) is not installed: generators run without a sandbox, with network \
