@@ -222,6 +222,21 @@ fn big_data(dir: &Path, mib: usize) {
     }
 }
 
+/// Bytes of the files below `p`.
+fn bytes_under(p: &Path) -> u64 {
+    std::fs::read_dir(p)
+        .map(|d| {
+            d.flatten()
+                .map(|e| match e.metadata() {
+                    Ok(m) if m.is_dir() => bytes_under(&e.path()),
+                    Ok(m) => m.len(),
+                    Err(_) => 0,
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
 fn files_under(p: &Path) -> usize {
     std::fs::read_dir(p)
         .map(|d| {
@@ -243,13 +258,19 @@ fn sigkill_during_a_restic_backup() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().to_path_buf();
     let instance = restic_instance(&root);
-    // Written as the backup runs: pack files under repo/data.
+    // Written as the backup runs: pack files under repo/data. Killed three times,
+    // ever later (packs of a killed run stay unindexed until a prune).
     let data = root.join("repo/data");
+    let mut kills = [4u64 << 20, 96 << 20, 192 << 20].into_iter();
+    let mut at = kills.next();
     killed_backup_leaves_a_usable_repository(
         &root,
         &instance,
         "",
-        move || files_under(&data) > 2,
+        move || {
+            let reached = at.is_some_and(|t| bytes_under(&data) > t);
+            reached.then(|| at = kills.next()).map(|_| at.is_none())
+        },
         "restic",
     );
 }
@@ -269,52 +290,29 @@ fn sigkill_during_a_borg_backup() {
         &root,
         "",
         &extra,
-        move || files_under(&data) > 2,
+        move || (files_under(&data) > 2).then_some(true),
         "borg",
     );
 }
 
-/// Starts `clan backups create`, kills it with SIGKILL once `started` sees the
-/// repository being written, then checks that the next backup, a full check and a
-/// restore succeed.
+/// Starts `clan backups create` and kills it with SIGKILL once `kill_now` sees the
+/// repository being written (`Some(last)`: kill; when not `last`, start another
+/// backup and kill that too), then checks that the next backup, a prune, a full
+/// check and a restore succeed.
 fn killed_backup_leaves_a_usable_repository(
     root: &Path,
     instance: &str,
     extra: &str,
-    started: impl Fn() -> bool,
+    mut kill_now: impl FnMut() -> Option<bool>,
     provider: &str,
 ) {
     let dir = clan(root, instance, extra);
     big_data(&root.join("docs/big"), 256);
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_clan"))
-        .args(["backups", "create", "m"])
-        .current_dir(&dir)
-        .env_remove("CLAN_DIR")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while !started() {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the backup finished before it could be interrupted"
-        );
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the backup never started writing"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "the backup finished before it could be interrupted"
-    );
-    child.kill().unwrap();
-    child.wait().unwrap();
+    while !kill_and_say_if_last(&dir, &mut kill_now) {}
 
     let name = clan_in(&dir, &["backups", "create", "m"]).ok().stdout();
     assert!(name.contains(&format!("m-{provider}-")), "{name}");
+    clan_in(&dir, &["backups", "prune", "m"]).ok();
     clan_in(&dir, &["backups", "check", "m", "--read-data"]).ok();
     std::fs::remove_dir_all(root.join("docs/big")).unwrap();
     clan_in(
@@ -333,6 +331,40 @@ fn killed_backup_leaves_a_usable_repository(
         std::fs::read_dir(root.join("docs/big")).unwrap().count(),
         32
     );
+}
+
+/// One backup, killed when `kill_now` says; returns whether it was the last.
+fn kill_and_say_if_last(dir: &Path, kill_now: &mut impl FnMut() -> Option<bool>) -> bool {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_clan"))
+        .args(["backups", "create", "m"])
+        .current_dir(&dir)
+        .env_remove("CLAN_DIR")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let last = loop {
+        if let Some(last) = kill_now() {
+            break last;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the backup finished before it could be interrupted"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the backup never started writing"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the backup finished before it could be interrupted"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    last
 }
 
 #[test]
@@ -387,6 +419,7 @@ fn sigkill_during_a_local_backup() {
                 })
             })
             .unwrap_or(false)
+            .then_some(true)
     };
     killed_backup_leaves_a_usable_repository(&root, "", &extra, started, "local");
     let left: Vec<String> = std::fs::read_dir(root.join("snapshots"))

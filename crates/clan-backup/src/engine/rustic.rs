@@ -419,15 +419,19 @@ impl Engine for Rustic {
             .label(false)
             .paths(false)
             .tags(false);
-        let grouped = Grouped::from_items(snaps.clone(), criterion);
-        let groups =
+        // No retention rule (rustic refuses empty ones): nothing is forgotten, and the
+        // prune below still reclaims what killed backups left.
+        let ids: Vec<_> = if keep.is_empty() {
+            Vec::new()
+        } else {
+            let grouped = Grouped::from_items(snaps.clone(), criterion);
             ForgetGroups::from_grouped_snapshots_with_retention(grouped, &k, &jiff::Zoned::now())
-                .map_err(err)?;
-        let ids: Vec<_> = groups
-            .into_forget_ids()
-            .into_iter()
-            .filter(|id| Some(*id) != newest)
-            .collect();
+                .map_err(err)?
+                .into_forget_ids()
+                .into_iter()
+                .filter(|id| Some(*id) != newest)
+                .collect()
+        };
         let labels = snaps
             .iter()
             .filter(|s| ids.contains(&s.id))

@@ -225,9 +225,6 @@ impl Provider for Restic {
     }
 
     fn prune(&self, keep: &Keep) -> Result<Vec<String>> {
-        if keep.is_empty() {
-            return Ok(Vec::new());
-        }
         self.engine
             .forget(&self.owner, keep)
             .map_err(|e| self.fail(e))
