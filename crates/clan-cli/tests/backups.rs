@@ -337,7 +337,7 @@ fn killed_backup_leaves_a_usable_repository(
 fn kill_and_say_if_last(dir: &Path, kill_now: &mut impl FnMut() -> Option<bool>) -> bool {
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_clan"))
         .args(["backups", "create", "m"])
-        .current_dir(&dir)
+        .current_dir(dir)
         .env_remove("CLAN_DIR")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
