@@ -51,6 +51,13 @@ pub struct BorgDestination {
     /// The ssh command borg uses (BORG_RSH).
     #[serde(default)]
     pub rsh: Option<String>,
+    /// The clan machine serving this repository (borgbackup's server role).
+    #[serde(default)]
+    pub server: Option<String>,
+    /// The server's SSH host key (`TYPE BASE64`), as `machines update` read it over
+    /// the admin's verified connection: the only key borg then accepts.
+    #[serde(default)]
+    pub host_key: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

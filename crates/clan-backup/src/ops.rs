@@ -152,7 +152,7 @@ pub fn create(
     Ok(providers
         .into_iter()
         .map(|(name, config)| {
-            let p = provider::open(&name, &config, &m.name);
+            let p = provider::open(&name, &config, &m.name, &m.staging_directory);
             let r = create_with(m, p.as_ref(), reason, reporter);
             (name, r)
         })
@@ -340,14 +340,16 @@ pub fn list(m: &Machine, only: Option<&str>) -> Result<PerProvider<Vec<BackupInf
     Ok(m.providers(only)?
         .into_iter()
         .map(|(name, config)| {
-            let r = provider::open(&name, &config, &m.name).list().map(|l| {
-                l.into_iter()
-                    .map(|b| BackupInfo {
-                        provider: name.clone(),
-                        backup: b,
-                    })
-                    .collect()
-            });
+            let r = provider::open(&name, &config, &m.name, &m.staging_directory)
+                .list()
+                .map(|l| {
+                    l.into_iter()
+                        .map(|b| BackupInfo {
+                            provider: name.clone(),
+                            backup: b,
+                        })
+                        .collect()
+                });
             (name, r)
         })
         .collect())
@@ -388,8 +390,8 @@ pub fn restore(
     layout::check(m)?;
     // The backups restored from: this machine's, or, when moving a service, another's.
     let from = opts.from_machine.as_deref().unwrap_or(&m.name);
-    let src = provider::open(provider_name, &config, from);
-    let p = provider::open(provider_name, &config, &m.name);
+    let src = provider::open(provider_name, &config, from, &m.staging_directory);
+    let p = provider::open(provider_name, &config, &m.name, &m.staging_directory);
     let states: Vec<(&String, &State)> = match &opts.state {
         Some(s) => vec![
             m.states
@@ -708,7 +710,7 @@ pub fn check(m: &Machine, only: Option<&str>, read_data: bool) -> Result<PerProv
     Ok(m.providers(only)?
         .into_iter()
         .map(|(n, c)| {
-            let r = provider::open(&n, &c, &m.name).check(read_data);
+            let r = provider::open(&n, &c, &m.name, &m.staging_directory).check(read_data);
             (n, r)
         })
         .collect())
@@ -727,7 +729,7 @@ pub fn prune(
         .into_iter()
         .map(|(n, c)| {
             let k = keep.unwrap_or_else(|| c.keep());
-            let r = provider::open(&n, &c, &m.name).prune(&k);
+            let r = provider::open(&n, &c, &m.name, &m.staging_directory).prune(&k);
             (n, r)
         })
         .collect())

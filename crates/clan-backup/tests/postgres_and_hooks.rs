@@ -36,6 +36,15 @@ fn database_rows_come_back_after_a_dropped_table() {
         .unwrap()
         .1
         .unwrap();
+    // The dump is in the snapshot only: nothing is left to read beside it.
+    use std::os::unix::fs::MetadataExt;
+    let dumps = tmp.path().join("staging/postgres/app");
+    assert_eq!(
+        std::fs::read_dir(&dumps).unwrap().count(),
+        0,
+        "dumps removed"
+    );
+    assert_eq!(std::fs::metadata(&dumps).unwrap().mode() & 0o777, 0o700);
     pg.sql("app", "DROP TABLE notes");
     pg.sql("app", "CREATE TABLE intruder (x int)");
     std::fs::remove_file(files.join("upload.bin")).unwrap();
@@ -62,6 +71,11 @@ fn database_rows_come_back_after_a_dropped_table() {
     assert_eq!(
         std::fs::read_to_string(files.join("upload.bin")).unwrap(),
         "user upload"
+    );
+    assert_eq!(
+        std::fs::read_dir(&dumps).unwrap().count(),
+        0,
+        "dumps removed"
     );
 }
 

@@ -29,13 +29,18 @@ pub fn target(clan: &Clan, m: &ResolvedMachine) -> Result<Target> {
     }
 }
 
-/// The machine's runtime over SSH.
-pub fn runtime(clan: &Clan, m: &ResolvedMachine) -> Result<Runtime> {
+/// An SSH connection to the machine.
+pub fn ssh(clan: &Clan, m: &ResolvedMachine) -> Result<Ssh> {
     let target = target(clan, m)?;
     let mut ssh = Ssh::new(target)
         .map_err(|e| CliError::Usage(format!("cannot prepare an SSH connection: {e}")))?;
     if let Some(config) = std::env::var_os("CLAN_SSH_CONFIG").filter(|v| !v.is_empty()) {
         ssh = ssh.config_file(config);
     }
-    Ok(Runtime::new(Box::new(ssh)))
+    Ok(ssh)
+}
+
+/// The machine's runtime over SSH.
+pub fn runtime(clan: &Clan, m: &ResolvedMachine) -> Result<Runtime> {
+    Ok(Runtime::new(Box::new(ssh(clan, m)?)))
 }

@@ -182,3 +182,23 @@ fn a_clan_nix_without_nix_says_how_to_install_it() {
         "{err}"
     );
 }
+
+#[test]
+fn state_folders_must_be_absolute_without_dot_components_and_excludes_not_empty() {
+    for (value, field) in [
+        (r#"folders = [ "/srv/../etc" ]"#, "folders"),
+        (r#"folders = [ "srv/app" ]"#, "folders"),
+        (r#"folders = [ "/srv/app/" ]"#, "folders"),
+        (r#"folders = [ "/srv/app" ]; exclude = [ "" ]"#, "exclude"),
+    ] {
+        let clan = clan_with(&[(
+            "clan.nix",
+            &format!(
+                "{{ meta.name = \"t\"; inventory.machines.m = {{ machineClass = \"linux\"; }};\n\
+                 machines.m = {{ ... }}: {{ clan.core.state.x = {{ {value}; }}; }}; }}\n"
+            ),
+        )]);
+        let err = clan_in(clan.path(), &["inventory", "show", "m"]).fails();
+        assert!(err.contains(&format!("state.x.{field}")), "{value}: {err}");
+    }
+}

@@ -306,6 +306,27 @@ fn the_backup_guide_across_two_lab_machines_with_faults() {
     let check = admin.clan(&["backups", "check", ALICE]).ok().stdout();
     assert!(check.contains("borgbackup: ok"), "{check}");
 
+    // Alice's borg accepts only the server's host key that the admin's (verified)
+    // connection read at update: with another key in its place, backups are refused.
+    let server_key = lab.ssh(SERVER, "cut -d' ' -f1,2 /etc/ssh/ssh_host_ed25519_key.pub");
+    let pinned = lab.ssh(ALICE, "cat /etc/clan/machine.json");
+    assert!(
+        pinned.contains(&format!("\"hostKey\": \"{}\"", server_key.trim())),
+        "{pinned}"
+    );
+    lab.ssh(
+        ALICE,
+        "k=$(cut -d' ' -f1,2 /etc/ssh/ssh_host_ed25519_key.pub); \
+         sed -i \"s|\\\"hostKey\\\": \\\"[^\\\"]*\\\"|\\\"hostKey\\\": \\\"$k\\\"|\" /etc/clan/machine.json",
+    );
+    let err = admin.clan(&["backups", "create", ALICE]).fails();
+    assert!(
+        err.contains("Host key verification failed") || err.contains("IDENTIFICATION HAS CHANGED"),
+        "{err}"
+    );
+    admin.clan(&["machines", "update", ALICE]).ok();
+    admin.clan(&["backups", "create", ALICE]).ok();
+
     // The backup server goes away in the middle of a backup: a clear error naming
     // machine and provider; alice's files are untouched.
     lab.ssh(ALICE, "echo again >> /home/alice/pictures/big.bin");

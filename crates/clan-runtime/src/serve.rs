@@ -54,7 +54,10 @@ fn json<T: Serialize>(value: T) -> Value {
 
 fn handle(request: Request, reporter: &dyn Reporter) -> Result<Value, String> {
     match request {
-        Request::Backups { machine, op } => backups(&machine, op, reporter),
+        Request::Backups { mut machine, op } => {
+            pin_from_config(&mut machine);
+            backups(&machine, op, reporter)
+        }
         Request::Secrets { bundle } => {
             reporter.report(Event::Step {
                 provider: None,
@@ -65,6 +68,36 @@ fn handle(request: Request, reporter: &dyn Reporter) -> Result<Value, String> {
             Ok(json(done.ownership_deferred))
         }
         Request::Apply { machine } => apply::apply(&machine, reporter).map(json),
+    }
+}
+
+/// Borg servers' host keys as `machines update` pinned them in this machine's
+/// configuration, for a backup the admin asked for (the admin's request carries the
+/// configuration without them): so every backup accepts only the pinned key.
+fn pin_from_config(m: &mut ops::Machine) {
+    let Ok(text) = std::fs::read(apply::CONFIG_FILE) else {
+        return;
+    };
+    let Ok(resolved) = serde_json::from_slice::<clan_core::ResolvedMachine>(&text) else {
+        return;
+    };
+    let pinned = &resolved.clan_core.backups.providers;
+    for (name, provider) in m.providers.iter_mut() {
+        let Some(destinations) = provider
+            .get_mut("destinations")
+            .and_then(Value::as_object_mut)
+        else {
+            continue;
+        };
+        for (d, dest) in destinations.iter_mut() {
+            if let Some(key) = pinned
+                .get(name)
+                .and_then(|p| p["destinations"][d.as_str()]["hostKey"].as_str())
+                && dest["repo"] == pinned[name]["destinations"][d.as_str()]["repo"]
+            {
+                dest["hostKey"] = Value::String(key.to_string());
+            }
+        }
     }
 }
 

@@ -15,14 +15,17 @@ use crate::event::{Event, Reporter};
 pub struct Borg {
     name: String,
     owner: String,
+    /// Where pinned host keys are written for ssh (clan's staging directory).
+    known_hosts: PathBuf,
     config: BorgConfig,
 }
 
 impl Borg {
-    pub fn new(name: &str, config: &BorgConfig, owner: &str) -> Self {
+    pub fn new(name: &str, config: &BorgConfig, owner: &str, known_hosts: &Path) -> Self {
         Self {
             name: name.to_string(),
             owner: owner.to_string(),
+            known_hosts: known_hosts.to_path_buf(),
             config: config.clone(),
         }
     }
@@ -41,10 +44,36 @@ impl Borg {
             .env("BORG_CHECK_I_KNOW_WHAT_I_AM_DOING", "NO")
             .env("BORG_DELETE_I_KNOW_WHAT_I_AM_DOING", "NO")
             .env("TZ", "UTC");
-        if let Some(rsh) = &dest.rsh {
+        if let Some(rsh) = self.rsh(dest) {
             cmd = cmd.env("BORG_RSH", rsh);
         }
         cmd
+    }
+
+    /// The ssh command for an ssh destination. Options given in `rsh` come first,
+    /// so ssh keeps them; then the server's pinned host key (in a known_hosts file
+    /// of the staging directory's), or trust on first use when none is known.
+    fn rsh(&self, dest: &BorgDestination) -> Option<String> {
+        let rsh = dest.rsh.as_deref()?;
+        let host = ssh_host(&dest.repo);
+        match (&dest.host_key, host) {
+            (Some(key), Some(host)) => {
+                let file = self
+                    .known_hosts
+                    .join(format!("borg-known-hosts-{}", self.name));
+                let line = format!("{host} {}\n", key.trim());
+                let written = std::fs::create_dir_all(&self.known_hosts)
+                    .and_then(|()| std::fs::write(&file, line));
+                if written.is_err() {
+                    return Some(format!("{rsh} -o StrictHostKeyChecking=yes"));
+                }
+                Some(format!(
+                    "{rsh} -o UserKnownHostsFile={} -o StrictHostKeyChecking=yes",
+                    shell_quote(&file.to_string_lossy())
+                ))
+            }
+            _ => Some(format!("{rsh} -o StrictHostKeyChecking=accept-new")),
+        }
     }
 
     /// Runs borg; exit code 1 (a warning, e.g. a file changed while read) counts as
@@ -357,6 +386,19 @@ impl Provider for Borg {
     }
 }
 
+/// The host of an ssh repository as known_hosts names it: `host`, or `[host]:port`.
+fn ssh_host(repo: &str) -> Option<String> {
+    let rest = repo.strip_prefix("ssh://")?;
+    let authority = rest.split('/').next()?;
+    let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    Some(match hostport.rsplit_once(':') {
+        Some((h, p)) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => {
+            format!("[{h}]:{p}")
+        }
+        _ => hostport.to_string(),
+    })
+}
+
 /// borg's words for a repository that was never initialised.
 fn not_initialised(message: &str) -> bool {
     message.contains("does not exist") || message.contains("is not a valid repository")
@@ -364,6 +406,19 @@ fn not_initialised(message: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn known_hosts_names_hosts_as_ssh_does() {
+        assert_eq!(
+            super::ssh_host("ssh://borg@nas/srv/b").as_deref(),
+            Some("nas")
+        );
+        assert_eq!(
+            super::ssh_host("ssh://borg@10.0.0.2:2222/srv/b").as_deref(),
+            Some("[10.0.0.2]:2222")
+        );
+        assert_eq!(super::ssh_host("/local/path"), None);
+    }
+
     #[test]
     fn list_lines_are_parsed() {
         let l = super::parse_list_line(

@@ -107,10 +107,17 @@ pub trait Provider {
 /// The provider `name` as machine `owner` sees it: listing, retention and restore
 /// see only `owner`'s backups, though several machines may share a repository
 /// (the command provider's own commands decide for themselves).
-pub fn open(name: &str, config: &ProviderConfig, owner: &str) -> Box<dyn Provider> {
+/// `state_dir` is clan's staging directory (the borg provider writes pinned host
+/// keys there).
+pub fn open(
+    name: &str,
+    config: &ProviderConfig,
+    owner: &str,
+    state_dir: &Path,
+) -> Box<dyn Provider> {
     match config {
         ProviderConfig::Restic(c) => Box::new(restic::Restic::new(name, c, owner)),
-        ProviderConfig::Borg(c) => Box::new(borg::Borg::new(name, c, owner)),
+        ProviderConfig::Borg(c) => Box::new(borg::Borg::new(name, c, owner, state_dir)),
         ProviderConfig::Local(c) => Box::new(local::Local::new(name, c, owner)),
         ProviderConfig::Command(c) => Box::new(command::Command::new(name, c)),
     }

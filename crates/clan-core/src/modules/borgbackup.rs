@@ -115,15 +115,17 @@ impl Builtin for Borgbackup {
 
 fn client(ctx: &InstanceContext<'_>) -> Value {
     let key_path = secret_path(GENERATOR, "borgbackup.ssh");
-    let default_rsh =
-        format!("ssh -i {key_path} -o StrictHostKeyChecking=accept-new -o IdentitiesOnly=yes");
+    // Host keys: the provider pins the server's key when `machines update` recorded
+    // it (`hostKey`), else trusts it on first use.
+    let default_rsh = format!("ssh -i {key_path} -o IdentitiesOnly=yes");
     let mut destinations = Map::new();
     for (server, s) in ctx.members("server") {
         let host = s["address"].as_str().unwrap_or(server);
         let dir = s["directory"].as_str().unwrap_or("/var/lib/borgbackup");
         destinations.insert(
             server.clone(),
-            json!({ "repo": format!("ssh://borg@{host}{dir}/{}", ctx.machine), "rsh": default_rsh }),
+            json!({ "repo": format!("ssh://borg@{host}{dir}/{}", ctx.machine), "rsh": default_rsh,
+                    "server": server }),
         );
     }
     for (name, d) in ctx.settings["destinations"]

@@ -225,7 +225,46 @@ fn with_public_values(
             c["authorizedKey"] = Value::String(key.trim().to_string());
         }
     }
+    pin_borg_servers(fleet, &mut m)?;
     Ok(m)
+}
+
+/// Each borg destination served by a clan machine gets that server's SSH host key,
+/// read over the admin's own (verified) connection to it: the client's borg then
+/// accepts that key only, from its first backup on.
+fn pin_borg_servers(fleet: &Fleet, m: &mut ResolvedMachine) -> std::result::Result<(), String> {
+    for provider in m.clan_core.backups.providers.values_mut() {
+        if provider["type"] != "borg" {
+            continue;
+        }
+        let Some(destinations) = provider
+            .get_mut("destinations")
+            .and_then(|d| d.as_object_mut())
+        else {
+            continue;
+        };
+        for d in destinations.values_mut() {
+            let Some(server) = d.get("server").and_then(Value::as_str) else {
+                continue;
+            };
+            let s = fleet
+                .all
+                .get(server)
+                .ok_or_else(|| format!("borg server {server} is not a machine of the clan"))?;
+            use clan_core::host::Host;
+            let ssh = crate::remote::ssh(&fleet.clan, s).map_err(|e| e.to_string())?;
+            let out = ssh
+                .run(&clan_core::process::Cmd::new("cat").arg("/etc/ssh/ssh_host_ed25519_key.pub"))
+                .map_err(|e| format!("reading the SSH host key of borg server {server}: {e}"))?;
+            let text = out.stdout_string();
+            let mut words = text.split_whitespace();
+            let (Some(kind), Some(blob)) = (words.next(), words.next()) else {
+                return Err(format!("borg server {server} has no ed25519 SSH host key"));
+            };
+            d["hostKey"] = Value::String(format!("{kind} {blob}"));
+        }
+    }
+    Ok(())
 }
 
 /// One line per machine: a spinner with the current step on a terminal, plain
