@@ -227,15 +227,6 @@ impl Dir {
         }
     }
 
-    /// Removes the empty directory `name`; `false` when it is not empty.
-    pub fn remove_empty(&self, name: &OsStr) -> Result<bool> {
-        match rfs::unlinkat(&self.fd, name, AtFlags::REMOVEDIR) {
-            Ok(()) | Err(Errno::NOENT) => Ok(true),
-            Err(Errno::NOTEMPTY | Errno::EXIST) => Ok(false),
-            Err(e) => Err(self.err(name)(e)),
-        }
-    }
-
     /// Writes a small file atomically (temporary name, then rename), mode 0600.
     pub fn write_file(&self, name: &OsStr, data: &[u8]) -> Result<()> {
         let mut tmp = name.to_os_string();
@@ -276,15 +267,6 @@ impl Dir {
                 )?;
                 Ok(Some(data))
             }
-            Err(Errno::NOENT) => Ok(None),
-            Err(e) => Err(self.err(name)(e)),
-        }
-    }
-
-    /// The file type of entry `name` (not following links), if it exists.
-    pub fn kind(&self, name: &OsStr) -> Result<Option<FileType>> {
-        match rfs::statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW) {
-            Ok(st) => Ok(Some(FileType::from_raw_mode(st.st_mode))),
             Err(Errno::NOENT) => Ok(None),
             Err(e) => Err(self.err(name)(e)),
         }

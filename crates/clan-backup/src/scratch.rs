@@ -107,40 +107,24 @@ impl Scratch {
         self.dir.fd_path().join(TREE)
     }
 
-    /// Scratch directories of clan's in `folder`, oldest leftovers included.
-    fn find(folder: &Dir) -> Result<Vec<Scratch>> {
-        let mut found = Vec::new();
-        for name in folder.entries()? {
-            if !name.as_bytes().starts_with(PREFIX.as_bytes()) {
-                continue;
-            }
-            let Ok(Some(dir)) = folder.open_sub(&name) else {
-                continue;
-            };
-            let meta = dir.meta()?;
-            let me = rustix::process::geteuid().as_raw();
-            if meta.mode != 0o700 || (meta.uid != 0 && meta.uid != me) {
-                continue;
-            }
-            let Some(Ok(journal)) = dir
-                .read_file(OsStr::new(MARKER))?
-                .map(|b| serde_json::from_slice::<Journal>(&b))
-            else {
-                continue;
-            };
-            found.push(Scratch { name, dir, journal });
+    /// Entry `name` of `folder` if it is one of clan's scratch directories: the
+    /// prefix, root's (or ours), mode 0700, with a journal.
+    fn open(folder: &Dir, name: &OsStr) -> Option<Scratch> {
+        if !name.as_bytes().starts_with(PREFIX.as_bytes()) {
+            return None;
         }
-        Ok(found)
-    }
-
-    /// Whether `name` in `folder` is one of clan's scratch directories.
-    fn is_scratch(folder: &Dir, name: &OsStr) -> bool {
-        name.as_bytes().starts_with(PREFIX.as_bytes())
-            && folder
-                .open_sub(name)
-                .ok()
-                .flatten()
-                .is_some_and(|d| d.has(OsStr::new(MARKER)).unwrap_or(false))
+        let dir = folder.open_sub(name).ok()??;
+        let meta = dir.meta().ok()?;
+        let me = rustix::process::geteuid().as_raw();
+        if meta.mode != 0o700 || (meta.uid != 0 && meta.uid != me) {
+            return None;
+        }
+        let journal = serde_json::from_slice(&dir.read_file(OsStr::new(MARKER)).ok()??).ok()?;
+        Some(Scratch {
+            name: name.to_os_string(),
+            dir,
+            journal,
+        })
     }
 
     /// Makes `folder` hold exactly the restored tree: old entries out, restored
@@ -169,7 +153,7 @@ impl Scratch {
         fault::point();
         let moved = (|| {
             for e in folder.entries()? {
-                if e != self.name && !Self::is_scratch(folder, &e) {
+                if e != self.name && Self::open(folder, &e).is_none() {
                     folder.move_to(&e, &old, &e)?;
                     fault::point();
                 }
@@ -220,23 +204,14 @@ impl Scratch {
         if kept.is_empty() {
             let _ = folder.remove(&self.name);
         }
-        let _ = self.restore_meta(folder, self.journal.previous);
+        let _ = put_back(folder, self.journal.previous);
         Kept(kept)
     }
 
     /// Discards a scratch directory whose swap never began.
     pub fn discard(self, folder: &Dir) -> Result<()> {
         folder.remove(&self.name)?;
-        self.restore_meta(folder, self.journal.previous)
-    }
-
-    /// The folder's own metadata once the scratch directory is gone (removing it
-    /// changes the folder's mtime).
-    fn restore_meta(&self, folder: &Dir, meta: Option<DirMeta>) -> Result<()> {
-        match meta {
-            Some(m) => folder.set_meta(&m),
-            None => Ok(()),
-        }
+        put_back(folder, self.journal.previous)
     }
 
     /// Finishes what an interrupted run left in `folder`: scratch directories
@@ -244,16 +219,29 @@ impl Scratch {
     /// Returns entries that could not be put back (kept in place, named).
     pub fn recover(folder: &Dir) -> Result<Vec<std::path::PathBuf>> {
         let mut kept = Vec::new();
-        for s in Self::find(folder)? {
+        for s in folder
+            .entries()?
+            .iter()
+            .filter_map(|n| Self::open(folder, n))
+        {
             match s.journal.phase {
                 Phase::Restoring => s.discard(folder)?,
                 Phase::Done => {
                     folder.remove(&s.name)?;
-                    s.restore_meta(folder, s.journal.target)?;
+                    put_back(folder, s.journal.target)?;
                 }
                 Phase::Swapping => kept.extend(s.roll_back(folder).0),
             }
         }
         Ok(kept)
+    }
+}
+
+/// The folder's own metadata once a scratch directory is gone (making or removing
+/// one changes the folder's mtime).
+fn put_back(folder: &Dir, meta: Option<DirMeta>) -> Result<()> {
+    match meta {
+        Some(m) => folder.set_meta(&m),
+        None => Ok(()),
     }
 }
