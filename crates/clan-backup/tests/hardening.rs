@@ -481,3 +481,84 @@ fn local_snapshots_keep_fifos_sockets_and_one_inode_for_links_between_folders() 
             .is_socket()
     );
 }
+
+/// The race: the user swaps her folder for a link to a root-only directory and
+/// back, as fast as she can, while restores run. Whatever the timing, nothing
+/// outside her folder changes (restores may fail; they must not write elsewhere).
+#[test]
+fn a_user_swapping_her_folder_for_a_link_during_restores_never_reaches_outside() {
+    if !is_root() {
+        eprintln!("skipped: needs root (files owned by another user)");
+        return;
+    }
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    for provider in PROVIDERS {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        let home = tmp.path().join("home/alice");
+        let docs = home.join("documents");
+        fs::create_dir_all(docs.join("sub")).unwrap();
+        for i in 0..20 {
+            fs::write(docs.join(format!("f{i}")), format!("letter {i}")).unwrap();
+        }
+        fs::set_permissions(&docs, fs::Permissions::from_mode(0o755)).unwrap();
+        for p in [&home, &docs] {
+            std::os::unix::fs::chown(p, Some(4242), Some(4242)).unwrap();
+        }
+        let victim = tmp.path().join("etc");
+        fs::create_dir(&victim).unwrap();
+        fs::write(victim.join("shadow"), "root:secret").unwrap();
+        fs::set_permissions(&victim, fs::Permissions::from_mode(0o700)).unwrap();
+        let victim_before = picture(&victim);
+        let m = machine(
+            tmp.path(),
+            vec![("docs", state(&[&docs]))],
+            vec![(provider, config(provider, tmp.path()))],
+        );
+        let name = backup(&m);
+
+        let stop = AtomicBool::new(false);
+        let flips = AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let real = home.join("real");
+                while !stop.load(Ordering::SeqCst) {
+                    // What alice can do in her home: move the folder away, put a
+                    // link in its place, and back.
+                    if fs::rename(&docs, &real).is_ok() {
+                        if symlink(&victim, &docs).is_ok() {
+                            let _ = std::os::unix::fs::lchown(&docs, Some(4242), Some(4242));
+                            std::thread::yield_now();
+                            let _ = fs::remove_file(&docs);
+                        }
+                        let _ = fs::rename(&real, &docs);
+                        flips.fetch_add(1, Ordering::SeqCst);
+                    }
+                    std::thread::yield_now();
+                }
+            });
+            for _ in 0..6 {
+                let _ = ops::restore(
+                    &m,
+                    provider,
+                    &name,
+                    &RestoreOptions {
+                        no_safety_backup: true,
+                        ..Default::default()
+                    },
+                    &Silent,
+                );
+            }
+            stop.store(true, Ordering::SeqCst);
+        });
+        assert!(
+            flips.load(Ordering::SeqCst) > 10,
+            "{provider}: the race ran"
+        );
+        assert!(
+            picture(&victim) == victim_before,
+            "{provider}: the victim changed"
+        );
+        assert_eq!(fs::metadata(&victim).unwrap().mode() & 0o7777, 0o700);
+    }
+}
