@@ -67,6 +67,27 @@ pub struct CopyStats {
 /// map for all folders of a snapshot keeps links between them.
 pub type LinkMap = HashMap<(u64, u64), PathBuf>;
 
+/// SHA-256 of every regular file of a copy, by its path: computed while copying;
+/// for files linked to the previous copy, taken from `previous` (its sums, by path).
+#[derive(Debug, Default)]
+pub struct Sums {
+    pub previous: HashMap<PathBuf, [u8; 32]>,
+    pub files: HashMap<PathBuf, [u8; 32]>,
+}
+
+/// The sum `known` has for `path`, else read from the file.
+fn known_or_read(known: &HashMap<PathBuf, [u8; 32]>, path: &Path) -> io::Result<[u8; 32]> {
+    known.get(path).copied().map_or_else(|| hash_file(path), Ok)
+}
+
+/// SHA-256 of a file's contents.
+pub fn hash_file(path: &Path) -> io::Result<[u8; 32]> {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    io::copy(&mut File::open(path)?, &mut hasher)?;
+    Ok(hasher.finalize().into())
+}
+
 /// Copies `src` (a directory) to `dst` (created), preserving metadata. With
 /// `previous`, a regular file whose counterpart under `previous` has the same size,
 /// mtime, mode and owner is hard-linked to it instead of copied. Directories that
@@ -77,6 +98,7 @@ pub fn copy_tree(
     previous: Option<&Path>,
     exclude: &Exclude,
     links: &mut LinkMap,
+    mut sums: Option<&mut Sums>,
 ) -> io::Result<CopyStats> {
     let mut stats = CopyStats::default();
     let meta = fs::symlink_metadata(src)?;
@@ -87,7 +109,7 @@ pub fn copy_tree(
         ));
     }
     fs::create_dir_all(dst)?;
-    copy_dir(src, dst, previous, exclude, links, &mut stats)?;
+    copy_dir(src, dst, previous, exclude, links, &mut sums, &mut stats)?;
     set_metadata(dst, &meta)?;
     Ok(stats)
 }
@@ -98,6 +120,7 @@ fn copy_dir(
     previous: Option<&Path>,
     exclude: &Exclude,
     links: &mut LinkMap,
+    sums: &mut Option<&mut Sums>,
     stats: &mut CopyStats,
 ) -> io::Result<()> {
     let mut entries: Vec<OsString> = fs::read_dir(src)?
@@ -117,7 +140,7 @@ fn copy_dir(
                 continue;
             }
             fs::create_dir(&d)?;
-            copy_dir(&s, &d, prev.as_deref(), exclude, links, stats)?;
+            copy_dir(&s, &d, prev.as_deref(), exclude, links, sums, stats)?;
             set_metadata(&d, &meta)?;
         } else if ft.is_symlink() {
             std::os::unix::fs::symlink(fs::read_link(&s)?, &d)?;
@@ -128,6 +151,10 @@ fn copy_dir(
                 && let Some(first) = links.get(&(meta.dev(), meta.ino()))
             {
                 fs::hard_link(first, &d)?;
+                if let Some(sums) = sums.as_deref_mut() {
+                    let sum = known_or_read(&sums.files, first)?;
+                    sums.files.insert(d, sum);
+                }
                 continue;
             }
             if let Some(p) = prev.as_deref()
@@ -135,8 +162,16 @@ fn copy_dir(
             {
                 fs::hard_link(p, &d)?;
                 stats.linked += 1;
+                if let Some(sums) = sums.as_deref_mut() {
+                    let sum = known_or_read(&sums.previous, p)?;
+                    sums.files.insert(d.clone(), sum);
+                }
             } else {
-                stats.bytes_copied += copy_file_sparse(&s, &d, meta.len())?;
+                let (copied, sum) = copy_file_sparse(&s, &d, meta.len())?;
+                stats.bytes_copied += copied;
+                if let Some(sums) = sums.as_deref_mut() {
+                    sums.files.insert(d.clone(), sum);
+                }
                 set_metadata(&d, &meta)?;
             }
             if meta.nlink() > 1 {
@@ -170,22 +205,26 @@ fn unchanged(meta: &Metadata, previous: &Path) -> bool {
     })
 }
 
-/// Copies contents, leaving holes where the source has blocks of zeros.
-fn copy_file_sparse(src: &Path, dst: &Path, len: u64) -> io::Result<u64> {
+/// Copies contents, leaving holes where the source has blocks of zeros; returns the
+/// bytes written and the contents' SHA-256.
+fn copy_file_sparse(src: &Path, dst: &Path, len: u64) -> io::Result<(u64, [u8; 32])> {
+    use sha2::Digest;
     let mut input = File::open(src)?;
     let output = File::create(dst)?;
     let mut buf = vec![0u8; 128 * 1024];
     let (mut pos, mut written) = (0, 0);
+    let mut hasher = sha2::Sha256::new();
     loop {
         let n = read_full(&mut input, &mut buf)?;
         if n == 0 {
             break;
         }
+        hasher.update(&buf[..n]);
         written += write_sparse_at(&output, &buf[..n], pos)?;
         pos += n as u64;
     }
     output.set_len(len)?;
-    Ok(written)
+    Ok((written, hasher.finalize().into()))
 }
 
 /// Writes `buf` at `pos`, leaving each 4 KiB block of the file that would hold
@@ -292,7 +331,15 @@ mod tests {
         filetime::set_file_mtime(src.join("d/a"), FileTime::from_unix_time(1_000_000, 5)).unwrap();
 
         let one = tmp.path().join("one");
-        copy_tree(&src, &one, None, &Exclude::default(), &mut LinkMap::new()).unwrap();
+        copy_tree(
+            &src,
+            &one,
+            None,
+            &Exclude::default(),
+            &mut LinkMap::new(),
+            None,
+        )
+        .unwrap();
         let a = fs::metadata(one.join("d/a")).unwrap();
         assert_eq!(a.mode() & 0o777, 0o640);
         assert_eq!(a.mtime(), 1_000_000);
@@ -311,6 +358,7 @@ mod tests {
             Some(&one),
             &Exclude::default(),
             &mut LinkMap::new(),
+            None,
         )
         .unwrap();
         assert_eq!(stats.linked, 1);

@@ -521,10 +521,13 @@ fn a_user_swapping_her_folder_for_a_link_during_restores_never_reaches_outside()
         let flips = AtomicUsize::new(0);
         std::thread::scope(|s| {
             s.spawn(|| {
-                let real = home.join("real");
+                let mut i = 0;
                 while !stop.load(Ordering::SeqCst) {
                     // What alice can do in her home: move the folder away, put a
-                    // link in its place, and back.
+                    // link in its place, and back (to a new name each time, so that
+                    // a folder the restore made meanwhile cannot stop her).
+                    i += 1;
+                    let real = home.join(format!("real{i}"));
                     if fs::rename(&docs, &real).is_ok() {
                         if symlink(&victim, &docs).is_ok() {
                             let _ = std::os::unix::fs::lchown(&docs, Some(4242), Some(4242));
@@ -537,7 +540,10 @@ fn a_user_swapping_her_folder_for_a_link_during_restores_never_reaches_outside()
                     std::thread::yield_now();
                 }
             });
-            for _ in 0..6 {
+            for round in 0.. {
+                if round >= 6 && flips.load(Ordering::SeqCst) > 50 || round > 400 {
+                    break;
+                }
                 let _ = ops::restore(
                     &m,
                     provider,
@@ -561,4 +567,37 @@ fn a_user_swapping_her_folder_for_a_link_during_restores_never_reaches_outside()
         );
         assert_eq!(fs::metadata(&victim).unwrap().mode() & 0o7777, 0o700);
     }
+}
+
+/// Local snapshots record a checksum of every file at backup: `check --read-data`
+/// finds a byte changed in a snapshot later (bit rot, tampering).
+#[test]
+fn local_snapshot_checksums_find_a_changed_byte() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    fs::create_dir_all(data.join("sub")).unwrap();
+    fs::write(data.join("sub/a"), "first file").unwrap();
+    fs::write(data.join("b"), "second file").unwrap();
+    let m = machine(
+        tmp.path(),
+        vec![("s", state(&[&data]))],
+        vec![("local", config("local", tmp.path()))],
+    );
+    backup(&m);
+    fs::write(data.join("b"), "second file, changed").unwrap();
+    let second = backup(&m);
+    let check = |read_data| ops::check(&m, None, read_data).unwrap().pop().unwrap().1;
+    assert!(check(true).unwrap().contains("files read"));
+    // `sub/a` is unchanged: a link to the first snapshot's copy, its sum reused.
+    let file = clan_backup::tree::under(
+        &tmp.path().join("snapshots").join(&second).join("tree"),
+        &data.join("sub/a"),
+    );
+    assert!(fs::metadata(&file).unwrap().nlink() > 1);
+    let mut bytes = fs::read(&file).unwrap();
+    bytes[0] ^= 1;
+    fs::write(&file, bytes).unwrap();
+    check(false).unwrap();
+    let e = check(true).unwrap_err().to_string();
+    assert!(e.contains("does not match the checksum"), "{e}");
 }

@@ -18,6 +18,10 @@ use crate::event::{Event, Reporter};
 use crate::tree;
 
 const META: &str = "clan-backup.json";
+/// SHA-256 of every file of the snapshot's tree (`HEX PATH\0`, paths relative to
+/// `tree/`), recorded at backup, so that `check --read-data` finds bit rot and
+/// tampering.
+const SUMS: &str = "checksums";
 const INCOMPLETE: &str = ".incomplete-";
 
 pub struct Local {
@@ -148,6 +152,15 @@ impl Provider for Local {
                 .read_all()?
                 .pop()
                 .map(|m| dir.join(m.name).join("tree"));
+            let mut sums = tree::Sums::default();
+            if let Some(prev) = &previous
+                && let Ok(known) = read_sums(&prev.with_file_name(SUMS))
+            {
+                sums.previous = known
+                    .into_iter()
+                    .map(|(rel, s)| (prev.join(rel), s))
+                    .collect();
+            }
             let work = dir.join(format!("{INCOMPLETE}{}", req.name));
             // Private: the copies keep their modes, but the parents of the folders
             // inside the tree are made anew; nobody else may pass through them.
@@ -164,10 +177,14 @@ impl Provider for Local {
                     previous.as_ref().map(|p| tree::under(p, path)).as_deref(),
                     &exclude,
                     &mut links,
+                    Some(&mut sums),
                 )
                 .map_err(io(format!("copying {}", path.display())))?;
                 size += stats.bytes_copied;
             }
+            let sums_path = work.join(SUMS);
+            write_sums(&sums_path, &work.join("tree"), &sums.files)
+                .map_err(io(format!("writing {}", sums_path.display())))?;
             let meta = Meta {
                 name: req.name.clone(),
                 machine: req.machine.clone(),
@@ -236,6 +253,7 @@ impl Provider for Local {
                 None,
                 &tree::Exclude::default(),
                 &mut tree::LinkMap::new(),
+                None,
             )
             .map_err(io(format!("restoring {}", path.display())))?;
             Ok(())
@@ -252,8 +270,8 @@ impl Provider for Local {
                     return Err(self.fail(format!("backup '{}' has no tree", m.name)));
                 }
                 if read_data {
-                    files += read_every_file(&t)
-                        .map_err(|e| self.fail(format!("backup '{}': {e}", m.name)))?;
+                    files +=
+                        verify(&t).map_err(|e| self.fail(format!("backup '{}': {e}", m.name)))?;
                 }
             }
             Ok(if read_data {
@@ -276,6 +294,66 @@ impl Provider for Local {
             Ok(gone)
         })
     }
+}
+
+fn write_sums(
+    path: &Path,
+    root: &Path,
+    files: &std::collections::HashMap<PathBuf, [u8; 32]>,
+) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut lines: Vec<(&[u8], &[u8; 32])> = files
+        .iter()
+        .filter_map(|(p, s)| Some((p.strip_prefix(root).ok()?.as_os_str().as_bytes(), s)))
+        .collect();
+    lines.sort();
+    let mut out = Vec::new();
+    for (rel, sum) in lines {
+        out.extend(sum.iter().flat_map(|b| format!("{b:02x}").into_bytes()));
+        out.push(b' ');
+        out.extend_from_slice(rel);
+        out.push(0);
+    }
+    fs::write(path, out)
+}
+
+fn read_sums(path: &Path) -> std::io::Result<Vec<(PathBuf, [u8; 32])>> {
+    use std::os::unix::ffi::OsStrExt;
+    let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, "damaged checksums file");
+    let data = fs::read(path)?;
+    data.split(|b| *b == 0)
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let (hex, rel) = (l.get(..64).ok_or_else(bad)?, l.get(65..).ok_or_else(bad)?);
+            let mut sum = [0u8; 32];
+            for (i, b) in sum.iter_mut().enumerate() {
+                let pair = std::str::from_utf8(&hex[2 * i..2 * i + 2]).map_err(|_| bad())?;
+                *b = u8::from_str_radix(pair, 16).map_err(|_| bad())?;
+            }
+            Ok((PathBuf::from(std::ffi::OsStr::from_bytes(rel)), sum))
+        })
+        .collect()
+}
+
+/// Reads every file of a snapshot's tree and compares it with the checksums
+/// recorded at backup (snapshots made before clan recorded them are only read).
+fn verify(tree_dir: &Path) -> std::io::Result<u64> {
+    let Ok(sums) = read_sums(&tree_dir.with_file_name(SUMS)) else {
+        return read_every_file(tree_dir);
+    };
+    for (rel, sum) in &sums {
+        let path = tree_dir.join(rel);
+        if tree::hash_file(&path)? != *sum {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "{} does not match the checksum recorded at backup (bit rot or tampering)",
+                    path.display()
+                ),
+            ));
+        }
+    }
+    Ok(sums.len() as u64)
 }
 
 fn read_every_file(dir: &Path) -> std::io::Result<u64> {
