@@ -349,6 +349,25 @@ fn machines_sharing_a_repository_see_prune_and_restore_only_their_own_backups() 
     }
 }
 
+/// Under `root`: `home/alice` and her `documents` (uid 4242: she may replace her
+/// folder with a link at any time), and what she must not reach, a root-only `etc`.
+fn alice_and_a_victim(root: &Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    fs::set_permissions(root, fs::Permissions::from_mode(0o755)).unwrap();
+    let home = root.join("home/alice");
+    let docs = home.join("documents");
+    fs::create_dir_all(&docs).unwrap();
+    fs::write(docs.join("letter.txt"), "dear bob").unwrap();
+    for p in [&home, &docs] {
+        std::os::unix::fs::chown(p, Some(4242), Some(4242)).unwrap();
+    }
+    let victim = root.join("etc");
+    fs::create_dir(&victim).unwrap();
+    fs::write(victim.join("shadow"), "root:secret").unwrap();
+    fs::set_permissions(&victim, fs::Permissions::from_mode(0o700)).unwrap();
+    fs::set_permissions(victim.join("shadow"), fs::Permissions::from_mode(0o600)).unwrap();
+    (home, docs, victim)
+}
+
 #[test]
 fn a_symlink_planted_in_place_of_a_state_folder_or_in_a_target_is_never_followed() {
     if !is_root() {
@@ -357,20 +376,7 @@ fn a_symlink_planted_in_place_of_a_state_folder_or_in_a_target_is_never_followed
     }
     for provider in PROVIDERS {
         let tmp = tempfile::tempdir().unwrap();
-        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
-        // /home/alice is alice's (uid 4242); her documents are a state.
-        let home = tmp.path().join("home/alice");
-        let docs = home.join("documents");
-        fs::create_dir_all(&docs).unwrap();
-        fs::write(docs.join("letter.txt"), "dear bob").unwrap();
-        std::os::unix::fs::chown(&home, Some(4242), Some(4242)).unwrap();
-        std::os::unix::fs::chown(&docs, Some(4242), Some(4242)).unwrap();
-        // What she must not reach: a root-only directory.
-        let victim = tmp.path().join("etc");
-        fs::create_dir(&victim).unwrap();
-        fs::write(victim.join("shadow"), "root:secret").unwrap();
-        fs::set_permissions(&victim, fs::Permissions::from_mode(0o700)).unwrap();
-        fs::set_permissions(victim.join("shadow"), fs::Permissions::from_mode(0o600)).unwrap();
+        let (home, docs, victim) = alice_and_a_victim(tmp.path());
         let victim_before = picture(&victim);
 
         let m = machine(
@@ -494,21 +500,11 @@ fn a_user_swapping_her_folder_for_a_link_during_restores_never_reaches_outside()
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     for provider in PROVIDERS {
         let tmp = tempfile::tempdir().unwrap();
-        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
-        let home = tmp.path().join("home/alice");
-        let docs = home.join("documents");
-        fs::create_dir_all(docs.join("sub")).unwrap();
+        let (home, docs, victim) = alice_and_a_victim(tmp.path());
+        fs::create_dir(docs.join("sub")).unwrap();
         for i in 0..20 {
             fs::write(docs.join(format!("f{i}")), format!("letter {i}")).unwrap();
         }
-        fs::set_permissions(&docs, fs::Permissions::from_mode(0o755)).unwrap();
-        for p in [&home, &docs] {
-            std::os::unix::fs::chown(p, Some(4242), Some(4242)).unwrap();
-        }
-        let victim = tmp.path().join("etc");
-        fs::create_dir(&victim).unwrap();
-        fs::write(victim.join("shadow"), "root:secret").unwrap();
-        fs::set_permissions(&victim, fs::Permissions::from_mode(0o700)).unwrap();
         let victim_before = picture(&victim);
         let m = machine(
             tmp.path(),
