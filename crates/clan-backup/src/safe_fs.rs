@@ -82,6 +82,21 @@ impl Dir {
         walk(path, None)
     }
 
+    /// Opens `path` as the kernel resolves it, links included: only for paths whose
+    /// every component clan trusts, such as `/proc/<pid>/fd/<n>/...` below a
+    /// root-only directory. `None` when missing.
+    pub fn open_through(path: &Path) -> Result<Option<Dir>> {
+        match rfs::open(path, DIR.difference(OFlags::NOFOLLOW), Mode::empty()) {
+            Ok(fd) => Ok(Some(Dir {
+                fd,
+                path: path.into(),
+            })),
+            Err(Errno::NOENT) => Ok(None),
+            Err(Errno::LOOP | Errno::NOTDIR) => Err(SafeFsError::NotADirectory(path.into())),
+            Err(e) => Err(io_at(path)(e)),
+        }
+    }
+
     /// Opens `path`, creating missing directories (root's, mode 0755 for parents,
     /// `mode` for the last); returns the directories it created, outermost first.
     pub fn create_all(path: &Path, mode: u32) -> Result<(Dir, Vec<PathBuf>)> {

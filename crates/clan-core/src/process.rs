@@ -58,6 +58,8 @@ pub struct Cmd {
     cwd: Option<PathBuf>,
     stdin: Option<Vec<u8>>,
     die_with_parent: bool,
+    /// (directory, mount point): see [`Cmd::cwd_bound_at`].
+    bound_cwd: Option<(PathBuf, PathBuf)>,
 }
 
 impl Cmd {
@@ -69,6 +71,7 @@ impl Cmd {
             cwd: None,
             stdin: None,
             die_with_parent: false,
+            bound_cwd: None,
         }
     }
 
@@ -100,6 +103,17 @@ impl Cmd {
         self
     }
 
+    /// Runs the program in a private mount namespace where `dir` is bound at
+    /// `mount_point`, which is its working directory. A program that builds
+    /// absolute paths from its working directory (borg extract does) then never
+    /// resolves them through directories that other users can change: `dir` is
+    /// typically reached through `/proc/<pid>/fd/<n>`, and `mount_point` must lie
+    /// in root's own directories. Needs root (CAP_SYS_ADMIN); local runs only.
+    pub fn cwd_bound_at(mut self, dir: impl AsRef<Path>, mount_point: impl AsRef<Path>) -> Self {
+        self.bound_cwd = Some((dir.as_ref().into(), mount_point.as_ref().into()));
+        self
+    }
+
     pub fn stdin(mut self, data: impl Into<Vec<u8>>) -> Self {
         self.stdin = Some(data.into());
         self
@@ -119,6 +133,7 @@ impl Cmd {
     /// this line is that machine's command line: the environment must not carry
     /// secrets (they go on stdin).
     pub fn to_shell(&self) -> String {
+        debug_assert!(self.bound_cwd.is_none(), "a bound cwd is for local runs");
         let quote = |s: &OsString| shell_quote(&s.to_string_lossy());
         let mut words: Vec<String> = Vec::new();
         if !self.env.is_empty() {
@@ -176,6 +191,12 @@ impl Cmd {
             .stderr(Stdio::piped());
         if let Some(cwd) = &self.cwd {
             command.current_dir(cwd);
+        }
+        if let Some((dir, at)) = &self.bound_cwd {
+            bind_cwd(&mut command, dir, at).map_err(|source| CommandError::Io {
+                command: self.display(),
+                source,
+            })?;
         }
         let io_error = |source| CommandError::Io {
             command: self.display(),
@@ -239,6 +260,36 @@ impl Cmd {
     }
 }
 
+#[allow(unsafe_code)] // `pre_exec` is the only way to act between fork and exec.
+fn bind_cwd(command: &mut Command, dir: &Path, at: &Path) -> std::io::Result<()> {
+    use rustix::mount::{MountPropagationFlags, mount_bind, mount_change};
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::process::CommandExt;
+    let c = |p: &Path| CString::new(p.as_os_str().as_bytes()).map_err(std::io::Error::other);
+    let (dir, at) = (c(dir)?, c(at)?);
+    // SAFETY: the closure runs in the child between fork and exec, where only
+    // async-signal-safe work is allowed: it makes five system calls on strings
+    // built before the fork and allocates nothing.
+    unsafe {
+        command.pre_exec(move || {
+            // A mount of the old namespace cannot be bound in the new one, but the
+            // working directory moves along into it.
+            rustix::process::chdir(dir.as_c_str())?;
+            rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNS)?;
+            // Nothing mounted here reaches the machine's own namespace.
+            mount_change(
+                c"/",
+                MountPropagationFlags::PRIVATE | MountPropagationFlags::REC,
+            )?;
+            mount_bind(c".", at.as_c_str())?;
+            rustix::process::chdir(at.as_c_str())?;
+            Ok(())
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,6 +324,32 @@ mod tests {
             .cwd("/tmp");
         let out = Cmd::new("sh").args(["-c", &cmd.to_shell()]).run().unwrap();
         assert_eq!(out.stdout_string(), "it's|$HOME `x` \\ \"q\"|a b;c|/tmp\n");
+    }
+
+    #[test]
+    fn a_bound_working_directory_is_seen_at_its_mount_point_only() {
+        if rustix::process::geteuid().as_raw() != 0 {
+            eprintln!("skipped: needs root (a mount namespace)");
+            return;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let (dir, at) = (tmp.path().join("dir"), tmp.path().join("at"));
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::create_dir(&at).unwrap();
+        std::fs::write(dir.join("f"), "inside").unwrap();
+        // Reached through an open descriptor, as clan passes it.
+        let open = std::fs::File::open(&dir).unwrap();
+        use std::os::fd::AsRawFd;
+        let by_fd = format!("/proc/{}/fd/{}", std::process::id(), open.as_raw_fd());
+        let out = Cmd::new("sh")
+            .args(["-c", "pwd; cat f; echo made > g"])
+            .cwd_bound_at(&by_fd, &at)
+            .run()
+            .unwrap();
+        assert_eq!(out.stdout_string(), format!("{}\ninside", at.display()));
+        assert_eq!(std::fs::read_to_string(dir.join("g")).unwrap(), "made\n");
+        // The mount lived in the program's namespace only.
+        assert_eq!(std::fs::read_dir(&at).unwrap().count(), 0);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! destination (local path or ssh). The passphrase is read by borg from the secret
 //! file (BORG_PASSCOMMAND), never passed on a command line.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use clan_core::process::{Cmd, CommandError, shell_quote};
@@ -9,23 +10,25 @@ use clan_core::process::{Cmd, CommandError, shell_quote};
 use super::{Listed, Provider, SnapshotRequest};
 use crate::config::{BorgConfig, BorgDestination};
 use crate::engine::Keep;
-use crate::error::{BackupError, Result, io};
+use crate::error::{BackupError, Result};
 use crate::event::{Event, Reporter};
+use crate::safe_fs::Dir;
 
 pub struct Borg {
     name: String,
     owner: String,
-    /// Where pinned host keys are written for ssh (clan's staging directory).
-    known_hosts: PathBuf,
+    /// clan's staging directory: pinned host keys for ssh, the mount point for
+    /// extraction.
+    staging: PathBuf,
     config: BorgConfig,
 }
 
 impl Borg {
-    pub fn new(name: &str, config: &BorgConfig, owner: &str, known_hosts: &Path) -> Self {
+    pub fn new(name: &str, config: &BorgConfig, owner: &str, staging: &Path) -> Self {
         Self {
             name: name.to_string(),
             owner: owner.to_string(),
-            known_hosts: known_hosts.to_path_buf(),
+            staging: staging.to_path_buf(),
             config: config.clone(),
         }
     }
@@ -58,11 +61,9 @@ impl Borg {
         let host = ssh_host(&dest.repo);
         match (&dest.host_key, host) {
             (Some(key), Some(host)) => {
-                let file = self
-                    .known_hosts
-                    .join(format!("borg-known-hosts-{}", self.name));
+                let file = self.staging.join(format!("borg-known-hosts-{}", self.name));
                 let line = format!("{host} {}\n", key.trim());
-                let written = std::fs::create_dir_all(&self.known_hosts)
+                let written = std::fs::create_dir_all(&self.staging)
                     .and_then(|()| std::fs::write(&file, line));
                 if written.is_err() {
                     return Some(format!("{rsh} -o StrictHostKeyChecking=yes"));
@@ -306,31 +307,49 @@ impl Provider for Borg {
         _reporter: &dyn Reporter,
     ) -> Result<()> {
         let (d, destination, archive) = self.locate(name)?;
-        let parent = dest.parent().unwrap_or(Path::new("/"));
-        let work = parent.join(".borg-extract");
-        std::fs::create_dir_all(&work).map_err(io(format!("creating {}", work.display())))?;
+        let parent_path = dest.parent().unwrap_or(Path::new("/"));
+        let parent = Dir::open_through(parent_path)?
+            .ok_or_else(|| BackupError::Config(format!("{} disappeared", parent_path.display())))?;
+        let base = dest.file_name().expect("a folder has a name");
+        // Fresh, root's and 0700: nobody else can enter it while borg fills it.
+        let work_name = OsString::from(format!(
+            ".borg-extract-{}-{:08x}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        let work = parent.create_sub(&work_name, 0o700)?;
         let rel: PathBuf = path.strip_prefix("/").unwrap_or(path).to_path_buf();
-        self.run(
-            &d,
-            self.borg(&destination)
-                .cwd(&work)
-                .args(["extract", "--sparse"])
-                .arg(format!("{}::{archive}", destination.repo))
-                .arg(&rel),
-            &crate::event::Silent,
-        )?;
-        let extracted = work.join(&rel);
-        if !extracted.is_dir() {
-            let _ = std::fs::remove_dir_all(&work);
-            return Err(BackupError::NotInBackup {
-                name: name.to_string(),
-                path: path.to_path_buf(),
-            });
-        }
-        std::fs::rename(&extracted, dest)
-            .map_err(io(format!("moving {} into place", extracted.display())))?;
-        std::fs::remove_dir_all(&work).map_err(io(format!("removing {}", work.display())))?;
-        Ok(())
+        let extract = self
+            .borg(&destination)
+            .args(["extract", "--sparse"])
+            .arg(format!("{}::{archive}", destination.repo))
+            .arg(&rel);
+        // borg writes to absolute paths made from its working directory's name,
+        // which passes through the state folder and its parents: their owners could
+        // swap them for links while borg runs. As root, borg works in a private
+        // mount of the directory at a path of root's own instead.
+        let extract = if rustix::process::geteuid().is_root() {
+            let at = self.staging.join("borg-extract");
+            Dir::create_all(&at, 0o700)?;
+            extract.cwd_bound_at(work.fd_path(), &at)
+        } else {
+            extract.cwd(work.fd_path())
+        };
+        let moved = self.run(&d, extract, &crate::event::Silent).and_then(|_| {
+            let from = Dir::open_through(&work.fd_path().join(rel.parent().unwrap_or(&rel)))?;
+            let leaf = rel.file_name().unwrap_or_default();
+            match from {
+                Some(from) if from.open_sub(leaf).is_ok_and(|d| d.is_some()) => {
+                    Ok(from.move_to(leaf, &parent, base)?)
+                }
+                _ => Err(BackupError::NotInBackup {
+                    name: name.to_string(),
+                    path: path.to_path_buf(),
+                }),
+            }
+        });
+        parent.remove(&work_name)?;
+        moved
     }
 
     fn check(&self, read_data: bool) -> Result<String> {
