@@ -215,6 +215,13 @@ fn create_with(
         if paths.is_empty() {
             return Err(BackupError::NothingToBackUp(m.name.clone()));
         }
+        // The scripts ran since the check: a link placed meanwhile fails the backup.
+        for path in &paths {
+            Dir::open(path).map_err(|e| BackupError::Step {
+                step: format!("folder {}", path.display()),
+                message: e.to_string(),
+            })?;
+        }
         let time = now_utc();
         let base = match reason {
             Reason::Explicit => format!("{}-{}-{time}", m.name, p.name()),

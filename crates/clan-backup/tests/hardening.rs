@@ -652,6 +652,55 @@ fn borg_writes_nothing_behind_a_folder_swapped_while_it_extracts() {
     assert!(fs::read(moved.join("big")).unwrap() == big);
 }
 
+/// A backup checks each folder, then the provider reads it. A user who swaps a
+/// parent of her folder for a link in between (here, deterministically, from the
+/// state's preBackupScript, which runs after the check) must not make root read
+/// the link's target into the backup: the folders are checked again after the
+/// scripts, and borg reads only the directories that clan opened.
+#[test]
+fn a_parent_swapped_for_a_link_after_the_check_fails_the_backup() {
+    if !is_root() {
+        eprintln!("skipped: needs root (files owned by another user)");
+        return;
+    }
+    for provider in PROVIDERS {
+        let tmp = tempfile::tempdir().unwrap();
+        let (home, docs, victim) = alice_and_a_victim(tmp.path());
+        let work = docs.join("work");
+        fs::create_dir(&work).unwrap();
+        fs::write(work.join("plan.txt"), "alice's plan").unwrap();
+        fs::create_dir(victim.join("work")).unwrap();
+        fs::write(victim.join("work/key"), "root's key").unwrap();
+        let mut s = state(&[&work]);
+        s.pre_backup_script = Some(format!(
+            "mv {docs} {real} && ln -s {victim} {docs}",
+            docs = docs.display(),
+            real = home.join("real").display(),
+            victim = victim.display()
+        ));
+        let m = machine(
+            tmp.path(),
+            vec![("work", s)],
+            vec![(provider, config(provider, tmp.path()))],
+        );
+        let created = ops::create(&m, None, Reason::Explicit, &Silent).unwrap();
+        let e = created
+            .into_iter()
+            .next()
+            .unwrap()
+            .1
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("documents is a symbolic link that user 4242"),
+            "{provider}: {e}"
+        );
+        // Nothing of the link's target went into the repository.
+        let listed = ops::list(&m, None).unwrap().pop().unwrap().1;
+        assert!(listed.map_or(true, |l| l.is_empty()), "{provider}");
+    }
+}
+
 /// Local snapshots record a checksum of every file at backup: `check --read-data`
 /// finds a byte changed in a snapshot later (bit rot, tampering).
 #[test]

@@ -58,8 +58,7 @@ pub struct Cmd {
     cwd: Option<PathBuf>,
     stdin: Option<Vec<u8>>,
     die_with_parent: bool,
-    /// (directory, mount point): see [`Cmd::cwd_bound_at`].
-    bound_cwd: Option<(PathBuf, PathBuf)>,
+    view: Option<View>,
 }
 
 impl Cmd {
@@ -71,7 +70,7 @@ impl Cmd {
             cwd: None,
             stdin: None,
             die_with_parent: false,
-            bound_cwd: None,
+            view: None,
         }
     }
 
@@ -103,14 +102,10 @@ impl Cmd {
         self
     }
 
-    /// Runs the program in a private mount namespace where `dir` is bound at
-    /// `mount_point`, which is its working directory. A program that builds
-    /// absolute paths from its working directory (borg extract does) then never
-    /// resolves them through directories that other users can change: `dir` is
-    /// typically reached through `/proc/<pid>/fd/<n>`, and `mount_point` must lie
-    /// in root's own directories. Needs root (CAP_SYS_ADMIN); local runs only.
-    pub fn cwd_bound_at(mut self, dir: impl AsRef<Path>, mount_point: impl AsRef<Path>) -> Self {
-        self.bound_cwd = Some((dir.as_ref().into(), mount_point.as_ref().into()));
+    /// Runs the program in a private view of the filesystem (see [`View`]), at its
+    /// root. Needs root (CAP_SYS_ADMIN); local runs only.
+    pub fn in_view(mut self, view: View) -> Self {
+        self.view = Some(view);
         self
     }
 
@@ -133,7 +128,7 @@ impl Cmd {
     /// this line is that machine's command line: the environment must not carry
     /// secrets (they go on stdin).
     pub fn to_shell(&self) -> String {
-        debug_assert!(self.bound_cwd.is_none(), "a bound cwd is for local runs");
+        debug_assert!(self.view.is_none(), "a view is for local runs");
         let quote = |s: &OsString| shell_quote(&s.to_string_lossy());
         let mut words: Vec<String> = Vec::new();
         if !self.env.is_empty() {
@@ -192,12 +187,16 @@ impl Cmd {
         if let Some(cwd) = &self.cwd {
             command.current_dir(cwd);
         }
-        if let Some((dir, at)) = &self.bound_cwd {
-            bind_cwd(&mut command, dir, at).map_err(|source| CommandError::Io {
-                command: self.display(),
-                source,
-            })?;
-        }
+        // The directories of the view stay open until the program has started.
+        let _trees = match &self.view {
+            Some(view) => view
+                .prepare(&mut command)
+                .map_err(|source| CommandError::Io {
+                    command: self.display(),
+                    source,
+                })?,
+            None => Vec::new(),
+        };
         let io_error = |source| CommandError::Io {
             command: self.display(),
             source,
@@ -260,34 +259,100 @@ impl Cmd {
     }
 }
 
-#[allow(unsafe_code)] // `pre_exec` is the only way to act between fork and exec.
-fn bind_cwd(command: &mut Command, dir: &Path, at: &Path) -> std::io::Result<()> {
-    use rustix::mount::{MountPropagationFlags, mount_bind, mount_change};
-    use std::ffi::CString;
-    use std::os::unix::ffi::OsStrExt;
-    use std::os::unix::process::CommandExt;
-    let c = |p: &Path| CString::new(p.as_os_str().as_bytes()).map_err(std::io::Error::other);
-    let (dir, at) = (c(dir)?, c(at)?);
-    // SAFETY: the closure runs in the child between fork and exec, where only
-    // async-signal-safe work is allowed: it makes five system calls on strings
-    // built before the fork and allocates nothing.
-    unsafe {
-        command.pre_exec(move || {
-            // A mount of the old namespace cannot be bound in the new one, but the
-            // working directory moves along into it.
-            rustix::process::chdir(dir.as_c_str())?;
-            rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNS)?;
-            // Nothing mounted here reaches the machine's own namespace.
-            mount_change(
-                c"/",
-                MountPropagationFlags::PRIVATE | MountPropagationFlags::REC,
-            )?;
-            mount_bind(c".", at.as_c_str())?;
-            rustix::process::chdir(at.as_c_str())?;
-            Ok(())
-        });
+/// A private view of the filesystem for one program: in a mount namespace of its
+/// own, directories clan opened safely appear at fixed places under `root` (a
+/// directory of root's). Programs that build absolute paths from their working
+/// directory's name (borg extract) or that are given paths to read (borg create)
+/// then never resolve them through directories that other users can change, even
+/// when those users swap a folder or a parent for a link while the program runs.
+/// Nothing mounted in the view is seen outside it.
+#[derive(Debug, Clone)]
+pub struct View {
+    /// Where the view appears; the program's working directory.
+    pub root: PathBuf,
+    /// Each directory (typically `/proc/<pid>/fd/<n>`, with its mounts) and its
+    /// place relative to `root`; an empty place is `root` itself, and then the
+    /// only one. Otherwise `root` holds a private tmpfs with the places' parents.
+    pub dirs: Vec<(PathBuf, PathBuf)>,
+}
+
+impl View {
+    #[allow(unsafe_code)] // `pre_exec` is the only way to act between fork and exec.
+    fn prepare(&self, command: &mut Command) -> std::io::Result<Vec<rustix::fd::OwnedFd>> {
+        use rustix::fd::{AsRawFd, BorrowedFd};
+        use rustix::mount::{
+            MountFlags, MountPropagationFlags, MoveMountFlags, OpenTreeFlags, mount, mount_change,
+            move_mount, open_tree,
+        };
+        use std::ffi::CString;
+        use std::os::unix::ffi::OsStrExt;
+        use std::os::unix::process::CommandExt;
+        let c = |p: &Path| CString::new(p.as_os_str().as_bytes()).map_err(std::io::Error::other);
+        let whole_root =
+            matches!(self.dirs.as_slice(), [(_, place)] if place.as_os_str().is_empty());
+        let mut trees = Vec::new();
+        let mut targets = Vec::new();
+        let mut parents = std::collections::BTreeSet::new();
+        for (dir, place) in &self.dirs {
+            // A detached copy of the directory's mounts, taken here, where the
+            // descriptor path means the directory clan opened.
+            trees.push(open_tree(
+                rustix::fs::CWD,
+                dir.as_path(),
+                OpenTreeFlags::OPEN_TREE_CLONE
+                    | OpenTreeFlags::OPEN_TREE_CLOEXEC
+                    | OpenTreeFlags::AT_RECURSIVE,
+            )?);
+            targets.push(c(&self.root.join(place))?);
+            if !whole_root {
+                parents.extend(place.ancestors().filter(|a| !a.as_os_str().is_empty()));
+            }
+        }
+        let made: Vec<CString> = parents
+            .iter()
+            .map(|p| c(&self.root.join(p)))
+            .collect::<std::io::Result<_>>()?;
+        let raw: Vec<i32> = trees.iter().map(|t| t.as_raw_fd()).collect();
+        let root = c(&self.root)?;
+        // SAFETY: the closure runs in the child between fork and exec, where only
+        // async-signal-safe work is allowed: it makes system calls on strings and
+        // descriptors made before the fork and allocates nothing. The descriptors
+        // stay open in the parent until the child has started.
+        unsafe {
+            command.pre_exec(move || {
+                rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNS)?;
+                // Nothing mounted here reaches the machine's own namespace.
+                mount_change(
+                    c"/",
+                    MountPropagationFlags::PRIVATE | MountPropagationFlags::REC,
+                )?;
+                if !whole_root {
+                    mount(
+                        c"tmpfs",
+                        root.as_c_str(),
+                        c"tmpfs",
+                        MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC,
+                        c"mode=0700",
+                    )?;
+                    for d in &made {
+                        rustix::fs::mkdir(d.as_c_str(), rustix::fs::Mode::from_raw_mode(0o700))?;
+                    }
+                }
+                for (fd, target) in raw.iter().zip(&targets) {
+                    move_mount(
+                        BorrowedFd::borrow_raw(*fd),
+                        c"",
+                        rustix::fs::CWD,
+                        target.as_c_str(),
+                        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+                    )?;
+                }
+                rustix::process::chdir(root.as_c_str())?;
+                Ok(())
+            });
+        }
+        Ok(trees)
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -327,29 +392,56 @@ mod tests {
     }
 
     #[test]
-    fn a_bound_working_directory_is_seen_at_its_mount_point_only() {
+    fn a_view_shows_open_directories_at_their_places_and_nowhere_else() {
         if rustix::process::geteuid().as_raw() != 0 {
             eprintln!("skipped: needs root (a mount namespace)");
             return;
         }
         let tmp = tempfile::tempdir().unwrap();
-        let (dir, at) = (tmp.path().join("dir"), tmp.path().join("at"));
-        std::fs::create_dir(&dir).unwrap();
-        std::fs::create_dir(&at).unwrap();
-        std::fs::write(dir.join("f"), "inside").unwrap();
-        // Reached through an open descriptor, as clan passes it.
-        let open = std::fs::File::open(&dir).unwrap();
+        let (a, b, root) = (
+            tmp.path().join("a"),
+            tmp.path().join("b"),
+            tmp.path().join("view"),
+        );
+        for d in [&a, &b, &root] {
+            std::fs::create_dir(d).unwrap();
+        }
+        std::fs::write(a.join("f"), "in a").unwrap();
+        std::fs::write(b.join("f"), "in b").unwrap();
+        // Reached through open descriptors, as clan passes them.
+        let (fa, fb) = (
+            std::fs::File::open(&a).unwrap(),
+            std::fs::File::open(&b).unwrap(),
+        );
         use std::os::fd::AsRawFd;
-        let by_fd = format!("/proc/{}/fd/{}", std::process::id(), open.as_raw_fd());
+        let by_fd =
+            |f: &std::fs::File| format!("/proc/{}/fd/{}", std::process::id(), f.as_raw_fd());
+        // One directory as the whole view: the program writes into it.
         let out = Cmd::new("sh")
             .args(["-c", "pwd; cat f; echo made > g"])
-            .cwd_bound_at(&by_fd, &at)
+            .in_view(View {
+                root: root.clone(),
+                dirs: vec![(by_fd(&fa).into(), "".into())],
+            })
             .run()
             .unwrap();
-        assert_eq!(out.stdout_string(), format!("{}\ninside", at.display()));
-        assert_eq!(std::fs::read_to_string(dir.join("g")).unwrap(), "made\n");
-        // The mount lived in the program's namespace only.
-        assert_eq!(std::fs::read_dir(&at).unwrap().count(), 0);
+        assert_eq!(out.stdout_string(), format!("{}\nin a", root.display()));
+        assert_eq!(std::fs::read_to_string(a.join("g")).unwrap(), "made\n");
+        // Several at nested places, read by relative paths.
+        let out = Cmd::new("sh")
+            .args(["-c", "cat x/y/f; cat z/f; ls -a x"])
+            .in_view(View {
+                root: root.clone(),
+                dirs: vec![
+                    (by_fd(&fa).into(), "x/y".into()),
+                    (by_fd(&fb).into(), "z".into()),
+                ],
+            })
+            .run()
+            .unwrap();
+        assert_eq!(out.stdout_string(), "in ain b.\n..\ny\n");
+        // The mounts lived in the program's namespace only.
+        assert_eq!(std::fs::read_dir(&root).unwrap().count(), 0);
     }
 
     #[test]

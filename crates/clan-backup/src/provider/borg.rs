@@ -5,7 +5,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use clan_core::process::{Cmd, CommandError, shell_quote};
+use clan_core::process::{Cmd, CommandError, View, shell_quote};
 
 use super::{Listed, Provider, SnapshotRequest};
 use crate::config::{BorgConfig, BorgDestination};
@@ -75,6 +75,14 @@ impl Borg {
             }
             _ => Some(format!("{rsh} -o StrictHostKeyChecking=accept-new")),
         }
+    }
+
+    /// Where borg's private view of the filesystem appears (in its own mount
+    /// namespace only): an empty directory of root's.
+    fn view_root(&self) -> Result<PathBuf> {
+        let root = self.staging.join("borg-view");
+        Dir::create_all(&root, 0o700)?;
+        Ok(root)
     }
 
     /// Runs borg; exit code 1 (a warning, e.g. a file changed while read) counts as
@@ -268,10 +276,30 @@ impl Provider for Borg {
                 };
                 cmd = cmd.args(["--exclude", &pattern]);
             }
-            cmd = cmd
-                .arg(format!("{}::{}", dest.repo, req.name))
-                .args(&req.paths);
+            cmd = cmd.arg(format!("{}::{}", dest.repo, req.name));
+            // As root, borg reads the folders clan opened (see `View`), by relative
+            // paths that name the same archive items as the absolute ones.
+            let mut opened = Vec::new();
+            if rustix::process::geteuid().is_root() {
+                let mut dirs = Vec::new();
+                for path in &req.paths {
+                    let dir = Dir::open(path)?.ok_or_else(|| {
+                        BackupError::Config(format!("{} disappeared", path.display()))
+                    })?;
+                    let place = path.strip_prefix("/").unwrap_or(path).to_path_buf();
+                    dirs.push((dir.fd_path(), place.clone()));
+                    cmd = cmd.arg(place);
+                    opened.push(dir);
+                }
+                cmd = cmd.in_view(View {
+                    root: self.view_root()?,
+                    dirs,
+                });
+            } else {
+                cmd = cmd.args(&req.paths);
+            }
             let out = self.run(d, cmd, reporter)?;
+            drop(opened);
             let stats: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
             size += stats["archive"]["stats"]["deduplicated_size"]
                 .as_u64()
@@ -329,9 +357,10 @@ impl Provider for Borg {
         // swap them for links while borg runs. As root, borg works in a private
         // mount of the directory at a path of root's own instead.
         let extract = if rustix::process::geteuid().is_root() {
-            let at = self.staging.join("borg-extract");
-            Dir::create_all(&at, 0o700)?;
-            extract.cwd_bound_at(work.fd_path(), &at)
+            extract.in_view(View {
+                root: self.view_root()?,
+                dirs: vec![(work.fd_path(), PathBuf::new())],
+            })
         } else {
             extract.cwd(work.fd_path())
         };
