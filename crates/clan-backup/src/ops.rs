@@ -168,18 +168,22 @@ fn create_with(
 ) -> Result<BackupInfo> {
     let states: Vec<(&String, &State)> = m.states.iter().collect();
     let mut paths: BTreeSet<PathBuf> = BTreeSet::new();
+    let mut missing = Vec::new();
     for (name, s) in &states {
         for f in &s.folders {
             match Dir::open(Path::new(f)) {
                 Ok(Some(_)) => {
                     paths.insert(PathBuf::from(f));
                 }
-                Ok(None) | Err(SafeFsError::NotADirectory(_)) => reporter.report(Event::Warning {
-                    message: format!(
-                        "folder {f} of state '{name}' does not exist (or is not a directory); \
-                             the backup holds the rest"
-                    ),
-                }),
+                Ok(None) | Err(SafeFsError::NotADirectory(_)) => {
+                    reporter.report(Event::Warning {
+                        message: format!(
+                            "folder {f} of state '{name}' does not exist (or is not a directory); \
+                             the backup records that and holds the rest"
+                        ),
+                    });
+                    missing.push(PathBuf::from(f));
+                }
                 Err(e) => {
                     return Err(BackupError::Step {
                         step: format!("state '{name}'"),
@@ -257,6 +261,7 @@ fn create_with(
                 .iter()
                 .flat_map(|(_, s)| anchored_excludes(s))
                 .collect(),
+            missing,
         };
         reporter.report(Event::Step {
             provider: Some(p.name().to_string()),

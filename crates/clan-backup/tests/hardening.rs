@@ -82,7 +82,18 @@ fn a_deleted_folder_its_parent_or_a_file_in_its_place_is_restored() {
         .unwrap();
         let after = picture(&data);
         assert!(after == before, "{provider}: {}", diff(&before, &after));
-        assert!(report.safety_backup.is_some(), "{provider}");
+        // The safety backup records the folder that was missing.
+        let safety = report.safety_backup.clone().expect("a safety backup");
+        let listed = ops::list(&m, None).unwrap().pop().unwrap().1.unwrap();
+        let entry = listed
+            .iter()
+            .find(|b| b.backup.name.ends_with(&safety))
+            .unwrap();
+        assert_eq!(
+            entry.backup.missing,
+            [data.display().to_string()],
+            "{provider}"
+        );
         assert!(
             warnings
                 .lock()

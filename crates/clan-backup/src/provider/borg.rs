@@ -217,6 +217,14 @@ fn parse_list_line(dest: &str, line: &str) -> Option<Archive> {
         })
         .unwrap_or_default();
     let machine = field("machine=");
+    let missing = field("missing=")
+        .map(|s| {
+            s.split(',')
+                .filter(|x| !x.is_empty())
+                .map(super::decode)
+                .collect()
+        })
+        .unwrap_or_default();
     Some(Archive {
         listed: Listed {
             name: format!("{dest}::{name}"),
@@ -224,6 +232,7 @@ fn parse_list_line(dest: &str, line: &str) -> Option<Archive> {
             states,
             reason: field("reason="),
             size: None,
+            missing,
         },
         machine,
     })
@@ -248,12 +257,16 @@ impl Provider for Borg {
                 step: format!("borg create ({d})"),
             });
             self.ensure_repo(d, dest)?;
-            let comment = format!(
+            let mut comment = format!(
                 "clan machine={} states={} reason={}",
                 req.machine,
                 req.states.join(","),
                 req.reason
             );
+            if !req.missing.is_empty() {
+                let missing: Vec<String> = req.missing.iter().map(|m| super::encode(m)).collect();
+                comment.push_str(&format!(" missing={}", missing.join(",")));
+            }
             let mut cmd = self.borg(dest).args([
                 "create",
                 "--json",
@@ -311,6 +324,11 @@ impl Provider for Borg {
             states: req.states.clone(),
             reason: Some(req.reason.clone()),
             size: Some(size),
+            missing: req
+                .missing
+                .iter()
+                .map(|m| m.display().to_string())
+                .collect(),
         })
     }
 

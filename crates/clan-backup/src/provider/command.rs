@@ -46,6 +46,7 @@ impl Provider for Command {
             states: vec![],
             reason: None,
             size: None,
+            missing: vec![],
         }))
     }
 
@@ -84,6 +85,7 @@ impl Provider for Command {
                 states: vec![],
                 reason: None,
                 size: None,
+                missing: vec![],
             })
             .collect())
     }

@@ -38,6 +38,8 @@ struct Meta {
     states: Vec<String>,
     reason: String,
     size: u64,
+    #[serde(default)]
+    missing: Vec<String>,
 }
 
 impl Local {
@@ -119,6 +121,7 @@ fn listed(m: Meta) -> Listed {
         states: m.states,
         reason: Some(m.reason),
         size: Some(m.size),
+        missing: m.missing,
     }
 }
 
@@ -192,6 +195,11 @@ impl Provider for Local {
                 states: req.states.clone(),
                 reason: req.reason.clone(),
                 size,
+                missing: req
+                    .missing
+                    .iter()
+                    .map(|m| m.display().to_string())
+                    .collect(),
             };
             let meta_path = work.join(META);
             fs::write(

@@ -26,6 +26,9 @@ pub struct Listed {
     pub reason: Option<String>,
     /// Bytes the backup added to the repository, when known.
     pub size: Option<u64>,
+    /// State folders that did not exist when the backup was made.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
 }
 
 /// What to store.
@@ -38,20 +41,47 @@ pub struct SnapshotRequest {
     pub states: Vec<String>,
     pub reason: String,
     pub excludes: Vec<String>,
+    /// State folders that do not exist (recorded with the snapshot).
+    pub missing: Vec<PathBuf>,
 }
 
 impl SnapshotRequest {
-    /// Tags stored with the snapshot: `clan`, `state:<s>`, `reason:<r>`.
+    /// Tags stored with the snapshot: `clan`, `state:<s>`, `reason:<r>`,
+    /// `missing:<folder>` (percent-encoded).
     pub fn tags(&self) -> Vec<String> {
         let mut tags = vec!["clan".to_string()];
         tags.extend(self.states.iter().map(|s| format!("state:{s}")));
         tags.push(format!("reason:{}", self.reason));
+        tags.extend(
+            self.missing
+                .iter()
+                .map(|m| format!("missing:{}", encode(m))),
+        );
         tags
     }
 }
 
-/// Reads states and reason back from tags.
-pub(crate) fn from_tags(tags: &[String]) -> (Vec<String>, Option<String>) {
+/// A path as one word without spaces or commas (for tags and archive comments).
+pub(crate) fn encode(path: &Path) -> String {
+    use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_encode};
+    const KEEP: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'/')
+        .remove(b'.')
+        .remove(b'-')
+        .remove(b'_');
+    use std::os::unix::ffi::OsStrExt;
+    percent_encode(path.as_os_str().as_bytes(), KEEP).to_string()
+}
+
+/// The path `encode` made (shown lossily when it is not UTF-8).
+pub(crate) fn decode(word: &str) -> String {
+    percent_encoding::percent_decode_str(word)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// What the tags say: states, reason and missing folders.
+pub(crate) fn from_tags(tags: &[String]) -> (Vec<String>, Option<String>, Vec<String>) {
     let states = tags
         .iter()
         .filter_map(|t| t.strip_prefix("state:"))
@@ -61,7 +91,12 @@ pub(crate) fn from_tags(tags: &[String]) -> (Vec<String>, Option<String>) {
         .iter()
         .find_map(|t| t.strip_prefix("reason:"))
         .map(str::to_string);
-    (states, reason)
+    let missing = tags
+        .iter()
+        .filter_map(|t| t.strip_prefix("missing:"))
+        .map(decode)
+        .collect();
+    (states, reason, missing)
 }
 
 pub trait Provider {
@@ -120,5 +155,32 @@ pub fn open(
         ProviderConfig::Borg(c) => Box::new(borg::Borg::new(name, c, owner, state_dir)),
         ProviderConfig::Local(c) => Box::new(local::Local::new(name, c, owner)),
         ProviderConfig::Command(c) => Box::new(command::Command::new(name, c)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_folders_survive_tags_and_comments_as_one_word() {
+        let odd = Path::new("/srv/a b,c%d/é");
+        let word = encode(odd);
+        assert!(!word.contains([' ', ',']), "{word}");
+        assert_eq!(decode(&word), "/srv/a b,c%d/é");
+        let req = SnapshotRequest {
+            name: "n".into(),
+            machine: "m".into(),
+            time: String::new(),
+            paths: vec![],
+            states: vec!["s".into()],
+            reason: "explicit".into(),
+            excludes: vec![],
+            missing: vec![odd.into(), "/plain".into()],
+        };
+        let (states, reason, missing) = from_tags(&req.tags());
+        assert_eq!(states, ["s"]);
+        assert_eq!(reason.as_deref(), Some("explicit"));
+        assert_eq!(missing, ["/srv/a b,c%d/é", "/plain"]);
     }
 }

@@ -146,7 +146,7 @@ fn with_progress<T: Send>(
 }
 
 fn listed(s: Snapshot) -> Listed {
-    let (states, reason) = from_tags(&s.tags);
+    let (states, reason, missing) = from_tags(&s.tags);
     Listed {
         name: if s.label.is_empty() {
             s.id[..8].to_string()
@@ -157,6 +157,7 @@ fn listed(s: Snapshot) -> Listed {
         states,
         reason,
         size: s.added_bytes,
+        missing,
     }
 }
 

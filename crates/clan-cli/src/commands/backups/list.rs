@@ -46,6 +46,13 @@ pub fn run(g: &Global, o: Opts) -> Result {
             &["NAME", "PROVIDER", "TIME (UTC)", "STATES", "ADDED"],
             &rows,
         );
+        for b in all.iter().filter(|b| !b.backup.missing.is_empty()) {
+            println!(
+                "{} was made while these folders did not exist: {}",
+                b.backup.name,
+                b.backup.missing.join(", ")
+            );
+        }
     }
     super::finish(&o.target.machine, &results)
 }
