@@ -29,15 +29,40 @@ pub fn target(clan: &Clan, m: &ResolvedMachine) -> Result<Target> {
     }
 }
 
-/// An SSH connection to the machine.
+/// An SSH connection to the machine, which also accepts the host keys the clan
+/// generated for it (see `Ssh::pin_host_keys`).
 pub fn ssh(clan: &Clan, m: &ResolvedMachine) -> Result<Ssh> {
     let target = target(clan, m)?;
-    let mut ssh = Ssh::new(target)
-        .map_err(|e| CliError::Usage(format!("cannot prepare an SSH connection: {e}")))?;
+    let prepare =
+        |e: std::io::Error| CliError::Usage(format!("cannot prepare an SSH connection: {e}"));
+    let mut ssh = Ssh::new(target).map_err(prepare)?;
     if let Some(config) = std::env::var_os("CLAN_SSH_CONFIG").filter(|v| !v.is_empty()) {
         ssh = ssh.config_file(config);
     }
-    Ok(ssh)
+    ssh.pin_host_keys(&host_keys(clan, m)).map_err(prepare)
+}
+
+/// The public host keys of the machine in the clan's vars (module `sshd`), as
+/// `kind base64` each; none when the machine has no such generator or its keys
+/// are not generated yet.
+pub fn host_keys(clan: &Clan, m: &ResolvedMachine) -> Vec<String> {
+    let Some(generator) = m.clan_core.sshd["hostKeys"]["generator"].as_str() else {
+        return Vec::new();
+    };
+    let Some(decl) = m.clan_core.vars.generators.get(generator) else {
+        return Vec::new();
+    };
+    let store = clan_vars::store::Store::new(clan.dir.root());
+    let scope = clan_vars::generate::scope(&m.name, decl);
+    decl.files
+        .keys()
+        .filter(|f| f.starts_with("ssh.id_") && f.ends_with(".pub"))
+        .filter_map(|f| std::fs::read_to_string(store.public_path(&scope, generator, f)).ok())
+        .filter_map(|text| {
+            let mut words = text.split_whitespace();
+            Some(format!("{} {}", words.next()?, words.next()?))
+        })
+        .collect()
 }
 
 /// The machine's runtime over SSH.

@@ -165,6 +165,54 @@ fn the_backup_guide_across_two_lab_machines_with_faults() {
         "{}",
         run.stdout()
     );
+    // The server now has the host key from the clan's vars. clan's own connections
+    // accept it though the lab's known_hosts (StrictHostKeyChecking yes) holds only
+    // the key the server had before.
+    let server_key = admin
+        .clan(&["vars", "get", SERVER, "openssh/ssh.id_ed25519.pub"])
+        .ok()
+        .stdout();
+    let again = admin.clan(&["machines", "update", SERVER]).ok().stdout();
+    assert!(
+        again.contains("backup-server: updated (0 changes)"),
+        "{again}"
+    );
+    lab.trust_host_key(SERVER, &server_key);
+    assert_eq!(
+        lab.ssh(SERVER, "cat /etc/ssh/ssh_host_ed25519_key.pub")
+            .trim(),
+        server_key.trim()
+    );
+    // A first connection with an empty known_hosts and clan's default policy
+    // (accept-new) is verified by that key: nothing is learnt on first use.
+    let fresh = tmp.path().join("fresh");
+    std::fs::create_dir(&fresh).unwrap();
+    std::fs::write(fresh.join("known_hosts"), "").unwrap();
+    std::fs::write(
+        fresh.join("ssh_config"),
+        format!(
+            "Host 10.231.0.*\n  User root\n  IdentityFile {}\n  IdentitiesOnly yes\n  \
+             UserKnownHostsFile {}\n  LogLevel ERROR\n",
+            lab.key.display(),
+            fresh.join("known_hosts").display()
+        ),
+    )
+    .unwrap();
+    let fresh_config = fresh.join("ssh_config").display().to_string();
+    let fresh_env: Vec<(&str, &str)> = admin
+        .env()
+        .into_iter()
+        .map(|(k, v)| match k {
+            "CLAN_SSH_CONFIG" => (k, fresh_config.as_str()),
+            _ => (k, v),
+        })
+        .collect();
+    let first = clan_env(&admin.dir, &["machines", "update", SERVER], &fresh_env);
+    assert!(first.ok().stdout().contains("backup-server: updated"));
+    assert_eq!(
+        std::fs::read_to_string(fresh.join("known_hosts")).unwrap(),
+        ""
+    );
     let keys = lab.ssh(SERVER, "cat /var/lib/borgbackup/.ssh/authorized_keys");
     assert!(
         keys.starts_with(
@@ -178,6 +226,11 @@ fn the_backup_guide_across_two_lab_machines_with_faults() {
         "borg 700"
     );
     admin.clan(&["machines", "update", ALICE]).ok();
+    let alice_key = admin
+        .clan(&["vars", "get", ALICE, "openssh/ssh.id_ed25519.pub"])
+        .ok()
+        .stdout();
+    lab.trust_host_key(ALICE, &alice_key);
     // A client gets no borg server account.
     assert_eq!(
         lab.ssh(
@@ -354,6 +407,23 @@ fn the_backup_guide_across_two_lab_machines_with_faults() {
         "{err}"
     );
     assert_eq!(checksums(&lab, ALICE, "/home/alice"), files);
+
+    // A machine whose host key changes is refused: with the lab's config
+    // (StrictHostKeyChecking yes) and with clan's default (accept-new).
+    lab.ssh(
+        ALICE,
+        "rm /etc/ssh/ssh_host_ed25519_key*; \
+         ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key; \
+         systemctl reload ssh",
+    );
+    for env in [admin.env(), fresh_env] {
+        let err = clan_env(&admin.dir, &["backups", "list", ALICE], &env).fails();
+        assert!(
+            err.contains("Host key verification failed")
+                || err.contains("IDENTIFICATION HAS CHANGED"),
+            "{err}"
+        );
+    }
 }
 
 /// A demo service that writes to a folder and to a PostgreSQL database, and logs

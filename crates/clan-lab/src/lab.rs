@@ -337,6 +337,17 @@ impl Lab {
     }
 
     /// Runs a shell script on the machine as root; panics if it fails.
+    /// Accepts `key` (`kind base64`) as machine `name`'s host key too, in the lab's
+    /// known_hosts (after clan gave the machine the key from its vars).
+    pub fn trust_host_key(&self, name: &str, key: &str) {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.join("known_hosts"))
+            .expect("known_hosts");
+        writeln!(f, "{} {}", self.ip(name), key.trim()).expect("known_hosts");
+    }
+
     pub fn ssh(&self, name: &str, script: &str) -> String {
         let out = self.ssh_status(name, script);
         assert!(

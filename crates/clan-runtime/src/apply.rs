@@ -1,6 +1,7 @@
 //! Setting up a Linux machine (any distribution with systemd) from its resolved
 //! configuration, on the machine: /etc/clan/machine.json, users, the admins' SSH
-//! keys, borg repositories for its backup clients, and backup timers.
+//! keys, the SSH host keys from the clan's vars, borg repositories for its backup
+//! clients, and backup timers.
 //!
 //! Every step converges: running it twice changes nothing the second time. Keys
 //! are only ever added to root's authorized_keys, never removed, so an update
@@ -75,6 +76,10 @@ pub fn apply(m: &ResolvedMachine, reporter: &dyn Reporter) -> Result<Vec<String>
             changed.push("/root/.ssh/authorized_keys".into());
         }
     }
+    if let Some(generator) = m.clan_core.sshd["hostKeys"]["generator"].as_str() {
+        step(reporter, "SSH host keys from the clan's vars");
+        changed.extend(host_keys(generator)?);
+    }
     // Only a borg server has clients (a machine.json of an older clan gave every
     // client `"server": {"clients": null}`).
     if let Some(server) = m
@@ -92,6 +97,47 @@ pub fn apply(m: &ResolvedMachine, reporter: &dyn Reporter) -> Result<Vec<String>
         // Secrets may belong to users created just now.
         clan_vars::upload::reapply_ownership(Path::new(SECRETS_DIR))
             .map_err(|e| format!("setting owners in {SECRETS_DIR}: {e}"))?;
+    }
+    Ok(changed)
+}
+
+/// Installs the host keys generated in the clan's vars (deployed as secrets) as
+/// sshd's, and reloads sshd when they changed: the machine keeps its identity
+/// across reinstalls, and the admin's clan verifies it by these keys (they are
+/// pinned for every connection it makes). Connections that are open stay open.
+fn host_keys(generator: &str) -> Result<Vec<String>> {
+    let mut changed = Vec::new();
+    for kind in ["ed25519", "rsa"] {
+        let secret = Path::new(SECRETS_DIR)
+            .join("vars")
+            .join(generator)
+            .join(format!("ssh.id_{kind}"));
+        let Ok(key) = std::fs::read(&secret) else {
+            continue;
+        };
+        let public = run(Cmd::new("ssh-keygen").arg("-y").arg("-f").arg(&secret))?;
+        let path = PathBuf::from(format!("/etc/ssh/ssh_host_{kind}_key"));
+        let pub_path = path.with_extension("pub");
+        if std::fs::read(&path).ok().as_deref() == Some(&key[..])
+            && std::fs::read_to_string(&pub_path).ok().as_deref() == Some(public.as_str())
+        {
+            continue;
+        }
+        write_file(&path, &key, 0o600)?;
+        write_file(&pub_path, public.as_bytes(), 0o644)?;
+        changed.push(path.display().to_string());
+    }
+    if !changed.is_empty() && systemd_running() {
+        let unit = ["ssh.service", "sshd.service"].into_iter().find(|u| {
+            run(Cmd::new("systemctl").args(["show", "-P", "LoadState", u]))
+                .is_ok_and(|s| s.trim() == "loaded")
+        });
+        match unit {
+            Some(unit) => {
+                run(Cmd::new("systemctl").args(["reload-or-restart", unit]))?;
+            }
+            None => changed.push("sshd uses the new host keys once it restarts".into()),
+        }
     }
     Ok(changed)
 }

@@ -40,11 +40,25 @@ pub struct Ssh {
     config: Option<PathBuf>,
     identity: Option<PathBuf>,
     known_hosts: Option<PathBuf>,
+    /// A known_hosts file with keys the clan knows for this machine (in `control`).
+    pinned: Option<PathBuf>,
     /// Private directory of the control socket (0700, removed on drop).
     control: tempfile::TempDir,
-    /// Whether the user's configuration sets StrictHostKeyChecking (asked once).
-    user_policy: std::sync::OnceLock<bool>,
+    /// What the user's configuration says (asked once).
+    user_config: std::sync::OnceLock<UserConfig>,
 }
+
+/// The parts of `ssh -G` clan works with.
+#[derive(Debug, Default)]
+struct UserConfig {
+    /// StrictHostKeyChecking is set to something other than ssh's default.
+    sets_policy: bool,
+    /// GlobalKnownHostsFile, as ssh would use it.
+    global_known_hosts: Option<String>,
+}
+
+/// The file name of pinned keys in the control directory.
+const PINNED: &str = "pinned_known_hosts";
 
 impl Ssh {
     pub fn new(target: Target) -> std::io::Result<Self> {
@@ -56,9 +70,32 @@ impl Ssh {
             config: None,
             identity: None,
             known_hosts: None,
+            pinned: None,
             control,
-            user_policy: std::sync::OnceLock::new(),
+            user_config: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Host keys the clan knows for this machine (its vars, `ssh-ed25519 AAAA…`):
+    /// they verify the machine besides the user's known_hosts, so that the first
+    /// connection already is verified and a machine whose key the clan set is
+    /// recognised; a machine that shows neither key is refused.
+    pub fn pin_host_keys(mut self, keys: &[String]) -> std::io::Result<Self> {
+        if keys.is_empty() {
+            return Ok(self);
+        }
+        let pattern = match self.target.port {
+            Some(port) if port != 22 => format!("[{}]:{port}", self.target.host),
+            _ => self.target.host.clone(),
+        };
+        let text: String = keys
+            .iter()
+            .map(|k| format!("{pattern} {}\n", k.trim()))
+            .collect();
+        let file = self.control.path().join(PINNED);
+        std::fs::write(&file, text)?;
+        self.pinned = Some(file);
+        Ok(self)
     }
 
     pub fn host_keys(mut self, mode: HostKeyMode) -> Self {
@@ -104,10 +141,11 @@ impl Ssh {
         self.control.path().join("%C")
     }
 
-    /// Whether the user's ssh configuration for this host says anything but ssh's
-    /// default (`ask`) for StrictHostKeyChecking: then clan does not override it.
-    fn user_sets_policy(&self) -> bool {
-        *self.user_policy.get_or_init(|| {
+    /// What the user's ssh configuration says for this host: a StrictHostKeyChecking
+    /// other than ssh's default (`ask`) is not overridden; the global known_hosts
+    /// files are kept when clan adds its own.
+    fn user_config(&self) -> &UserConfig {
+        self.user_config.get_or_init(|| {
             let mut cmd = Cmd::new("ssh").arg("-G");
             if let Some(config) = &self.config {
                 cmd = cmd.arg("-F").arg(config);
@@ -115,15 +153,19 @@ impl Ssh {
             if let Some(port) = self.target.port {
                 cmd = cmd.arg("-p").arg(port.to_string());
             }
-            cmd.arg(self.target.destination())
-                .run()
-                .map(|out| {
-                    out.stdout_string().lines().any(|l| {
-                        l.strip_prefix("stricthostkeychecking ")
-                            .is_some_and(|v| v.trim() != "ask")
-                    })
-                })
-                .unwrap_or(false)
+            let Ok(out) = cmd.arg(self.target.destination()).run() else {
+                return UserConfig::default();
+            };
+            let text = out.stdout_string();
+            let value = |key: &str| {
+                text.lines()
+                    .find_map(|l| l.strip_prefix(key))
+                    .map(|v| v.trim().to_string())
+            };
+            UserConfig {
+                sets_policy: value("stricthostkeychecking ").is_some_and(|v| v != "ask"),
+                global_known_hosts: value("globalknownhostsfile "),
+            }
         })
     }
 
@@ -140,8 +182,18 @@ impl Ssh {
         opt("ControlPersist=60");
         opt("ServerAliveInterval=15");
         opt("ConnectTimeout=15");
-        if !(self.host_keys == HostKeyMode::AcceptNew && self.user_sets_policy()) {
+        if !(self.host_keys == HostKeyMode::AcceptNew && self.user_config().sets_policy) {
             self.host_keys.options().iter().for_each(|s| opt(s));
+        }
+        if let (Some(pinned), false) = (&self.pinned, self.host_keys == HostKeyMode::None) {
+            let mut files = self
+                .user_config()
+                .global_known_hosts
+                .clone()
+                .unwrap_or_default();
+            files.push(' ');
+            files.push_str(&pinned.display().to_string());
+            opt(&format!("GlobalKnownHostsFile={}", files.trim()));
         }
         if let (Some(file), false) = (&self.known_hosts, self.host_keys == HostKeyMode::None) {
             opt(&format!("UserKnownHostsFile={}", file.display()));
@@ -213,7 +265,9 @@ impl Host for Ssh {
 impl Drop for Ssh {
     fn drop(&mut self) {
         // Close the shared connection (its master process) if one was opened.
-        if std::fs::read_dir(self.control.path()).is_ok_and(|mut d| d.next().is_some()) {
+        let opened = std::fs::read_dir(self.control.path())
+            .is_ok_and(|d| d.flatten().any(|e| e.file_name() != PINNED));
+        if opened {
             let _ = self.ssh(&["-O", "exit"]).run();
         }
     }

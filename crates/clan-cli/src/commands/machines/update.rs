@@ -229,9 +229,10 @@ fn with_public_values(
     Ok(m)
 }
 
-/// Each borg destination served by a clan machine gets that server's SSH host key,
-/// read over the admin's own (verified) connection to it: the client's borg then
-/// accepts that key only, from its first backup on.
+/// Each borg destination served by a clan machine gets that server's SSH host key:
+/// the one in the clan's vars (module `sshd`, which `machines update` installs on
+/// the server), else the one read over the admin's own (verified) connection to it.
+/// The client's borg then accepts that key only, from its first backup on.
 fn pin_borg_servers(fleet: &Fleet, m: &mut ResolvedMachine) -> std::result::Result<(), String> {
     for provider in m.clan_core.backups.providers.values_mut() {
         if provider["type"] != "borg" {
@@ -251,6 +252,13 @@ fn pin_borg_servers(fleet: &Fleet, m: &mut ResolvedMachine) -> std::result::Resu
                 .all
                 .get(server)
                 .ok_or_else(|| format!("borg server {server} is not a machine of the clan"))?;
+            let from_vars = crate::remote::host_keys(&fleet.clan, s)
+                .into_iter()
+                .find(|k| k.starts_with("ssh-ed25519 "));
+            if let Some(key) = from_vars {
+                d["hostKey"] = Value::String(key);
+                continue;
+            }
             use clan_core::host::Host;
             let ssh = crate::remote::ssh(&fleet.clan, s).map_err(|e| e.to_string())?;
             let out = ssh
