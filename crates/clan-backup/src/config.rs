@@ -58,6 +58,12 @@ pub struct BorgDestination {
     /// the admin's verified connection: the only key borg then accepts.
     #[serde(default)]
     pub host_key: Option<String>,
+    /// The server takes only new archives from this machine's key (`borg serve
+    /// --append-only`): a deletion with it can be rolled back and frees nothing, so
+    /// the machine does not prune here; the admin's clan does, with a key only it
+    /// holds (`clan backups prune`).
+    #[serde(default)]
+    pub append_only: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -214,8 +214,17 @@ fn the_backup_guide_across_two_lab_machines_with_faults() {
         ""
     );
     let keys = lab.ssh(SERVER, "cat /var/lib/borgbackup/.ssh/authorized_keys");
+    // Alice's key may only add archives; the admin's key for her repository may prune.
+    let lines: Vec<&str> = keys.lines().collect();
+    assert_eq!(lines.len(), 2, "{keys}");
     assert!(
-        keys.starts_with(
+        lines[0].starts_with(
+            "command=\"borg serve --append-only --restrict-to-path /var/lib/borgbackup/alice-laptop\",restrict ssh-ed25519 "
+        ),
+        "{keys}"
+    );
+    assert!(
+        lines[1].starts_with(
             "command=\"borg serve --restrict-to-path /var/lib/borgbackup/alice-laptop\",restrict ssh-ed25519 "
         ),
         "{keys}"
@@ -392,6 +401,65 @@ fn the_backup_guide_across_two_lab_machines_with_faults() {
         "{said}"
     );
     admin.clan(&["machines", "update", ALICE]).ok();
+    admin.clan(&["backups", "create", ALICE]).ok();
+
+    // A compromised alice cannot destroy her backups: with her own key, a delete
+    // and a compact leave every byte the repository held (the server keeps the
+    // repository append-only for her key); the deletion can be rolled back.
+    let repo_files =
+        "cd /var/lib/borgbackup/alice-laptop/data && find . -type f | sort | xargs sha256sum";
+    let newest = admin
+        .clan(&["backups", "create", ALICE])
+        .ok()
+        .stdout()
+        .trim()
+        .to_string();
+    let held_with_newest = lab.ssh(SERVER, repo_files);
+    lab.ssh(
+        ALICE,
+        &format!(
+            "export BORG_PASSCOMMAND='cat /var/lib/clan/secrets/vars/borgbackup/borgbackup.repokey' \
+             BORG_RSH='ssh -i /var/lib/clan/secrets/vars/borgbackup/borgbackup.ssh -o IdentitiesOnly=yes \
+             -o StrictHostKeyChecking=yes -o UserKnownHostsFile=/var/lib/clan/backup/borg-known-hosts-borgbackup'; \
+             r=ssh://borg@{server_ip}/var/lib/borgbackup/alice-laptop; \
+             borg delete $r::{newest} && borg compact $r",
+            server_ip = lab.ip(SERVER)
+        ),
+    );
+    let after_attack = lab.ssh(SERVER, repo_files);
+    for line in held_with_newest.lines() {
+        assert!(after_attack.contains(line), "lost {line}:\n{after_attack}");
+    }
+    // Retention runs from the admin's clan, with the admin's key.
+    let before = admin
+        .clan(&["backups", "list", ALICE, "--json"])
+        .ok()
+        .json();
+    let count = |v: &serde_json::Value| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .filter(|b| b["provider"] == "borgbackup")
+            .count()
+    };
+    assert!(count(&before) > 1, "{before}");
+    let pruned = admin
+        .clan(&["backups", "prune", ALICE, "--keep-last", "1"])
+        .ok()
+        .stdout();
+    assert!(pruned.contains("borgbackup: removed 0"), "{pruned}");
+    assert!(
+        pruned.contains(&format!(
+            "borgbackup (admin, backup-server): removed {}",
+            count(&before) - 1
+        )),
+        "{pruned}"
+    );
+    let after = admin
+        .clan(&["backups", "list", ALICE, "--json"])
+        .ok()
+        .json();
+    assert_eq!(count(&after), 1, "{after}");
     admin.clan(&["backups", "create", ALICE]).ok();
 
     // The backup server goes away in the middle of a backup: a clear error naming

@@ -311,12 +311,24 @@ fn borg_server(server: &Value) -> Result<Vec<String>> {
                 "client {client}: its public key is missing; run `clan vars generate {client}` and update again"
             ));
         };
-        let path = path.display().to_string();
+        let path = path.display().to_string().replace('"', "");
+        // The client's key may only add archives (unless the server opts out); the
+        // admin's key for this client may also prune.
+        let append_only = if c["appendOnly"].as_bool().unwrap_or(true) {
+            " --append-only"
+        } else {
+            ""
+        };
         lines.push_str(&format!(
-            "command=\"borg serve --restrict-to-path {}\",restrict {}\n",
-            path.replace('"', ""),
+            "command=\"borg serve{append_only} --restrict-to-path {path}\",restrict {}\n",
             key.trim()
         ));
+        if let Some(admin) = c["adminKey"].as_str() {
+            lines.push_str(&format!(
+                "command=\"borg serve --restrict-to-path {path}\",restrict {}\n",
+                admin.trim()
+            ));
+        }
     }
     let keys = dir.join(".ssh/authorized_keys");
     if std::fs::read_to_string(&keys).ok().as_deref() != Some(lines.as_str()) {

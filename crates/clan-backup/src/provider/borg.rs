@@ -418,7 +418,12 @@ impl Provider for Borg {
             return Ok(Vec::new());
         }
         let before = self.list()?;
-        for (d, dest) in &self.config.destinations {
+        for (d, dest) in self
+            .config
+            .destinations
+            .iter()
+            .filter(|(_, d)| !d.append_only)
+        {
             // Only this machine's archives (its names start so; see create).
             let mut cmd = self.borg(dest).args([
                 "prune",

@@ -171,6 +171,30 @@ impl Ssh {
 
     /// `ssh OPTIONS... CONTROL DESTINATION`: everything before the remote command.
     fn ssh(&self, control: &[&str]) -> Cmd {
+        let mut o = self.options();
+        if let Some(port) = self.target.port {
+            o.push("-p".into());
+            o.push(port.to_string().into());
+        }
+        Cmd::new("ssh")
+            .args(o)
+            .args(control)
+            .arg("-T")
+            .arg(self.target.destination())
+    }
+
+    /// This connection's ssh command without host, port and user, as one shell
+    /// line (every word quoted): for programs that run ssh themselves (`BORG_RSH`)
+    /// to reach the same machine with the same checks.
+    pub fn command_line(&self) -> String {
+        std::iter::once(OsString::from("ssh"))
+            .chain(self.options())
+            .map(|w| crate::process::shell_quote(&w.to_string_lossy()))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    fn options(&self) -> Vec<OsString> {
         let mut o: Vec<OsString> = Vec::new();
         let mut opt = |s: &str| {
             o.push("-o".into());
@@ -209,15 +233,7 @@ impl Ssh {
             o.push("-o".into());
             o.push("IdentitiesOnly=yes".into());
         }
-        if let Some(port) = self.target.port {
-            o.push("-p".into());
-            o.push(port.to_string().into());
-        }
-        Cmd::new("ssh")
-            .args(o)
-            .args(control)
-            .arg("-T")
-            .arg(self.target.destination())
+        o
     }
 }
 

@@ -1,5 +1,9 @@
 //! `borgbackup`: clients back their state up to every server of the instance, each
 //! client into `<server directory>/<client name>`, over SSH with a key of its own.
+//! That key may only add archives (`appendOnly`, the default): retention runs from
+//! the admin's clan with a second key per client that never leaves the admin
+//! (`borgbackup-admin`, not deployed), so a compromised client cannot destroy its
+//! backups.
 
 use std::collections::BTreeMap;
 
@@ -11,6 +15,8 @@ use crate::options::build::*;
 pub struct Borgbackup;
 
 pub const GENERATOR: &str = "borgbackup";
+/// The client's second key, for the admin's clan only (never deployed).
+pub const ADMIN_GENERATOR: &str = "borgbackup-admin";
 
 impl Builtin for Borgbackup {
     fn module(&self) -> ServiceModule {
@@ -96,6 +102,17 @@ impl Builtin for Borgbackup {
                                     .desc("Where the repositories live")
                                     .node(),
                             ),
+                            (
+                                "appendOnly",
+                                opt(bool())
+                                    .default(true)
+                                    .desc(
+                                        "Clients' keys may only add archives; pruning runs from the \
+                                         admin's clan (`clan backups prune`) with a key only the \
+                                         admin holds",
+                                    )
+                                    .node(),
+                            ),
                         ]),
                     ),
                 ),
@@ -125,7 +142,7 @@ fn client(ctx: &InstanceContext<'_>) -> Value {
         destinations.insert(
             server.clone(),
             json!({ "repo": format!("ssh://borg@{host}{dir}/{}", ctx.machine), "rsh": default_rsh,
-                    "server": server }),
+                    "server": server, "appendOnly": s["appendOnly"].as_bool().unwrap_or(true) }),
         );
     }
     for (name, d) in ctx.settings["destinations"]
@@ -155,6 +172,14 @@ fn client(ctx: &InstanceContext<'_>) -> Value {
             },
             "runtimeInputs": ["ssh-keygen", "xkcdpass"],
             "script": "ssh-keygen -t ed25519 -N '' -C '' -q -f \"$out/borgbackup.ssh\"\nxkcdpass -n 6 -d - > \"$out/borgbackup.repokey\"\n",
+        },
+        ADMIN_GENERATOR: {
+            "files": {
+                "borgbackup-admin.ssh.pub": { "secret": false },
+                "borgbackup-admin.ssh": { "deploy": false },
+            },
+            "runtimeInputs": ["ssh-keygen"],
+            "script": "ssh-keygen -t ed25519 -N '' -C '' -q -f \"$out/borgbackup-admin.ssh\"\n",
         } } },
     } } })
 }
@@ -171,6 +196,8 @@ fn server(ctx: &InstanceContext<'_>) -> Value {
                 json!({
                     "path": format!("{dir}/{client}"),
                     "authorizedKey": { "machine": client, "generator": GENERATOR, "file": "borgbackup.ssh.pub" },
+                    "adminKey": { "machine": client, "generator": ADMIN_GENERATOR, "file": "borgbackup-admin.ssh.pub" },
+                    "appendOnly": ctx.settings["appendOnly"].as_bool().unwrap_or(true),
                 }),
             )
         })

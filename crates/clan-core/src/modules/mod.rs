@@ -3,7 +3,7 @@
 //! Both describe roles with a settings interface; a module contributes machine
 //! configuration per instance and role.
 
-mod borgbackup;
+pub mod borgbackup;
 mod hello_world;
 mod localbackup;
 mod restic;

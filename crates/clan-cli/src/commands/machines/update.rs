@@ -202,27 +202,30 @@ fn with_public_values(
         .and_then(|c| c.as_object_mut())
     {
         for (client, c) in clients.iter_mut() {
-            let r = &c["authorizedKey"];
-            let (Some(owner), Some(generator), Some(file)) = (
-                r["machine"].as_str(),
-                r["generator"].as_str(),
-                r["file"].as_str(),
-            ) else {
-                continue;
-            };
-            let decl = fleet
-                .all
-                .get(owner)
-                .and_then(|o| o.clan_core.vars.generators.get(generator))
-                .ok_or_else(|| format!("client {client} declares no generator {generator}"))?;
-            let path = store.public_path(&scope(owner, decl), generator, file);
-            let key = std::fs::read_to_string(&path).map_err(|e| {
-                format!(
-                    "client {client}: {} ({e}); run `clan vars generate {client}`",
-                    path.display()
-                )
-            })?;
-            c["authorizedKey"] = Value::String(key.trim().to_string());
+            // The client's own key, and the key its admin prunes with.
+            for field in ["authorizedKey", "adminKey"] {
+                let r = &c[field];
+                let (Some(owner), Some(generator), Some(file)) = (
+                    r["machine"].as_str(),
+                    r["generator"].as_str(),
+                    r["file"].as_str(),
+                ) else {
+                    continue;
+                };
+                let decl = fleet
+                    .all
+                    .get(owner)
+                    .and_then(|o| o.clan_core.vars.generators.get(generator))
+                    .ok_or_else(|| format!("client {client} declares no generator {generator}"))?;
+                let path = store.public_path(&scope(owner, decl), generator, file);
+                let key = std::fs::read_to_string(&path).map_err(|e| {
+                    format!(
+                        "client {client}: {} ({e}); run `clan vars generate {client}`",
+                        path.display()
+                    )
+                })?;
+                c[field] = Value::String(key.trim().to_string());
+            }
         }
     }
     pin_borg_servers(fleet, &mut m)?;
