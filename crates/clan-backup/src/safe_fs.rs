@@ -109,6 +109,10 @@ impl Dir {
         &self.path
     }
 
+    pub fn fd(&self) -> &OwnedFd {
+        &self.fd
+    }
+
     /// A path that names this open directory for programs and libraries.
     pub fn fd_path(&self) -> PathBuf {
         PathBuf::from(format!(

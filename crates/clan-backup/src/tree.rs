@@ -7,6 +7,8 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fs::{self, File, Metadata};
 use std::io::{self, Read};
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -101,20 +103,30 @@ pub fn copy_tree(
     mut sums: Option<&mut Sums>,
 ) -> io::Result<CopyStats> {
     let mut stats = CopyStats::default();
-    let meta = fs::symlink_metadata(src)?;
-    if !meta.is_dir() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{} is not a directory", src.display()),
-        ));
-    }
+    // Read through descriptors from here on: the folder as the safe walk opened it,
+    // each entry opened once (O_PATH, not following links) and used by that
+    // descriptor, so that a user who swaps a folder or a subdirectory for a link
+    // meanwhile cannot make root copy what the link points to.
+    let top = crate::safe_fs::Dir::open(src)
+        .map_err(io::Error::other)?
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, src.display().to_string()))?;
+    let top = rustix::fs::openat(top.fd(), ".", DIR_FLAGS, rustix::fs::Mode::empty())?;
+    let meta = File::from(rustix::io::dup(&top)?).metadata()?;
     fs::create_dir_all(dst)?;
-    copy_dir(src, dst, previous, exclude, links, &mut sums, &mut stats)?;
+    copy_dir(
+        &top, src, dst, previous, exclude, links, &mut sums, &mut stats,
+    )?;
     set_metadata(dst, &meta)?;
     Ok(stats)
 }
 
+const DIR_FLAGS: rustix::fs::OFlags = rustix::fs::OFlags::RDONLY
+    .union(rustix::fs::OFlags::DIRECTORY)
+    .union(rustix::fs::OFlags::CLOEXEC);
+
+#[allow(clippy::too_many_arguments)]
 fn copy_dir(
+    dir: &rustix::fd::OwnedFd,
     src: &Path,
     dst: &Path,
     previous: Option<&Path>,
@@ -123,9 +135,15 @@ fn copy_dir(
     sums: &mut Option<&mut Sums>,
     stats: &mut CopyStats,
 ) -> io::Result<()> {
-    let mut entries: Vec<OsString> = fs::read_dir(src)?
-        .map(|e| e.map(|e| e.file_name()))
-        .collect::<io::Result<_>>()?;
+    use rustix::fs::{Mode, OFlags, openat};
+    let mut entries: Vec<OsString> = Vec::new();
+    for entry in rustix::fs::Dir::read_from(dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_bytes();
+        if name != b"." && name != b".." {
+            entries.push(std::ffi::OsStr::from_bytes(name).to_os_string());
+        }
+    }
     entries.sort();
     for name in entries {
         let (s, d) = (src.join(&name), dst.join(&name));
@@ -133,17 +151,36 @@ fn copy_dir(
             continue;
         }
         let prev = previous.map(|p| p.join(&name));
-        let meta = fs::symlink_metadata(&s)?;
+        let entry = match openat(
+            dir,
+            &name,
+            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            // Removed since the listing: not in this copy.
+            Err(rustix::io::Errno::NOENT) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let meta = File::from(rustix::io::dup(&entry)?).metadata()?;
         let ft = meta.file_type();
         if ft.is_dir() {
-            if fs::symlink_metadata(s.join(crate::scratch::MARKER)).is_ok() {
+            let sub = openat(&entry, ".", DIR_FLAGS, Mode::empty())?;
+            if rustix::fs::statat(
+                &sub,
+                crate::scratch::MARKER,
+                rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+            )
+            .is_ok()
+            {
                 continue;
             }
             fs::create_dir(&d)?;
-            copy_dir(&s, &d, prev.as_deref(), exclude, links, sums, stats)?;
+            copy_dir(&sub, &s, &d, prev.as_deref(), exclude, links, sums, stats)?;
             set_metadata(&d, &meta)?;
         } else if ft.is_symlink() {
-            std::os::unix::fs::symlink(fs::read_link(&s)?, &d)?;
+            let target = rustix::fs::readlinkat(&entry, "", Vec::new())?;
+            std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(target.as_bytes()), &d)?;
             set_metadata(&d, &meta)?;
         } else if ft.is_file() {
             stats.files += 1;
@@ -167,7 +204,9 @@ fn copy_dir(
                     sums.files.insert(d.clone(), sum);
                 }
             } else {
-                let (copied, sum) = copy_file_sparse(&s, &d, meta.len())?;
+                // The same file again, now for reading.
+                let input = File::open(format!("/proc/self/fd/{}", entry.as_raw_fd()))?;
+                let (copied, sum) = copy_file_sparse(input, &d, meta.len())?;
                 stats.bytes_copied += copied;
                 if let Some(sums) = sums.as_deref_mut() {
                     sums.files.insert(d.clone(), sum);
@@ -207,9 +246,8 @@ fn unchanged(meta: &Metadata, previous: &Path) -> bool {
 
 /// Copies contents, leaving holes where the source has blocks of zeros; returns the
 /// bytes written and the contents' SHA-256.
-fn copy_file_sparse(src: &Path, dst: &Path, len: u64) -> io::Result<(u64, [u8; 32])> {
+fn copy_file_sparse(mut input: File, dst: &Path, len: u64) -> io::Result<(u64, [u8; 32])> {
     use sha2::Digest;
-    let mut input = File::open(src)?;
     let output = File::create(dst)?;
     let mut buf = vec![0u8; 128 * 1024];
     let (mut pos, mut written) = (0, 0);

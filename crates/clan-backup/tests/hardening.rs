@@ -712,6 +712,54 @@ fn a_parent_swapped_for_a_link_after_the_check_fails_the_backup() {
     }
 }
 
+/// Local snapshots read the folder through descriptors: the folder swapped for a
+/// link while the copy is inside a large file (found by polling the snapshot
+/// directory) sends nothing of the link's target into the snapshot.
+#[test]
+fn local_snapshots_copy_the_folder_clan_opened_when_it_is_swapped_during_the_copy() {
+    if !is_root() {
+        eprintln!("skipped: needs root (files owned by another user)");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (home, docs, victim) = alice_and_a_victim(tmp.path());
+    fs::write(docs.join("big"), vec![7u8; 256 << 20]).unwrap();
+    fs::write(docs.join("zz"), "alice's").unwrap();
+    fs::write(victim.join("zz"), "root's").unwrap();
+    let m = machine(
+        tmp.path(),
+        vec![("docs", state(&[&docs]))],
+        vec![("local", config("local", tmp.path()))],
+    );
+    let snapshots = tmp.path().join("snapshots");
+    fn find(dir: &Path, name: &str) -> bool {
+        fs::read_dir(dir).into_iter().flatten().flatten().any(|e| {
+            let p = e.path();
+            (e.file_name() == name && fs::metadata(&p).is_ok_and(|m| m.len() > 0))
+                || (fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir()) && find(&p, name))
+        })
+    }
+    let (name, swapped) = std::thread::scope(|s| {
+        let watcher = s.spawn(|| {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+            while std::time::Instant::now() < deadline {
+                if find(&snapshots, "big") {
+                    fs::rename(&docs, home.join("moved")).unwrap();
+                    symlink(&victim, &docs).unwrap();
+                    return true;
+                }
+                std::thread::yield_now();
+            }
+            false
+        });
+        let name = backup(&m);
+        (name, watcher.join().unwrap())
+    });
+    assert!(swapped, "the folder was swapped during the copy");
+    let copy = clan_backup::tree::under(&snapshots.join(&name).join("tree"), &docs);
+    assert_eq!(fs::read_to_string(copy.join("zz")).unwrap(), "alice's");
+}
+
 /// Local snapshots record a checksum of every file at backup: `check --read-data`
 /// finds a byte changed in a snapshot later (bit rot, tampering).
 #[test]
