@@ -95,7 +95,7 @@ fn backup_server_has_server_role_with_its_settings() {
     assert_eq!(server["role"], "server");
     assert_eq!(
         server["settings"],
-        json!({"address": "10.231.0.12", "directory": "/var/lib/borgbackup"})
+        json!({"address": "10.231.0.12", "directory": "/var/lib/borgbackup", "appendOnly": true})
     );
     assert_eq!(
         m["clanCore"]["borgbackup"]["server"]["clients"]["alice-laptop"]["path"],
