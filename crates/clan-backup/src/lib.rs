@@ -11,6 +11,7 @@ pub mod hooks;
 pub mod interrupt;
 pub mod layout;
 pub mod ops;
+mod pin;
 pub mod postgres;
 pub mod provider;
 pub mod safe_fs;

@@ -760,6 +760,73 @@ fn local_snapshots_copy_the_folder_clan_opened_when_it_is_swapped_during_the_cop
     assert_eq!(fs::read_to_string(copy.join("zz")).unwrap(), "alice's");
 }
 
+/// The embedded engine reads folders by path: pinned for its threads, the folder
+/// swapped for a link while the engine reads large files (at its first progress
+/// report) sends nothing of the link's target into the snapshot.
+#[test]
+fn the_engine_backs_up_the_folder_clan_opened_when_it_is_swapped_during_the_backup() {
+    if !is_root() {
+        eprintln!("skipped: needs root (files owned by another user)");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (home, docs, victim) = alice_and_a_victim(tmp.path());
+    // Large files first, so that the engine's threads are still reading them at
+    // its first progress report, and `zz` is opened after the swap.
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let big: Vec<u8> = (0..4 << 20)
+        .flat_map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x.to_le_bytes()
+        })
+        .collect();
+    for i in 0..8 {
+        fs::write(docs.join(format!("big{i}")), &big).unwrap();
+    }
+    drop(big);
+    fs::write(docs.join("zz"), "alice's").unwrap();
+    fs::write(victim.join("zz"), "root's").unwrap();
+    let m = machine(
+        tmp.path(),
+        vec![("docs", state(&[&docs]))],
+        vec![("restic", config("restic", tmp.path()))],
+    );
+    let swapped = std::sync::atomic::AtomicBool::new(false);
+    let swap = |e: Event| {
+        if let Event::Progress {
+            done, bytes: true, ..
+        } = e
+            && done > 0
+            && !swapped.swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            fs::rename(&docs, home.join("moved")).unwrap();
+            symlink(&victim, &docs).unwrap();
+        }
+    };
+    let created = ops::create(&m, None, Reason::Explicit, &swap).unwrap();
+    let name = created.into_iter().next().unwrap().1.unwrap().backup.name;
+    assert!(swapped.load(std::sync::atomic::Ordering::SeqCst), "swapped");
+    // Back in place, then restored elsewhere: the snapshot holds alice's file.
+    fs::remove_file(&docs).unwrap();
+    fs::rename(home.join("moved"), &docs).unwrap();
+    let target = tmp.path().join("restored");
+    ops::restore(
+        &m,
+        "restic",
+        &name,
+        &RestoreOptions {
+            target: Some(target.clone()),
+            ..Default::default()
+        },
+        &Silent,
+    )
+    .unwrap();
+    let got = clan_backup::tree::under(&target, &docs);
+    assert_eq!(fs::read_to_string(got.join("zz")).unwrap(), "alice's");
+}
+
 /// Local snapshots record a checksum of every file at backup: `check --read-data`
 /// finds a byte changed in a snapshot later (bit rot, tampering).
 #[test]

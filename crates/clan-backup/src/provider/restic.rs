@@ -1,6 +1,6 @@
 //! The `restic` provider: the embedded engine.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::{Listed, Provider, SnapshotRequest, from_tags};
 use crate::config::ResticConfig;
@@ -14,6 +14,8 @@ pub struct Restic {
     engine: Rustic,
     /// For `sftp:` repositories, what to check when the server cannot be reached.
     sftp_hint: Option<String>,
+    /// Files and directories the engine reads besides the folders.
+    needs: Vec<PathBuf>,
 }
 
 impl Restic {
@@ -30,11 +32,18 @@ impl Restic {
                 c.ssh_key_file.as_ref().map(|k| k.display().to_string()).unwrap_or_else(|| "(ssh-agent)".into())
             )
         });
+        let mut needs = vec![c.password_file.clone()];
+        needs.extend(c.ssh_key_file.clone());
+        needs.extend(c.ssh_known_hosts_file.clone());
+        if c.repository.starts_with('/') {
+            needs.push(c.repository.clone().into());
+        }
         Self {
             name: name.to_string(),
             owner: owner.to_string(),
             engine: Rustic::new(spec),
             sftp_hint,
+            needs,
         }
     }
 
@@ -169,6 +178,9 @@ impl Provider for Restic {
     fn create(&self, req: &SnapshotRequest, reporter: &dyn Reporter) -> Result<Listed> {
         self.engine.ensure_initialized().map_err(|e| self.fail(e))?;
         let snap = with_progress(reporter, |tx| {
+            // The engine reads the folders by path, on this thread and the ones it
+            // starts: pinned, so that no link placed meanwhile redirects it.
+            crate::pin::this_thread(&req.paths, &self.needs).map_err(|e| e.to_string())?;
             self.engine.backup(
                 &req.paths,
                 &req.name,
