@@ -189,19 +189,7 @@ fn excludes_apply(provider: &str, config: impl FnOnce(&std::path::Path) -> Value
         .unwrap()
         .backup
         .name;
-    let target = tmp.path().join("out");
-    ops::restore(
-        &m,
-        provider,
-        &name,
-        &RestoreOptions {
-            target: Some(target.clone()),
-            ..Default::default()
-        },
-        &Silent,
-    )
-    .unwrap();
-    let restored = clan_backup::tree::under(&target, &data);
+    let restored = restore_into(&m, provider, &name, &tmp.path().join("out"), &data);
     let mut files: Vec<String> = walk_files(&restored)
         .into_iter()
         .map(|p| p.strip_prefix(&restored).unwrap().display().to_string())

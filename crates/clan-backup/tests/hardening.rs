@@ -48,6 +48,14 @@ fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }
 
+/// Tests with files of another user need root; they say so and pass otherwise.
+fn skipped_without_root() -> bool {
+    if !is_root() {
+        eprintln!("skipped: needs root (files owned by another user)");
+    }
+    !is_root()
+}
+
 #[test]
 fn a_deleted_folder_its_parent_or_a_file_in_its_place_is_restored() {
     for provider in PROVIDERS {
@@ -381,8 +389,7 @@ fn alice_and_a_victim(root: &Path) -> (std::path::PathBuf, std::path::PathBuf, s
 
 #[test]
 fn a_symlink_planted_in_place_of_a_state_folder_or_in_a_target_is_never_followed() {
-    if !is_root() {
-        eprintln!("skipped: needs root (files owned by another user)");
+    if skipped_without_root() {
         return;
     }
     for provider in PROVIDERS {
@@ -504,8 +511,7 @@ fn local_snapshots_keep_fifos_sockets_and_one_inode_for_links_between_folders() 
 /// outside her folder changes (restores may fail; they must not write elsewhere).
 #[test]
 fn a_user_swapping_her_folder_for_a_link_during_restores_never_reaches_outside() {
-    if !is_root() {
-        eprintln!("skipped: needs root (files owned by another user)");
+    if skipped_without_root() {
         return;
     }
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -588,22 +594,13 @@ fn a_user_swapping_her_folder_for_a_link_during_restores_never_reaches_outside()
 /// directory): the files after it still land in the restore, never behind the link.
 #[test]
 fn borg_writes_nothing_behind_a_folder_swapped_while_it_extracts() {
-    if !is_root() {
-        eprintln!("skipped: needs root (files owned by another user)");
+    if skipped_without_root() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
     let (home, docs, victim) = alice_and_a_victim(tmp.path());
     // Incompressible, so that borg spends a while writing it.
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let big: Vec<u8> = (0..64 << 20)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
+    let big = random_bytes(64 << 20, 0x9e37_79b9_7f4a_7c15);
     fs::write(docs.join("big"), &big).unwrap();
     fs::write(docs.join("zz-after-big"), "written last").unwrap();
     let victim_before = picture(&victim);
@@ -670,8 +667,7 @@ fn borg_writes_nothing_behind_a_folder_swapped_while_it_extracts() {
 /// scripts, and borg reads only the directories that clan opened.
 #[test]
 fn a_parent_swapped_for_a_link_after_the_check_fails_the_backup() {
-    if !is_root() {
-        eprintln!("skipped: needs root (files owned by another user)");
+    if skipped_without_root() {
         return;
     }
     for provider in PROVIDERS {
@@ -717,8 +713,7 @@ fn a_parent_swapped_for_a_link_after_the_check_fails_the_backup() {
 /// directory) sends nothing of the link's target into the snapshot.
 #[test]
 fn local_snapshots_copy_the_folder_clan_opened_when_it_is_swapped_during_the_copy() {
-    if !is_root() {
-        eprintln!("skipped: needs root (files owned by another user)");
+    if skipped_without_root() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -765,23 +760,14 @@ fn local_snapshots_copy_the_folder_clan_opened_when_it_is_swapped_during_the_cop
 /// report) sends nothing of the link's target into the snapshot.
 #[test]
 fn the_engine_backs_up_the_folder_clan_opened_when_it_is_swapped_during_the_backup() {
-    if !is_root() {
-        eprintln!("skipped: needs root (files owned by another user)");
+    if skipped_without_root() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
     let (home, docs, victim) = alice_and_a_victim(tmp.path());
     // Large files first, so that the engine's threads are still reading them at
     // its first progress report, and `zz` is opened after the swap.
-    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-    let big: Vec<u8> = (0..4 << 20)
-        .flat_map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x.to_le_bytes()
-        })
-        .collect();
+    let big = random_bytes(32 << 20, 0x2545_f491_4f6c_dd1d);
     for i in 0..8 {
         fs::write(docs.join(format!("big{i}")), &big).unwrap();
     }
@@ -811,19 +797,7 @@ fn the_engine_backs_up_the_folder_clan_opened_when_it_is_swapped_during_the_back
     // Back in place, then restored elsewhere: the snapshot holds alice's file.
     fs::remove_file(&docs).unwrap();
     fs::rename(home.join("moved"), &docs).unwrap();
-    let target = tmp.path().join("restored");
-    ops::restore(
-        &m,
-        "restic",
-        &name,
-        &RestoreOptions {
-            target: Some(target.clone()),
-            ..Default::default()
-        },
-        &Silent,
-    )
-    .unwrap();
-    let got = clan_backup::tree::under(&target, &docs);
+    let got = restore_into(&m, "restic", &name, &tmp.path().join("restored"), &docs);
     assert_eq!(fs::read_to_string(got.join("zz")).unwrap(), "alice's");
 }
 

@@ -334,3 +334,40 @@ impl Drop for Cluster {
             .output();
     }
 }
+
+/// `len` bytes (a multiple of 8) that do not compress: providers take a while over
+/// them.
+pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len / 8)
+        .flat_map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x.to_le_bytes()
+        })
+        .collect()
+}
+
+/// Restores backup `name` of `provider` into `target` (`--target`); returns where
+/// `folder` is in it.
+pub fn restore_into(
+    m: &Machine,
+    provider: &str,
+    name: &str,
+    target: &Path,
+    folder: &Path,
+) -> PathBuf {
+    clan_backup::ops::restore(
+        m,
+        provider,
+        name,
+        &clan_backup::RestoreOptions {
+            target: Some(target.to_path_buf()),
+            ..Default::default()
+        },
+        &clan_backup::event::Silent,
+    )
+    .unwrap();
+    clan_backup::tree::under(target, folder)
+}
