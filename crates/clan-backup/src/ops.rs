@@ -587,13 +587,26 @@ fn restore_state(
     } else {
         for folder in &folders {
             match restore_folder_exactly(p, name, folder, reporter) {
-                // Missing when the backup was made: left as it is now.
-                Err(BackupError::NotInBackup { name, path }) => reporter.report(Event::Warning {
-                    message: format!(
-                        "backup '{name}' does not hold {} (it was missing then); left as it is",
-                        path.display()
-                    ),
-                }),
+                // Not in the backup: left as it is now.
+                Err(BackupError::NotInBackup { name, path }) => {
+                    let recorded = p.list().is_ok_and(|l| {
+                        l.iter().any(|b| {
+                            (b.name == name || b.name.ends_with(&format!("::{name}")))
+                                && b.missing.iter().any(|m| Path::new(m) == path)
+                        })
+                    });
+                    let why = if recorded {
+                        "it did not exist when the backup was made"
+                    } else {
+                        "it was missing then, or joined the state later"
+                    };
+                    reporter.report(Event::Warning {
+                        message: format!(
+                            "backup '{name}' does not hold {} ({why}); left as it is",
+                            path.display()
+                        ),
+                    })
+                }
                 other => {
                     other.map_err(|e| Box::new((format!("{step} ({})", folder.display()), e)))?
                 }

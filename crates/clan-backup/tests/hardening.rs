@@ -102,6 +102,32 @@ fn a_deleted_folder_its_parent_or_a_file_in_its_place_is_restored() {
             [data.display().to_string()],
             "{provider}"
         );
+        // Restoring it leaves the folder it records as missing as it is, and says why.
+        let said = std::sync::Mutex::new(Vec::new());
+        ops::restore(
+            &m,
+            provider,
+            &safety,
+            &RestoreOptions {
+                no_safety_backup: true,
+                ..Default::default()
+            },
+            &|e: Event| {
+                if let Event::Warning { message } = e {
+                    said.lock().unwrap().push(message)
+                }
+            },
+        )
+        .unwrap();
+        assert!(
+            said.lock()
+                .unwrap()
+                .iter()
+                .any(|w| w.contains("did not exist when the backup was made")),
+            "{provider}: {said:?}"
+        );
+        let after = picture(&data);
+        assert!(after == before, "{provider}: {}", diff(&before, &after));
         assert!(
             warnings
                 .lock()
