@@ -532,15 +532,15 @@ fn local_snapshots_keep_fifos_sockets_and_one_inode_for_links_between_folders() 
     );
 }
 
-/// The race: the user swaps her folder for a link to a root-only directory and
-/// back, as fast as she can, while restores run. Whatever the timing, nothing
-/// outside her folder changes (restores may fail; they must not write elsewhere).
+/// The race: the user (her own unprivileged process) swaps her folder for a link
+/// to a root-only directory and back, as fast as she can, while restores run.
+/// Whatever the timing, nothing outside her folder changes (restores may fail;
+/// they must not write elsewhere).
 #[test]
 fn a_user_swapping_her_folder_for_a_link_during_restores_never_reaches_outside() {
     if skipped_without_root() {
         return;
     }
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     for provider in PROVIDERS {
         let tmp = tempfile::tempdir().unwrap();
         let (home, docs, victim) = alice_and_a_victim(tmp.path());
@@ -556,52 +556,44 @@ fn a_user_swapping_her_folder_for_a_link_during_restores_never_reaches_outside()
         );
         let name = backup(&m);
 
-        let stop = AtomicBool::new(false);
-        let flips = AtomicUsize::new(0);
-        let mut restored = 0;
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                let mut i = 0;
-                while !stop.load(Ordering::SeqCst) {
-                    // What alice can do in her home: move the folder away, put a
-                    // link in its place, and back (to a new name each time, so that
-                    // a folder the restore made meanwhile cannot stop her).
-                    i += 1;
-                    let real = home.join(format!("real{i}"));
-                    if fs::rename(&docs, &real).is_ok() {
-                        if symlink(&victim, &docs).is_ok() {
-                            let _ = std::os::unix::fs::lchown(&docs, Some(4242), Some(4242));
-                            std::thread::yield_now();
-                            let _ = fs::remove_file(&docs);
-                        }
-                        let _ = fs::rename(&real, &docs);
-                        flips.fetch_add(1, Ordering::SeqCst);
-                    }
-                    std::thread::yield_now();
-                }
-            });
-            for round in 0.. {
-                if round >= 6 && flips.load(Ordering::SeqCst) > 50 && restored >= 3 || round > 400 {
-                    break;
-                }
-                let done = ops::restore(
-                    &m,
-                    provider,
-                    &name,
-                    &RestoreOptions {
-                        no_safety_backup: true,
-                        ..Default::default()
-                    },
-                    &Silent,
-                );
-                restored += usize::from(done.is_ok());
-            }
-            stop.store(true, Ordering::SeqCst);
-        });
-        assert!(
-            flips.load(Ordering::SeqCst) > 10,
-            "{provider}: the race ran"
+        // What alice can do in her home, as her own process: move the folder away,
+        // put a link in its place, and back (to a new name each time, so that a
+        // folder the restore made meanwhile cannot stop her), as fast as she can.
+        let script = format!(
+            "i=0; while [ ! -e stop ]; do i=$((i+1)); \
+             if mv -T documents real$i 2>/dev/null; then \
+               ln -s {victim} documents 2>/dev/null && rm -f documents; \
+               mv -T real$i documents 2>/dev/null; echo >> flips; \
+             fi; done",
+            victim = victim.display()
         );
+        let mut alice = std::process::Command::new("setpriv")
+            .args(["--reuid=4242", "--regid=4242", "--clear-groups", "sh", "-c"])
+            .arg(&script)
+            .current_dir(&home)
+            .spawn()
+            .unwrap();
+        let flips = || fs::read(home.join("flips")).map_or(0, |f| f.len());
+        let mut restored = 0;
+        for round in 0.. {
+            if round >= 6 && flips() > 50 && restored >= 3 || round > 400 {
+                break;
+            }
+            let done = ops::restore(
+                &m,
+                provider,
+                &name,
+                &RestoreOptions {
+                    no_safety_backup: true,
+                    ..Default::default()
+                },
+                &Silent,
+            );
+            restored += usize::from(done.is_ok());
+        }
+        fs::write(home.join("stop"), "").unwrap();
+        let _ = alice.wait();
+        assert!(flips() > 10, "{provider}: the race ran");
         // Restores that all failed would prove nothing.
         assert!(restored > 0, "{provider}: no restore completed");
         let after = picture(&victim);
