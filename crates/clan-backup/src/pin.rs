@@ -22,10 +22,11 @@ use crate::safe_fs::{Dir, Result, SafeFsError};
 
 /// Pins `folders` (directories; missing ones are left out) for this thread. `also`
 /// are other paths the thread needs (a repository, a password file): they stay
-/// reachable when they lie below a directory that gets covered.
-pub fn this_thread(folders: &[PathBuf], also: &[PathBuf]) -> Result<()> {
-    if !rustix::process::geteuid().is_root() {
-        return Ok(());
+/// reachable when they lie below a directory that gets covered. False when mount
+/// namespaces cannot be made here (not root, or no CAP_SYS_ADMIN): nothing pinned.
+pub fn this_thread(folders: &[PathBuf], also: &[PathBuf]) -> Result<bool> {
+    if !clan_core::process::private_mounts_available() {
+        return Ok(false);
     }
     let fail = |path: &Path| {
         let path = path.to_path_buf();
@@ -134,7 +135,7 @@ pub fn this_thread(folders: &[PathBuf], also: &[PathBuf]) -> Result<()> {
             .map_err(fail(path))?;
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 /// A detached copy of the mount (and the mounts below it) at `fd`.

@@ -259,6 +259,25 @@ impl Cmd {
     }
 }
 
+/// Whether this process may make mount namespaces (root with CAP_SYS_ADMIN; not,
+/// for example, in a container without it). Tried once, on a thread of its own
+/// whose namespace ends with it.
+pub fn private_mounts_available() -> bool {
+    static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AVAILABLE.get_or_init(|| {
+        rustix::process::geteuid().is_root()
+            && std::thread::spawn(|| {
+                // SAFETY: only this short-lived thread changes namespace.
+                #[allow(unsafe_code)]
+                unsafe {
+                    rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNS).is_ok()
+                }
+            })
+            .join()
+            .unwrap_or(false)
+    })
+}
+
 /// A private view of the filesystem for one program: in a mount namespace of its
 /// own, directories clan opened safely appear at fixed places under `root` (a
 /// directory of root's). Programs that build absolute paths from their working

@@ -77,6 +77,21 @@ impl Borg {
         }
     }
 
+    /// Whether borg runs in a private view (see `View`): as root where mount
+    /// namespaces can be made; elsewhere it reads and writes by path, said once.
+    fn private_view(&self, reporter: &dyn Reporter) -> bool {
+        let available = clan_core::process::private_mounts_available();
+        if !available && rustix::process::geteuid().is_root() {
+            reporter.report(Event::Warning {
+                message: "cannot make a mount namespace here (no CAP_SYS_ADMIN): borg reads and \
+                          writes the folders by path, so a user who swaps a folder for a link \
+                          while borg runs could redirect it"
+                    .into(),
+            });
+        }
+        available
+    }
+
     /// Where borg's private view of the filesystem appears (in its own mount
     /// namespace only): an empty directory of root's.
     fn view_root(&self) -> Result<PathBuf> {
@@ -293,7 +308,7 @@ impl Provider for Borg {
             // As root, borg reads the folders clan opened (see `View`), by relative
             // paths that name the same archive items as the absolute ones.
             let mut opened = Vec::new();
-            if rustix::process::geteuid().is_root() {
+            if self.private_view(reporter) {
                 let mut dirs = Vec::new();
                 for path in &req.paths {
                     let dir = Dir::open(path)?.ok_or_else(|| {
@@ -350,7 +365,7 @@ impl Provider for Borg {
         name: &str,
         path: &Path,
         dest: &Path,
-        _reporter: &dyn Reporter,
+        reporter: &dyn Reporter,
     ) -> Result<()> {
         let (d, destination, archive) = self.locate(name)?;
         let parent_path = dest.parent().unwrap_or(Path::new("/"));
@@ -374,7 +389,7 @@ impl Provider for Borg {
         // which passes through the state folder and its parents: their owners could
         // swap them for links while borg runs. As root, borg works in a private
         // mount of the directory at a path of root's own instead.
-        let extract = if rustix::process::geteuid().is_root() {
+        let extract = if self.private_view(reporter) {
             extract.in_view(View {
                 root: self.view_root()?,
                 dirs: vec![(work.fd_path(), PathBuf::new())],

@@ -177,10 +177,13 @@ impl Provider for Restic {
 
     fn create(&self, req: &SnapshotRequest, reporter: &dyn Reporter) -> Result<Listed> {
         self.engine.ensure_initialized().map_err(|e| self.fail(e))?;
+        let pinned = std::sync::atomic::AtomicBool::new(true);
         let snap = with_progress(reporter, |tx| {
             // The engine reads the folders by path, on this thread and the ones it
             // starts: pinned, so that no link placed meanwhile redirects it.
-            crate::pin::this_thread(&req.paths, &self.needs).map_err(|e| e.to_string())?;
+            let done =
+                crate::pin::this_thread(&req.paths, &self.needs).map_err(|e| e.to_string())?;
+            pinned.store(done, std::sync::atomic::Ordering::Relaxed);
             self.engine.backup(
                 &req.paths,
                 &req.name,
@@ -191,6 +194,14 @@ impl Provider for Restic {
             )
         })
         .map_err(|e| self.fail(e))?;
+        if !pinned.into_inner() && rustix::process::geteuid().is_root() {
+            reporter.report(Event::Warning {
+                message: "cannot make a mount namespace here (no CAP_SYS_ADMIN): the folders were \
+                          read by path, so a user who swapped a folder for a link during the \
+                          backup could have redirected it"
+                    .into(),
+            });
+        }
         Ok(listed(snap))
     }
 
