@@ -431,3 +431,50 @@ fn sigkill_during_a_local_backup() {
         "the unfinished snapshot was removed: {left:?}"
     );
 }
+
+/// Where mount namespaces cannot be made (here: root without CAP_SYS_ADMIN, as in
+/// a container that drops it), backups and restores still work, by path, and say
+/// so; with both the embedded engine and borg.
+#[test]
+fn without_mount_namespaces_backups_and_restores_work_and_warn() {
+    if !std::fs::read_to_string("/proc/self/status")
+        .is_ok_and(|s| s.lines().any(|l| l.starts_with("Uid:\t0")))
+    {
+        eprintln!("skipped: needs root (capabilities to drop)");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let extra = format!(
+        r#"clan.core.backups.providers.borg = {{ type = "borg"; passphraseFile = "{0}/pw"; destinations.disk.repo = "{0}/borg"; }};"#,
+        root.display()
+    );
+    let dir = clan(root, &restic_instance(root), &extra);
+    let run = |args: &[&str]| Run {
+        out: std::process::Command::new("setpriv")
+            .args(["--bounding-set=-sys_admin", "--"])
+            .arg(env!("CARGO_BIN_EXE_clan"))
+            .args(args)
+            .current_dir(&dir)
+            .env_remove("CLAN_DIR")
+            .output()
+            .unwrap(),
+    };
+    let created = run(&["backups", "create", "m"]).ok();
+    let said = created.stderr();
+    assert!(
+        said.contains("cannot make a mount namespace here"),
+        "{said}"
+    );
+    let names: Vec<String> = created.stdout().lines().map(str::to_string).collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    for (provider, name) in [("borg", &names[0]), ("restic", &names[1])] {
+        std::fs::remove_file(root.join("docs/welcome.md")).unwrap();
+        run(&["backups", "restore", "m", provider, name]).ok();
+        assert_eq!(
+            std::fs::read_to_string(root.join("docs/welcome.md")).unwrap(),
+            "Hello World!\n",
+            "{provider}"
+        );
+    }
+}
