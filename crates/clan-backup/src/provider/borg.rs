@@ -78,7 +78,8 @@ impl Borg {
     }
 
     /// Whether borg runs in a private view (see `View`): as root where mount
-    /// namespaces can be made; elsewhere it reads and writes by path, said once.
+    /// namespaces can be made; elsewhere it reads and writes by path (as root, with
+    /// a warning).
     fn private_view(&self, reporter: &dyn Reporter) -> bool {
         let available = clan_core::process::private_mounts_available();
         if !available && rustix::process::geteuid().is_root() {

@@ -107,18 +107,28 @@ fn prune_append_only(
         .map_err(|e| CliError::Usage(format!("cannot make a private directory: {e}")))?;
     let passphrase = secrets.path().join("passphrase");
     let admin_key = secrets.path().join("admin-key");
-    write_secret(&clan, m, GENERATOR, "borgbackup.repokey", &passphrase)?;
-    write_secret(
-        &clan,
-        m,
-        ADMIN_GENERATOR,
-        "borgbackup-admin.ssh",
-        &admin_key,
-    )?;
+    // Without the admin's key (e.g. on the machine itself) each such repository
+    // reports the error; the machine's own prune above stands.
+    let unlocked = write_secret(&clan, m, GENERATOR, "borgbackup.repokey", &passphrase)
+        .and_then(|()| {
+            write_secret(
+                &clan,
+                m,
+                ADMIN_GENERATOR,
+                "borgbackup-admin.ssh",
+                &admin_key,
+            )
+        })
+        .map_err(|e| e.to_string());
     let mut results = Vec::new();
     for (name, config, d, dest, server) in todo {
         let label = format!("{name} (admin, {server})");
         let result = (|| {
+            unlocked.clone().map_err(|e| {
+                clan_backup::BackupError::Config(format!(
+                    "the admin's prune of an append-only repository needs the clan's secrets: {e}"
+                ))
+            })?;
             let s = servers.get(&server).ok_or_else(|| {
                 clan_backup::BackupError::Config(format!(
                     "borg server {server} is not a machine of the clan"
