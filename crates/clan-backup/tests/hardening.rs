@@ -49,6 +49,23 @@ fn is_root() -> bool {
 }
 
 /// Tests with files of another user need root; they say so and pass otherwise.
+/// A restore that must succeed, and the warnings it gave.
+fn restore_warning(
+    m: &clan_backup::Machine,
+    provider: &str,
+    name: &str,
+    opts: RestoreOptions,
+) -> (ops::RestoreReport, Vec<String>) {
+    let warnings = std::sync::Mutex::new(Vec::new());
+    let report = ops::restore(m, provider, name, &opts, &|e: Event| {
+        if let Event::Warning { message } = e {
+            warnings.lock().unwrap().push(message)
+        }
+    })
+    .unwrap();
+    (report, warnings.into_inner().unwrap())
+}
+
 fn skipped_without_root() -> bool {
     if !is_root() {
         eprintln!("skipped: needs root (files owned by another user)");
@@ -75,19 +92,7 @@ fn a_deleted_folder_its_parent_or_a_file_in_its_place_is_restored() {
 
         // The folder and its parent are gone: the safety backup holds what exists.
         fs::remove_dir_all(tmp.path().join("srv")).unwrap();
-        let warnings = std::sync::Mutex::new(Vec::new());
-        let report = ops::restore(
-            &m,
-            provider,
-            &name,
-            &RestoreOptions::default(),
-            &|e: Event| {
-                if let Event::Warning { message } = e {
-                    warnings.lock().unwrap().push(message)
-                }
-            },
-        )
-        .unwrap();
+        let (report, warnings) = restore_warning(&m, provider, &name, RestoreOptions::default());
         let after = picture(&data);
         assert!(after == before, "{provider}: {}", diff(&before, &after));
         // The safety backup records the folder that was missing.
@@ -103,37 +108,24 @@ fn a_deleted_folder_its_parent_or_a_file_in_its_place_is_restored() {
             "{provider}"
         );
         // Restoring it leaves the folder it records as missing as it is, and says why.
-        let said = std::sync::Mutex::new(Vec::new());
-        ops::restore(
+        let (_, said) = restore_warning(
             &m,
             provider,
             &safety,
-            &RestoreOptions {
+            RestoreOptions {
                 no_safety_backup: true,
                 ..Default::default()
             },
-            &|e: Event| {
-                if let Event::Warning { message } = e {
-                    said.lock().unwrap().push(message)
-                }
-            },
-        )
-        .unwrap();
+        );
         assert!(
-            said.lock()
-                .unwrap()
-                .iter()
+            said.iter()
                 .any(|w| w.contains("did not exist when the backup was made")),
             "{provider}: {said:?}"
         );
         let after = picture(&data);
         assert!(after == before, "{provider}: {}", diff(&before, &after));
         assert!(
-            warnings
-                .lock()
-                .unwrap()
-                .iter()
-                .any(|w| w.contains("does not exist")),
+            warnings.iter().any(|w| w.contains("does not exist")),
             "{provider}: {warnings:?}"
         );
 
