@@ -110,11 +110,17 @@ pub fn copy_tree(
     let top = crate::safe_fs::Dir::open(src)
         .map_err(io::Error::other)?
         .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, src.display().to_string()))?;
-    let top = rustix::fs::openat(top.fd(), ".", DIR_FLAGS, rustix::fs::Mode::empty())?;
-    let meta = File::from(rustix::io::dup(&top)?).metadata()?;
+    let meta = File::from(rustix::io::dup(top.fd())?).metadata()?;
     fs::create_dir_all(dst)?;
     copy_dir(
-        &top, src, dst, previous, exclude, links, &mut sums, &mut stats,
+        top.fd(),
+        src,
+        dst,
+        previous,
+        exclude,
+        links,
+        &mut sums,
+        &mut stats,
     )?;
     set_metadata(dst, &meta)?;
     Ok(stats)
