@@ -159,8 +159,7 @@ fn is_dir(fd: &OwnedFd) -> bool {
 /// The first directory on the way to `folder` whose entry for the next step
 /// someone other than root (or clan's user) could rename or replace.
 fn changeable_parent(folder: &Path) -> Option<PathBuf> {
-    let me = rustix::process::geteuid().as_raw();
-    let trusted = |uid: u32| uid == 0 || uid == me;
+    use crate::safe_fs::trusted;
     let mut dir = PathBuf::from("/");
     for part in folder.strip_prefix("/").ok()?.components() {
         let next = dir.join(part);

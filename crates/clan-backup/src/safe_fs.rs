@@ -338,11 +338,14 @@ fn root() -> Result<Dir> {
     })
 }
 
+/// Whether `uid` is root or the user clan runs as: the owners clan trusts.
+pub(crate) fn trusted(uid: u32) -> bool {
+    uid == 0 || uid == rustix::process::geteuid().as_raw()
+}
+
 /// Who besides root and us could have placed entry `link` (stat `l`) in a
 /// directory with stat `d`; `None` when nobody.
 fn who_else(d: &rfs::Stat, l: &rfs::Stat) -> Option<String> {
-    let me = rustix::process::geteuid().as_raw();
-    let trusted = |uid: u32| uid == 0 || uid == me;
     if !trusted(l.st_uid) {
         return Some(format!("user {} (its owner)", l.st_uid));
     }

@@ -600,8 +600,9 @@ fn a_user_swapping_her_folder_for_a_link_during_restores_never_reaches_outside()
 
 /// borg extract names what it writes by absolute paths made from its working
 /// directory's name, which runs through the user's folder. The folder is swapped
-/// for a link while borg is inside a large file (found by polling the scratch
-/// directory): the files after it still land in the restore, never behind the link.
+/// for a link while borg is inside a large file (256 MiB, so that a poll of the scratch
+/// directory finds it even on a busy machine): the files after it still land in the
+/// restore, never behind the link.
 #[test]
 fn borg_writes_nothing_behind_a_folder_swapped_while_it_extracts() {
     if skipped_without_root() {
@@ -610,7 +611,7 @@ fn borg_writes_nothing_behind_a_folder_swapped_while_it_extracts() {
     let tmp = tempfile::tempdir().unwrap();
     let (home, docs, victim) = alice_and_a_victim(tmp.path());
     // Incompressible, so that borg spends a while writing it.
-    let big = random_bytes(64 << 20, 0x9e37_79b9_7f4a_7c15);
+    let big = random_bytes(256 << 20, 0x9e37_79b9_7f4a_7c15);
     fs::write(docs.join("big"), &big).unwrap();
     fs::write(docs.join("zz-after-big"), "written last").unwrap();
     let victim_before = picture(&victim);
