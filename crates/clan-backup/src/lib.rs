@@ -10,6 +10,7 @@ pub mod fault;
 pub mod hooks;
 pub mod interrupt;
 pub mod layout;
+mod links;
 pub mod ops;
 mod pin;
 pub mod postgres;

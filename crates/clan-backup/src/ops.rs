@@ -19,7 +19,7 @@ use crate::event::{Event, Reporter};
 use crate::provider::{self, Listed, Provider, SnapshotRequest};
 use crate::safe_fs::{Dir, SafeFsError};
 use crate::scratch::Scratch;
-use crate::{fault, hooks, interrupt, layout, postgres, services, tree};
+use crate::{fault, hooks, interrupt, layout, links, postgres, services, tree};
 
 /// What the backup layer needs of a machine: its states, providers and settings.
 /// Serialisable, so that it can be sent to the machine.
@@ -431,6 +431,7 @@ pub fn restore(
             )));
         }
         for (state, s) in &states {
+            let mut restored = Vec::new();
             for folder in folders_of(m, state, s) {
                 reporter.report(Event::Step {
                     provider: Some(provider_name.into()),
@@ -451,9 +452,15 @@ pub fn restore(
                             message: format!("backup '{name}' does not hold {}", path.display()),
                         })
                     }
-                    other => other?,
+                    other => {
+                        other?;
+                        if let Some(tree) = parent.open_sub(base)? {
+                            restored.push(links::Restored { folder, tree });
+                        }
+                    }
                 }
             }
+            link_across(src.as_ref(), name, &restored, reporter);
         }
         return Ok(RestoreReport {
             safety_backup: None,
@@ -585,33 +592,7 @@ fn restore_state(
         p.restore_in_place(name, &folders, reporter)
             .map_err(|e| Box::new((step.clone(), e)))?;
     } else {
-        for folder in &folders {
-            match restore_folder_exactly(p, name, folder, reporter) {
-                // Not in the backup: left as it is now.
-                Err(BackupError::NotInBackup { name, path }) => {
-                    let recorded = p.list().is_ok_and(|l| {
-                        l.iter().any(|b| {
-                            (b.name == name || b.name.ends_with(&format!("::{name}")))
-                                && b.missing.iter().any(|m| Path::new(m) == path)
-                        })
-                    });
-                    let why = if recorded {
-                        "it did not exist when the backup was made"
-                    } else {
-                        "it was missing then, or joined the state later"
-                    };
-                    reporter.report(Event::Warning {
-                        message: format!(
-                            "backup '{name}' does not hold {} ({why}); left as it is",
-                            path.display()
-                        ),
-                    })
-                }
-                other => {
-                    other.map_err(|e| Box::new((format!("{step} ({})", folder.display()), e)))?
-                }
-            }
-        }
+        restore_folders_exactly(p, name, &folders, &step, reporter)?;
     }
     for db in &s.postgres_databases {
         let step = format!("restoring database '{db}' of state '{state}'");
@@ -635,16 +616,71 @@ fn restore_state(
     Ok(())
 }
 
-/// Restores `folder` from the backup into a scratch directory inside it (on the
-/// folder's filesystem even when it is a mount point), then swaps the contents in
+/// Restores each folder of a state from the backup into a scratch directory inside
+/// it (on the folder's filesystem even when it is a mount point), links again the
+/// files that were one across the folders, then swaps each folder's contents in
 /// (see `scratch.rs` for what is on disk at every step). A missing folder, or one
 /// that a file took the place of, is made again.
-fn restore_folder_exactly(
+fn restore_folders_exactly(
+    p: &dyn Provider,
+    name: &str,
+    folders: &[PathBuf],
+    step: &str,
+    reporter: &dyn Reporter,
+) -> std::result::Result<(), Box<(String, BackupError)>> {
+    let at = |folder: &Path, e| Box::new((format!("{step} ({})", folder.display()), e));
+    let mut filled: Vec<(&Path, Dir, Scratch)> = Vec::new();
+    let filling = folders.iter().try_for_each(|folder| {
+        if let Some((dir, scratch)) =
+            fill_scratch(p, name, folder, reporter).map_err(|e| at(folder, e))?
+        {
+            filled.push((folder, dir, scratch));
+        }
+        Ok(())
+    });
+    let filling = filling.and_then(|()| {
+        let restored: Option<Vec<links::Restored>> = filled
+            .iter()
+            .map(|(folder, _, scratch)| {
+                Some(links::Restored {
+                    folder: folder.to_path_buf(),
+                    tree: scratch.tree().ok()??,
+                })
+            })
+            .collect();
+        if let Some(restored) = restored {
+            link_across(p, name, &restored, reporter);
+        }
+        fault::point();
+        interrupt::check().map_err(|e| Box::new((step.to_string(), e)))
+    });
+    if let Err(e) = filling {
+        for (_, dir, scratch) in filled {
+            // A scratch left behind is removed by the next run (recover_folders).
+            let _ = scratch.discard(&dir);
+        }
+        return Err(e);
+    }
+    let mut filled = filled.into_iter();
+    while let Some((folder, dir, scratch)) = filled.next() {
+        if let Err(e) = swap_in(scratch, &dir) {
+            for (_, dir, scratch) in filled {
+                let _ = scratch.discard(&dir);
+            }
+            return Err(at(folder, e));
+        }
+    }
+    Ok(())
+}
+
+/// Restores `folder` into a new scratch directory inside it; `None` (and a warning)
+/// when the backup does not hold it.
+fn fill_scratch(
     p: &dyn Provider,
     name: &str,
     folder: &Path,
     reporter: &dyn Reporter,
-) -> Result<()> {
+) -> Result<Option<(Dir, Scratch)>> {
     let (dir, created) = open_for_restore(folder, reporter)?;
     let scratch = Scratch::create(&dir, created.last().map(PathBuf::as_path) == Some(folder))?;
     fault::point();
@@ -654,11 +690,66 @@ fn restore_folder_exactly(
             fault::point();
             interrupt::check()
         });
-    if let Err(e) = restored {
-        scratch.discard(&dir)?;
-        return Err(e);
+    match restored {
+        Ok(()) => Ok(Some((dir, scratch))),
+        Err(e) => {
+            scratch.discard(&dir)?;
+            match e {
+                // Not in the backup: left as it is now.
+                BackupError::NotInBackup { name, path } => {
+                    let recorded = p.list().is_ok_and(|l| {
+                        l.iter().any(|b| {
+                            (b.name == name || b.name.ends_with(&format!("::{name}")))
+                                && b.missing.iter().any(|m| Path::new(m) == path)
+                        })
+                    });
+                    let why = if recorded {
+                        "it did not exist when the backup was made"
+                    } else {
+                        "it was missing then, or joined the state later"
+                    };
+                    reporter.report(Event::Warning {
+                        message: format!(
+                            "backup '{name}' does not hold {} ({why}); left as it is",
+                            path.display()
+                        ),
+                    });
+                    Ok(None)
+                }
+                e => Err(e),
+            }
+        }
     }
-    scratch.swap_in(&dir).map_err(|(e, kept)| {
+}
+
+/// Hard links of the backup between the folders of a state, made again in the
+/// restored trees (see links.rs). Failing to find them costs the links only.
+fn link_across(
+    p: &dyn Provider,
+    name: &str,
+    restored: &[links::Restored],
+    reporter: &dyn Reporter,
+) {
+    if restored.len() < 2 {
+        return;
+    }
+    let folders: Vec<PathBuf> = restored.iter().map(|r| r.folder.clone()).collect();
+    match p.link_groups(name, &folders) {
+        Ok(groups) => {
+            links::relink(&links::across(groups, &folders), restored, reporter);
+        }
+        Err(e) => reporter.report(Event::Warning {
+            message: format!(
+                "could not read which files were hard links across the folders of the state; \
+                 they are restored as separate files: {e}"
+            ),
+        }),
+    }
+}
+
+/// Swaps a filled scratch directory's tree into its folder.
+fn swap_in(scratch: Scratch, dir: &Dir) -> Result<()> {
+    scratch.swap_in(dir).map_err(|(e, kept)| {
         let e = BackupError::from(e);
         if kept.0.is_empty() {
             return e;

@@ -142,6 +142,63 @@ impl Dir {
         }
     }
 
+    /// The directory `rel` below this one, one component at a time, never through a
+    /// link; `None` when missing.
+    pub fn open_below(&self, rel: &Path) -> Result<Option<Dir>> {
+        let mut dir = Dir {
+            fd: rfs::openat(&self.fd, ".", DIR, Mode::empty()).map_err(io_at(&self.path))?,
+            path: self.path.clone(),
+        };
+        for c in rel.components() {
+            let Component::Normal(name) = c else {
+                return Err(SafeFsError::NotAbsolute(rel.into()));
+            };
+            match dir.open_sub(name)? {
+                Some(sub) => dir = sub,
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(dir))
+    }
+
+    /// The status of entry `name` (a link's own); `None` when missing.
+    pub fn stat(&self, name: &OsStr) -> Result<Option<rfs::Stat>> {
+        match rfs::statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => Ok(Some(st)),
+            Err(Errno::NOENT) => Ok(None),
+            Err(e) => Err(self.err(name)(e)),
+        }
+    }
+
+    /// The regular file `name` opened for reading (never through a link).
+    pub fn open_file(&self, name: &OsStr) -> std::io::Result<std::fs::File> {
+        let fd = rfs::openat(
+            &self.fd,
+            name,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        if FileType::from_raw_mode(rfs::fstat(&fd)?.st_mode) != FileType::RegularFile {
+            return Err(std::io::ErrorKind::InvalidInput.into());
+        }
+        Ok(fd.into())
+    }
+
+    /// Makes `to/to_name` one more name of entry `name` (a hard link), replacing
+    /// what `to_name` was in one step (a new link, then a rename over it).
+    pub fn link_over(&self, name: &OsStr, to: &Dir, to_name: &OsStr) -> Result<()> {
+        let tmp = OsString::from(format!(
+            ".clan-link-{}-{:08x}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        rfs::linkat(&self.fd, name, &to.fd, &tmp, AtFlags::empty()).map_err(self.err(name))?;
+        rfs::renameat(&to.fd, &tmp, &to.fd, to_name).map_err(|e| {
+            let _ = rfs::unlinkat(&to.fd, &tmp, AtFlags::empty());
+            to.err(to_name)(e)
+        })
+    }
+
     /// Makes a new directory `name` (refused if anything has that name) and opens it.
     pub fn create_sub(&self, name: &OsStr, mode: u32) -> Result<Dir> {
         rfs::mkdirat(&self.fd, name, Mode::from_raw_mode(mode)).map_err(self.err(name))?;

@@ -107,6 +107,11 @@ impl Scratch {
         self.dir.fd_path().join(TREE)
     }
 
+    /// The restored tree, once the provider made it.
+    pub fn tree(&self) -> Result<Option<Dir>> {
+        self.dir.open_sub(OsStr::new(TREE))
+    }
+
     /// Entry `name` of `folder` if it is one of clan's scratch directories: the
     /// prefix, root's (or ours), mode 0700, with a journal.
     fn open(folder: &Dir, name: &OsStr) -> Option<Scratch> {

@@ -229,3 +229,99 @@ fn excludes_in_every_provider() {
         |root| json!({"type": "local", "directory": root.join("snapshots").display().to_string()}),
     );
 }
+
+/// Files that were one inode in two folders of a state come back as one inode, in
+/// place and with --target; contents and modes as backed up.
+fn links_across_folders(provider: &str, config: impl FnOnce(&std::path::Path) -> Value) {
+    use std::fs;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("srv/a"), tmp.path().join("srv/b"));
+    fs::create_dir_all(b.join("sub")).unwrap();
+    fs::create_dir_all(&a).unwrap();
+    fs::write(a.join("x"), "one file, two folders").unwrap();
+    fs::set_permissions(a.join("x"), fs::Permissions::from_mode(0o640)).unwrap();
+    fs::hard_link(a.join("x"), b.join("sub/y")).unwrap();
+    fs::write(a.join("p"), "three names").unwrap();
+    fs::hard_link(a.join("p"), a.join("q")).unwrap();
+    fs::hard_link(a.join("p"), b.join("r")).unwrap();
+    fs::write(a.join("alone"), "no links").unwrap();
+    let m = machine(
+        tmp.path(),
+        vec![("app", state(&[&a, &b]))],
+        vec![(provider, config(tmp.path()))],
+    );
+    let name = ops::create(&m, None, Reason::Explicit, &Silent)
+        .unwrap()
+        .pop()
+        .unwrap()
+        .1
+        .unwrap()
+        .backup
+        .name;
+
+    let before = [picture(&a), picture(&b)];
+    // Damage: one name gone, one link broken into a copy with other contents.
+    fs::remove_file(b.join("sub/y")).unwrap();
+    fs::remove_file(b.join("r")).unwrap();
+    fs::write(b.join("r"), "changed").unwrap();
+
+    let check = |a: &std::path::Path, b: &std::path::Path, how: &str| {
+        let st = |p: std::path::PathBuf| fs::symlink_metadata(&p).unwrap();
+        let (x, y) = (st(a.join("x")), st(b.join("sub/y")));
+        assert_eq!(
+            (x.dev(), x.ino(), x.nlink()),
+            (y.dev(), y.ino(), 2),
+            "{provider} {how}: a/x and b/sub/y are not one file"
+        );
+        assert_eq!(x.mode() & 0o7777, 0o640, "{provider} {how}");
+        assert_eq!(
+            fs::read_to_string(b.join("sub/y")).unwrap(),
+            "one file, two folders"
+        );
+        let (p, q, r) = (st(a.join("p")), st(a.join("q")), st(b.join("r")));
+        assert_eq!(
+            [p.ino(), q.ino(), p.nlink()],
+            [r.ino(), r.ino(), 3],
+            "{provider} {how}: a/p, a/q and b/r are not one file"
+        );
+        assert_eq!(fs::read_to_string(b.join("r")).unwrap(), "three names");
+        assert_eq!(st(a.join("alone")).nlink(), 1, "{provider} {how}");
+    };
+    ops::restore(&m, provider, &name, &RestoreOptions::default(), &Silent).unwrap();
+    check(&a, &b, "in place");
+    for (was, now) in before.iter().zip([picture(&a), picture(&b)]) {
+        assert!(*was == now, "{provider}:\n{}", diff(was, &now));
+    }
+
+    let target = tmp.path().join("elsewhere");
+    ops::restore(
+        &m,
+        provider,
+        &name,
+        &RestoreOptions {
+            target: Some(target.clone()),
+            ..Default::default()
+        },
+        &Silent,
+    )
+    .unwrap();
+    let under = |p: &std::path::Path| clan_backup::tree::under(&target, p);
+    check(&under(&a), &under(&b), "--target");
+}
+
+#[test]
+fn hard_links_across_the_folders_of_a_state_come_back_in_every_provider() {
+    links_across_folders(
+        "restic",
+        |root| json!({"type": "restic", "repository": root.join("repo").display().to_string(), "passwordFile": secret(root)}),
+    );
+    links_across_folders(
+        "borg",
+        |root| json!({"type": "borg", "passphraseFile": secret(root), "destinations": {"disk": {"repo": root.join("borg-repo").display().to_string()}}}),
+    );
+    links_across_folders(
+        "local",
+        |root| json!({"type": "local", "directory": root.join("snapshots").display().to_string()}),
+    );
+}

@@ -131,7 +131,7 @@ fn clan_text(root: &Path, provider: &str) -> PathBuf {
               inventory.machines.m = {{ deploy.targetHost = "root@localhost"; machineClass = "linux"; }};
               machines.m = {{ ... }}: {{
                 clan.core.backups.providers.{provider}
-                clan.core.state.data.folders = [ "{r}/data" ];
+                clan.core.state.data.folders = [ "{r}/data" "{r}/more" ];
                 clan.core.backups.stagingDirectory = "{r}/staging";
               }};
             }}"#
@@ -159,13 +159,22 @@ fn faults(provider: &str, declaration: &str) {
     let dir = clan_text(tmp.path(), &declaration);
     let data = tmp.path().join("data");
     fill(&data);
+    // A second folder of the state, with a hard link into the first.
+    let more = tmp.path().join("more");
+    fs::create_dir(&more).unwrap();
+    fs::write(more.join("own.txt"), "more in the backup\n").unwrap();
+    fs::hard_link(data.join("top1.txt"), more.join("shared")).unwrap();
+    let folders = [&data, &more];
+    let pictures = || folders.map(|f| picture(f));
     clan_in(&dir, &["backups", "create", "m"]).ok();
     let backup_name = last_name(&dir);
-    let backup = picture(&data);
+    let backup = pictures();
     change(&data);
+    fs::write(more.join("own.txt"), "changed").unwrap();
+    fs::write(more.join("new"), "new").unwrap();
     clan_in(&dir, &["backups", "create", "m"]).ok();
     let live_name = last_name(&dir);
-    let live = picture(&data);
+    let live = pictures();
     let restore = |name: &str, fault: Option<String>| {
         let mut env = vec![];
         if let Some(f) = &fault {
@@ -190,7 +199,13 @@ fn faults(provider: &str, declaration: &str) {
         let run = restore(&backup_name, Some(at.to_string()));
         if run.out.status.success() {
             // Past the last fault point: the restore finished.
-            assert_eq!(picture(&data), backup, "{provider}: finished restore");
+            assert_eq!(pictures(), backup, "{provider}: finished restore");
+            let inode = |p: PathBuf| fs::metadata(p).unwrap().ino();
+            assert_eq!(
+                inode(data.join("top1.txt")),
+                inode(more.join("shared")),
+                "{provider}: the link across the folders"
+            );
             break;
         }
         assert_eq!(
@@ -201,74 +216,84 @@ fn faults(provider: &str, declaration: &str) {
         );
         killed += 1;
 
-        // Nothing lost: each top-level entry of the live folder is in the folder or
-        // in the scratch directory's old/, each of the backup's in the folder or in
-        // tree/.
-        let now = picture(&data);
-        let scratch = scratch_dirs(&data);
-        assert!(scratch.len() <= 1, "{provider} at {at}: {scratch:?}");
-        let (old, tree) = match scratch.first() {
-            Some(s) if s.join("old").is_dir() => (picture(&s.join("old")), {
-                if s.join("tree").is_dir() {
-                    picture(&s.join("tree"))
-                } else {
-                    Picture::new()
+        // Nothing lost, in each folder: each top-level entry of the live folder is in
+        // the folder or in the scratch directory's old/, each of the backup's in the
+        // folder or in tree/.
+        for ((folder, backup), live) in folders.iter().zip(&backup).zip(&live) {
+            let now = picture(folder);
+            let scratch = scratch_dirs(folder);
+            assert!(scratch.len() <= 1, "{provider} at {at}: {scratch:?}");
+            let (old, tree) = match scratch.first() {
+                Some(s) if s.join("old").is_dir() => (picture(&s.join("old")), {
+                    if s.join("tree").is_dir() {
+                        picture(&s.join("tree"))
+                    } else {
+                        Picture::new()
+                    }
+                }),
+                _ => (Picture::new(), Picture::new()),
+            };
+            let in_folder_or = |expected: &Picture, other: &Picture, what: &str| {
+                for top in tops(expected) {
+                    let want = subtree(expected, &top);
+                    assert!(
+                        subtree(&now, &top) == want || subtree(other, &top) == want,
+                        "{provider} at {at}: {what} entry {top} of {} is lost",
+                        folder.display()
+                    );
                 }
-            }),
-            _ => (Picture::new(), Picture::new()),
-        };
-        let in_folder_or = |expected: &Picture, other: &Picture, what: &str| {
-            for top in tops(expected) {
-                let want = subtree(expected, &top);
-                assert!(
-                    subtree(&now, &top) == want || subtree(other, &top) == want,
-                    "{provider} at {at}: {what} entry {top} is lost"
+            };
+            if !old.is_empty() || !tree.is_empty() {
+                in_folder_or(live, &old, "live");
+                in_folder_or(backup, &tree, "backup");
+            } else if scratch.is_empty() && now == *backup {
+                // This folder's swap finished (the state's other may not have).
+            } else {
+                // Before its swap began: the folder is untouched.
+                let mut seen = now.clone();
+                seen.retain(|k, _| !k.to_string_lossy().starts_with(".clan-restore-"));
+                seen.remove(Path::new(""));
+                let mut want = live.clone();
+                want.remove(Path::new(""));
+                assert_eq!(
+                    seen,
+                    want,
+                    "{provider} at {at}: {} changed before the swap",
+                    folder.display()
                 );
             }
-        };
-        if old.is_empty() && tree.is_empty() {
-            // Before the swap began: the folder is untouched.
-            let mut seen = now.clone();
-            seen.retain(|k, _| !k.to_string_lossy().starts_with(".clan-restore-"));
-            seen.remove(Path::new(""));
-            let mut want = live.clone();
-            want.remove(Path::new(""));
-            assert_eq!(
-                seen, want,
-                "{provider} at {at}: folder changed before the swap"
-            );
-        } else {
-            in_folder_or(&live, &old, "live");
-            in_folder_or(&backup, &tree, "backup");
         }
 
-        // The next operation (here a backup) first rolls the folder back exactly.
+        // The next operation (here a backup) first rolls each folder back exactly.
         if at % 4 == 0 {
             clan_in(&dir, &["backups", "create", "m"]).ok();
-            let back = picture(&data);
-            assert!(
-                back == live || back == backup,
-                "{provider} at {at}: after recovery the folder is neither before nor the backup:\n{}",
-                differences(&live, &back)
-            );
-            assert!(scratch_dirs(&data).is_empty(), "{provider} at {at}");
+            let back = pictures();
+            for i in 0..2 {
+                assert!(
+                    back[i] == live[i] || back[i] == backup[i],
+                    "{provider} at {at}: after recovery {} is neither before nor the backup:\n{}",
+                    folders[i].display(),
+                    differences(&live[i], &back[i])
+                );
+                assert!(scratch_dirs(folders[i]).is_empty(), "{provider} at {at}");
+            }
         }
         // A rerun restores the backup exactly; then the live state is put back.
         restore(&backup_name, None).ok();
-        assert_eq!(picture(&data), backup, "{provider} at {at}: rerun");
+        assert_eq!(pictures(), backup, "{provider} at {at}: rerun");
         restore(&live_name, None).ok();
-        assert_eq!(picture(&data), live, "{provider} at {at}: back to live");
+        assert_eq!(pictures(), live, "{provider} at {at}: back to live");
     }
     assert!(killed > 20, "{provider}: only {killed} fault points");
 
     // Ctrl-C before the swap: the restore stops, the folder is as it was, no scratch.
     restore(&live_name, None).ok();
-    assert_eq!(picture(&data), live);
+    assert_eq!(pictures(), live);
     let run = restore(&backup_name, Some("1:INT".into()));
     let err = run.fails();
     assert!(err.contains("interrupted"), "{provider}: {err}");
-    assert_eq!(picture(&data), live, "{provider}: after Ctrl-C");
-    assert!(scratch_dirs(&data).is_empty());
+    assert_eq!(pictures(), live, "{provider}: after Ctrl-C");
+    assert!(folders.iter().all(|f| scratch_dirs(f).is_empty()));
 }
 
 #[test]

@@ -77,6 +77,9 @@ pub trait Engine {
         dest: &Path,
         progress: Option<ProgressSender>,
     ) -> Result<(), String>;
+    /// Paths below `paths` (absolute, as backed up) of snapshot `id` that were one
+    /// file: groups of two or more.
+    fn hard_links(&self, id: &str, paths: &[PathBuf]) -> Result<Vec<Vec<PathBuf>>, String>;
     fn check(&self, read_data: bool) -> Result<(), String>;
     /// Forgets `host`'s snapshots beyond `keep` (never its newest) and prunes;
     /// returns the labels of the forgotten snapshots.

@@ -369,6 +369,33 @@ impl Engine for Rustic {
         apply_root_metadata(snap.description.as_deref(), path, dest)
     }
 
+    fn hard_links(&self, id: &str, paths: &[PathBuf]) -> Result<Vec<Vec<PathBuf>>, String> {
+        let repo = self.open()?;
+        let _lock = self.lock(false)?;
+        let repo = repo.to_indexed_ids().map_err(err)?;
+        // As rustic's restore groups links: by device and inode, for files with more
+        // than one link recorded.
+        let mut groups: std::collections::BTreeMap<(u64, u64), Vec<PathBuf>> = Default::default();
+        for path in paths {
+            let node = repo
+                .node_from_snapshot_path(&format!("{id}:{}", path.display()), |_| true)
+                .map_err(err)?;
+            if !node.is_dir() {
+                continue;
+            }
+            for item in repo.ls(&node, &LsOptions::default()).map_err(err)? {
+                let (rel, n) = item.map_err(err)?;
+                if !n.is_dir() && n.meta.links > 1 && n.meta.device_id != 0 {
+                    groups
+                        .entry((n.meta.device_id, n.meta.inode))
+                        .or_default()
+                        .push(path.join(rel));
+                }
+            }
+        }
+        Ok(groups.into_values().filter(|g| g.len() > 1).collect())
+    }
+
     fn check(&self, read_data: bool) -> Result<(), String> {
         let mut opts = CheckOptions::default();
         opts.read_data = read_data;

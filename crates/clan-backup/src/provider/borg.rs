@@ -415,6 +415,43 @@ impl Provider for Borg {
         moved
     }
 
+    /// From the archive's hard-link items (`h` mode, `source` naming the first
+    /// path). borg shows undecodable bytes of names as `?`; such a group finds
+    /// nothing, or files that the relink compares byte by byte first.
+    fn link_groups(&self, name: &str, folders: &[PathBuf]) -> Result<Vec<Vec<PathBuf>>> {
+        if folders.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (d, destination, archive) = self.locate(name)?;
+        let out = self.run(
+            &d,
+            self.borg(&destination)
+                .args(["list", "--json-lines"])
+                .arg(format!("{}::{archive}", destination.repo))
+                .args(folders.iter().map(|f| f.strip_prefix("/").unwrap_or(f))),
+            &crate::event::Silent,
+        )?;
+        let mut groups: std::collections::BTreeMap<String, Vec<PathBuf>> = Default::default();
+        for line in out.lines() {
+            let Ok(item) = serde_json::from_str::<serde_json::Value>(line) else {
+                continue;
+            };
+            if let (Some(mode), Some(path), Some(source)) = (
+                item["mode"].as_str(),
+                item["path"].as_str(),
+                item["source"].as_str(),
+            ) && mode.starts_with('h')
+                && !source.is_empty()
+            {
+                groups
+                    .entry(source.to_string())
+                    .or_insert_with(|| vec![Path::new("/").join(source)])
+                    .push(Path::new("/").join(path));
+            }
+        }
+        Ok(groups.into_values().collect())
+    }
+
     fn check(&self, read_data: bool) -> Result<String> {
         for (d, dest) in &self.config.destinations {
             let mut cmd = self.borg(dest).arg("check");

@@ -268,6 +268,42 @@ impl Provider for Local {
         })
     }
 
+    /// Files of the snapshot that share an inode across `folders` (the backup copied
+    /// all folders with one link map).
+    fn link_groups(&self, name: &str, folders: &[PathBuf]) -> Result<Vec<Vec<PathBuf>>> {
+        use std::os::unix::fs::MetadataExt;
+        self.mounted(|| {
+            let tree_dir = self.config.directory.join(name).join("tree");
+            let mut groups: std::collections::BTreeMap<u64, Vec<PathBuf>> = Default::default();
+            for folder in folders {
+                let mut stack = vec![tree::under(&tree_dir, folder)];
+                while let Some(d) = stack.pop() {
+                    let Ok(entries) = fs::read_dir(&d) else {
+                        continue;
+                    };
+                    for e in entries {
+                        let e = e.map_err(io(format!("reading {}", d.display())))?;
+                        let meta = e
+                            .metadata()
+                            .map_err(io(format!("reading {}", e.path().display())))?;
+                        if meta.is_dir() {
+                            stack.push(e.path());
+                        } else if meta.nlink() > 1 {
+                            let rel = e.path().strip_prefix(&tree_dir).map(Path::to_path_buf);
+                            if let Ok(rel) = rel {
+                                groups
+                                    .entry(meta.ino())
+                                    .or_default()
+                                    .push(Path::new("/").join(rel));
+                            }
+                        }
+                    }
+                }
+            }
+            Ok(groups.into_values().filter(|g| g.len() > 1).collect())
+        })
+    }
+
     fn check(&self, read_data: bool) -> Result<String> {
         self.mounted(|| {
             let metas = self.read_all()?;

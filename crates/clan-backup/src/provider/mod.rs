@@ -120,6 +120,12 @@ pub trait Provider {
         dest: &Path,
         reporter: &dyn Reporter,
     ) -> Result<()>;
+    /// Paths below `folders` that were one file (hard links) in backup `name`, as
+    /// groups of two or more absolute paths. Restores bring folders back one by one;
+    /// the orchestration links these again across them.
+    fn link_groups(&self, _name: &str, _folders: &[PathBuf]) -> Result<Vec<Vec<PathBuf>>> {
+        Ok(Vec::new())
+    }
     /// True for providers that can only restore in place (not exactly).
     fn restores_in_place_only(&self) -> bool {
         false

@@ -239,6 +239,18 @@ impl Provider for Restic {
         Ok(())
     }
 
+    fn link_groups(&self, name: &str, folders: &[PathBuf]) -> Result<Vec<Vec<PathBuf>>> {
+        let snap = self.find(name)?;
+        let held: Vec<PathBuf> = folders
+            .iter()
+            .filter(|f| snap.paths.iter().any(|p| Path::new(p) == f.as_path()))
+            .cloned()
+            .collect();
+        self.engine
+            .hard_links(&snap.id, &held)
+            .map_err(|e| self.fail(e))
+    }
+
     fn check(&self, read_data: bool) -> Result<String> {
         self.engine.check(read_data).map_err(|e| self.fail(e))?;
         Ok(if read_data {
