@@ -16,6 +16,7 @@ use super::{Engine, Keep, ProgressSender, ProgressUpdate, RepoSpec, Snapshot};
 mod contents;
 mod key;
 mod lock;
+mod serve;
 
 /// rustic's progress hooks, forwarded as [`ProgressUpdate`]s (at most ten a second
 /// per bar, and at the end).
@@ -99,6 +100,8 @@ pub struct Rustic {
     /// The master key, once the password opened the repository: later opens by this
     /// engine skip the key derivation (~0.35 s; a backup or a restore opens twice).
     key: std::sync::OnceLock<MasterKey>,
+    /// The REST server of an `rclone:` repository, once started (serve.rs).
+    served: std::sync::Mutex<Option<serve::Served>>,
 }
 
 impl Rustic {
@@ -106,6 +109,7 @@ impl Rustic {
         Self {
             spec,
             key: std::sync::OnceLock::new(),
+            served: std::sync::Mutex::new(None),
         }
     }
 
@@ -124,17 +128,35 @@ impl Rustic {
         repo
     }
 
-    /// restic's lock on the repository (see lock.rs), for repositories on a local
-    /// path; taken after the repository was opened (it needs the master key).
+    /// The repository as rustic_core opens it: an `rclone:` repository through the
+    /// engine's own REST server of rclone's.
+    fn location(&self) -> Result<String, String> {
+        let r = &self.spec.repository;
+        let Some(remote) = r.strip_prefix("rclone:") else {
+            return Ok(r.clone());
+        };
+        let mut served = self.served.lock().expect("served");
+        if served.is_none() {
+            *served = Some(serve::Served::start(remote)?);
+        }
+        Ok(format!("rest:{}", served.as_ref().expect("started").url))
+    }
+
+    /// restic's lock on the repository (see lock.rs); taken after the repository was
+    /// opened (it needs the master key). Repositories of other kinds (none that clan
+    /// configures) are not locked.
     fn lock(&self, exclusive: bool) -> Result<Option<lock::Held>, String> {
         let r = &self.spec.repository;
-        let path = match r.strip_prefix("local:") {
-            Some(p) => Path::new(p),
-            None if r.starts_with('/') => Path::new(r),
-            None => return Ok(None),
+        let store = match r.strip_prefix("local:") {
+            Some(p) => lock::Store::Dir(Path::new(p).join("locks")),
+            None if r.starts_with('/') => lock::Store::Dir(Path::new(r).join("locks")),
+            None => match self.location()?.strip_prefix("rest:") {
+                Some(url) => lock::Store::rest(url)?,
+                None => return Ok(None),
+            },
         };
         let key = self.key.get().ok_or("the repository is not open")?;
-        lock::acquire(path, key, exclusive).map(Some)
+        lock::acquire(store, &redacted(r), key, exclusive).map(Some)
     }
 
     fn password(&self) -> Result<String, String> {
@@ -156,7 +178,7 @@ impl Rustic {
 
     fn backends(&self) -> Result<rustic_core::RepositoryBackends, String> {
         BackendOptions::default()
-            .repository(&self.spec.repository)
+            .repository(self.location()?)
             .to_backends()
             .map_err(err)
     }
@@ -185,6 +207,20 @@ impl Rustic {
             .open(&self.credentials()?)
             .map_err(err)?;
         Ok(self.remember_key(repo))
+    }
+}
+
+/// A repository location for messages: without the password of a URL.
+fn redacted(repo: &str) -> String {
+    match repo.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((auth, host)) if !auth.contains('/') => match auth.split_once(':') {
+                Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+                None => repo.to_string(),
+            },
+            _ => repo.to_string(),
+        },
+        None => repo.to_string(),
     }
 }
 

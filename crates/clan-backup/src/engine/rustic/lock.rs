@@ -12,8 +12,10 @@
 //! refreshed every 5 minutes. After writing its lock, clan looks again and backs
 //! off if a conflicting lock appeared meanwhile.
 //!
-//! Only repositories on a local path are locked: rustic_core's backends cannot
-//! address `locks/` (a known gap for SFTP and REST repositories).
+//! The lock files are written where restic writes them: `locks/` of a repository on
+//! a local path, or of a REST server (`rest:`, and clan's SFTP repositories, which
+//! go through a REST server of rclone's: serve.rs); rustic_core's backends cannot
+//! address `locks/`, so this module talks to the directory or the server itself.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -43,9 +45,116 @@ struct LockFile {
     gid: u32,
 }
 
+/// Where a repository's lock files are.
+#[derive(Clone)]
+pub enum Store {
+    /// The `locks` directory of a repository on a local path.
+    Dir(PathBuf),
+    /// A REST server's repository: `url` (credentials included) ends with '/'.
+    Rest {
+        client: reqwest::blocking::Client,
+        url: String,
+    },
+}
+
+impl Store {
+    pub fn rest(url: &str) -> Result<Store, String> {
+        let client = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| format!("HTTP client: {e}"))?;
+        let url = if url.ends_with('/') {
+            url.to_string()
+        } else {
+            format!("{url}/")
+        };
+        Ok(Store::Rest { client, url })
+    }
+
+    /// The names of the lock files (none when `locks/` does not exist yet).
+    fn list(&self) -> Result<Vec<String>, String> {
+        match self {
+            Store::Dir(dir) => Ok(match std::fs::read_dir(dir) {
+                Ok(entries) => entries
+                    .flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect(),
+                Err(_) => Vec::new(),
+            }),
+            Store::Rest { client, url } => {
+                let r = client
+                    .get(format!("{url}locks/"))
+                    .header("Accept", "application/vnd.x.restic.rest.v2")
+                    .send()
+                    .map_err(|e| rest_error("listing locks", e))?;
+                if r.status() == reqwest::StatusCode::NOT_FOUND {
+                    return Ok(Vec::new());
+                }
+                let r = r
+                    .error_for_status()
+                    .map_err(|e| rest_error("listing locks", e))?;
+                // Version 2 lists objects with a name; version 1 only names.
+                let list: Vec<serde_json::Value> =
+                    r.json().map_err(|e| rest_error("listing locks", e))?;
+                Ok(list
+                    .iter()
+                    .filter_map(|v| v["name"].as_str().or(v.as_str()).map(str::to_string))
+                    .collect())
+            }
+        }
+    }
+
+    fn read(&self, name: &str) -> Option<Vec<u8>> {
+        match self {
+            Store::Dir(dir) => std::fs::read(dir.join(name)).ok(),
+            Store::Rest { client, url } => client
+                .get(format!("{url}locks/{name}"))
+                .send()
+                .and_then(|r| r.error_for_status())
+                .and_then(|r| r.bytes())
+                .ok()
+                .map(|b| b.to_vec()),
+        }
+    }
+
+    fn write(&self, name: &str, data: Vec<u8>) -> Result<(), String> {
+        match self {
+            Store::Dir(dir) => {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| format!("creating {}: {e}", dir.display()))?;
+                std::fs::write(dir.join(name), data)
+                    .map_err(|e| format!("writing a lock in {}: {e}", dir.display()))
+            }
+            Store::Rest { client, url } => client
+                .post(format!("{url}locks/{name}"))
+                .body(data)
+                .send()
+                .and_then(|r| r.error_for_status())
+                .map(drop)
+                .map_err(|e| rest_error("writing a lock", e)),
+        }
+    }
+
+    fn remove(&self, name: &str) {
+        match self {
+            Store::Dir(dir) => {
+                let _ = std::fs::remove_file(dir.join(name));
+            }
+            Store::Rest { client, url } => {
+                let _ = client.delete(format!("{url}locks/{name}")).send();
+            }
+        }
+    }
+}
+
+/// reqwest's message without the URL (which holds the server's credentials).
+fn rest_error(what: &str, e: reqwest::Error) -> String {
+    format!("{what} on the REST server: {}", e.without_url())
+}
+
 /// A lock held on a repository; released (its file removed) when dropped.
 pub struct Held {
-    dir: PathBuf,
+    store: Store,
     name: Arc<std::sync::Mutex<String>>,
     stop: Arc<AtomicBool>,
     refresher: Option<std::thread::JoinHandle<()>>,
@@ -57,7 +166,7 @@ impl Drop for Held {
         if let Some(t) = self.refresher.take() {
             let _ = t.join();
         }
-        let _ = std::fs::remove_file(self.dir.join(&*self.name.lock().expect("lock name")));
+        self.store.remove(&self.name.lock().expect("lock name"));
     }
 }
 
@@ -119,20 +228,24 @@ impl LockFile {
     }
 }
 
-/// The first live lock in `dir` that conflicts with one of ours (`exclusive` or not),
-/// not counting our own file `ours`.
-fn conflict(dir: &Path, master: &MasterKey, exclusive: bool, ours: &str) -> Option<LockFile> {
-    let entries = std::fs::read_dir(dir).ok()?;
-    entries.flatten().find_map(|e| {
-        if e.file_name().to_string_lossy() == ours {
+/// The first live lock in `store` that conflicts with one of ours (`exclusive` or
+/// not), not counting our own file `ours`.
+fn conflict(
+    store: &Store,
+    master: &MasterKey,
+    exclusive: bool,
+    ours: &str,
+) -> Result<Option<LockFile>, String> {
+    Ok(store.list()?.iter().find_map(|name| {
+        if name == ours {
             return None;
         }
-        let lock = open(master, &std::fs::read(e.path()).ok()?)?;
+        let lock = open(master, &store.read(name)?)?;
         ((exclusive || lock.exclusive) && !lock.stale()).then_some(lock)
-    })
+    }))
 }
 
-fn write(dir: &Path, master: &MasterKey, exclusive: bool) -> Result<String, String> {
+fn write(store: &Store, master: &MasterKey, exclusive: bool) -> Result<String, String> {
     let lock = LockFile {
         time: jiff::Zoned::now()
             .strftime("%Y-%m-%dT%H:%M:%S%.9f%:z")
@@ -149,9 +262,7 @@ fn write(dir: &Path, master: &MasterKey, exclusive: bool) -> Result<String, Stri
         &serde_json::to_vec(&lock).expect("serialises"),
     )?;
     let name = hex(&sha2::Sha256::digest(&data));
-    std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-    std::fs::write(dir.join(&name), data)
-        .map_err(|e| format!("writing a lock in {}: {e}", dir.display()))?;
+    store.write(&name, data)?;
     Ok(name)
 }
 
@@ -159,29 +270,37 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Takes a lock on the repository at `repo` (a local path).
-pub fn acquire(repo: &Path, master: &MasterKey, exclusive: bool) -> Result<Held, String> {
-    let dir = repo.join("locks");
+/// Takes a lock on the repository `repo` (named so in messages) whose lock files
+/// are in `store`.
+pub fn acquire(
+    store: Store,
+    repo: &str,
+    master: &MasterKey,
+    exclusive: bool,
+) -> Result<Held, String> {
     let refuse = |l: LockFile| {
         format!(
-            "the repository {} is locked: {}. Wait for it to finish; if that process is gone, \
-             `restic unlock` (or waiting 30 minutes) removes the lock",
-            repo.display(),
+            "the repository {repo} is locked: {}. Wait for it to finish; if that process is \
+             gone, `restic unlock` (or waiting 30 minutes) removes the lock",
             l.describe()
         )
     };
-    if let Some(l) = conflict(&dir, master, exclusive, "") {
+    if let Some(l) = conflict(&store, master, exclusive, "")? {
         return Err(refuse(l));
     }
-    let name = write(&dir, master, exclusive)?;
-    if let Some(l) = conflict(&dir, master, exclusive, &name) {
-        let _ = std::fs::remove_file(dir.join(&name));
+    let name = write(&store, master, exclusive)?;
+    let found = conflict(&store, master, exclusive, &name);
+    if !matches!(found, Ok(None)) {
+        store.remove(&name);
+    }
+    if let Some(l) = found? {
         return Err(refuse(l));
     }
     let name = Arc::new(std::sync::Mutex::new(name));
     let stop = Arc::new(AtomicBool::new(false));
     let refresher = {
-        let (dir, name, stop, master) = (dir.clone(), name.clone(), stop.clone(), master.clone());
+        let (store, name, stop, master) =
+            (store.clone(), name.clone(), stop.clone(), master.clone());
         std::thread::spawn(move || {
             let mut waited = Duration::ZERO;
             while !stop.load(Ordering::SeqCst) {
@@ -189,16 +308,16 @@ pub fn acquire(repo: &Path, master: &MasterKey, exclusive: bool) -> Result<Held,
                 waited += Duration::from_millis(200);
                 if waited >= REFRESH {
                     waited = Duration::ZERO;
-                    if let Ok(new) = write(&dir, &master, exclusive) {
+                    if let Ok(new) = write(&store, &master, exclusive) {
                         let old = std::mem::replace(&mut *name.lock().expect("lock name"), new);
-                        let _ = std::fs::remove_file(dir.join(old));
+                        store.remove(&old);
                     }
                 }
             }
         })
     };
     Ok(Held {
-        dir,
+        store,
         name,
         stop,
         refresher: Some(refresher),
@@ -211,40 +330,59 @@ mod tests {
     use crate::engine::{Engine, RepoSpec, Rustic};
     use std::process::{Command, Stdio};
 
-    /// The restic CLI and clan respect each other's locks, both ways.
-    #[test]
-    fn the_restic_cli_and_clan_respect_each_others_locks() {
-        let tmp = tempfile::tempdir().unwrap();
-        let pw = tmp.path().join("pw");
+    /// The restic CLI and clan respect each other's locks, both ways, on the
+    /// repository `engine_repo` (clan's location; the CLI's `restic_repo` with
+    /// options), whose lock files are in the local directory `locks`.
+    fn respect_each_other(
+        root: &Path,
+        engine_repo: &str,
+        restic_repo: &str,
+        restic_opts: &[String],
+        locks: &Path,
+    ) {
+        let pw = root.join("pw");
         std::fs::write(&pw, "secret\n").unwrap();
-        let repo = tmp.path().join("repo");
         let engine = Rustic::new(RepoSpec {
-            repository: repo.display().to_string(),
+            repository: engine_repo.to_string(),
             password_file: pw.clone(),
         });
         engine.ensure_initialized().unwrap();
-        let master = engine.key.get().unwrap().clone();
+        engine.snapshots().unwrap();
         let restic = |args: &[&str]| {
             let mut c = Command::new("restic");
             c.arg("-r")
-                .arg(&repo)
+                .arg(restic_repo)
                 .arg("--password-file")
                 .arg(&pw)
+                .args(restic_opts)
+                .arg("--no-cache")
                 .args(args);
-            c.arg("--no-cache");
             c
         };
 
         // clan's exclusive lock stops the restic CLI.
-        let held = acquire(&repo, &master, true).unwrap();
+        let held = engine
+            .lock(true)
+            .unwrap()
+            .expect("the repository is locked");
+        assert_eq!(
+            std::fs::read_dir(locks).unwrap().count(),
+            1,
+            "{engine_repo}"
+        );
         let out = restic(&["backup"]).arg(&pw).output().unwrap();
         assert!(!out.status.success());
         assert!(
             String::from_utf8_lossy(&out.stderr).contains("locked"),
-            "{}",
+            "{engine_repo}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
         drop(held);
+        assert_eq!(
+            std::fs::read_dir(locks).unwrap().count(),
+            0,
+            "{engine_repo}"
+        );
 
         // A restic backup waiting on its input holds a lock: clan's exclusive lock
         // (forget, prune) is refused until it ends.
@@ -253,48 +391,95 @@ mod tests {
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
-        let locks = repo.join("locks");
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while std::fs::read_dir(&locks).map(|d| d.count()).unwrap_or(0) == 0 {
+        while std::fs::read_dir(locks).map(|d| d.count()).unwrap_or(0) == 0 {
             assert!(std::time::Instant::now() < deadline, "restic took no lock");
             std::thread::sleep(Duration::from_millis(50));
         }
-        let e = engine
-            .forget(
-                "m",
-                &crate::engine::Keep {
-                    last: 1,
-                    ..Default::default()
-                },
-            )
-            .unwrap_err();
-        assert!(e.contains("is locked: a lock of"), "{e}");
+        let keep = crate::engine::Keep {
+            last: 1,
+            ..Default::default()
+        };
+        let e = engine.forget("m", &keep).unwrap_err();
+        assert!(e.contains("is locked: a lock of"), "{engine_repo}: {e}");
         let mut stdin = child.stdin.take().unwrap();
         std::io::Write::write_all(&mut stdin, b"some data").unwrap();
         drop(stdin);
         assert!(child.wait().unwrap().success());
-        engine
-            .forget(
-                "m",
-                &crate::engine::Keep {
-                    last: 1,
-                    ..Default::default()
-                },
-            )
-            .unwrap();
+        engine.forget("m", &keep).unwrap();
+    }
+
+    #[test]
+    fn the_restic_cli_and_clan_respect_each_others_locks_on_a_local_path() {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = tmp.path().join("repo");
+        let r = repo.display().to_string();
+        respect_each_other(tmp.path(), &r, &r, &[], &repo.join("locks"));
+    }
+
+    #[test]
+    fn the_restic_cli_and_clan_respect_each_others_locks_on_a_rest_server() {
+        let tmp = tempfile::tempdir().unwrap();
+        let port = clan_lab::free_port();
+        let served = tmp.path().join("served");
+        std::fs::create_dir_all(&served).unwrap();
+        let mut server = clan_lab::Server(
+            Command::new("rclone")
+                .args(["serve", "restic", "--addr", &format!("127.0.0.1:{port}")])
+                .arg(&served)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        clan_lab::wait_listening(port, &mut server);
+        let url = format!("rest:http://127.0.0.1:{port}/repo/");
+        respect_each_other(tmp.path(), &url, &url, &[], &served.join("repo/locks"));
+    }
+
+    /// Over SFTP, clan's engine goes through a REST server of rclone's (serve.rs)
+    /// that it starts itself; its lock files land in the repository on the server.
+    #[test]
+    fn the_restic_cli_and_clan_respect_each_others_locks_over_sftp() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ssh = clan_lab::Sshd::start(tmp.path());
+        let repo = tmp.path().join("sftp-repo");
+        let engine_repo = format!(
+            r#"rclone::sftp,host="127.0.0.1",user="root",port={},key_file="{}",known_hosts_file="{}":{}"#,
+            ssh.port,
+            ssh.client_key.display(),
+            ssh.known_hosts.display(),
+            repo.display()
+        );
+        let command = format!(
+            "sftp.command=ssh root@127.0.0.1 -p {} -i {} -o UserKnownHostsFile={} \
+             -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes -o BatchMode=yes -s sftp",
+            ssh.port,
+            ssh.client_key.display(),
+            ssh.known_hosts.display()
+        );
+        respect_each_other(
+            tmp.path(),
+            &engine_repo,
+            &format!("sftp:root@127.0.0.1:{}", repo.display()),
+            &["-o".into(), command],
+            &repo.join("locks"),
+        );
     }
 
     #[test]
     fn locks_round_trip_and_conflict_as_restic_says() {
         let tmp = tempfile::tempdir().unwrap();
         let master = MasterKey::new();
-        let shared = acquire(tmp.path(), &master, false).unwrap();
-        let second = acquire(tmp.path(), &master, false).unwrap();
-        let e = acquire(tmp.path(), &master, true).err().unwrap();
+        let store = Store::Dir(tmp.path().join("locks"));
+        let acquire = |exclusive| acquire(store.clone(), "r", &master, exclusive);
+        let shared = acquire(false).unwrap();
+        let second = acquire(false).unwrap();
+        let e = acquire(true).err().unwrap();
         assert!(e.contains("is locked: a lock of"), "{e}");
         drop((shared, second));
-        let exclusive = acquire(tmp.path(), &master, true).unwrap();
-        assert!(acquire(tmp.path(), &master, false).is_err());
+        let exclusive = acquire(true).unwrap();
+        assert!(acquire(false).is_err());
         drop(exclusive);
         assert_eq!(
             std::fs::read_dir(tmp.path().join("locks")).unwrap().count(),
