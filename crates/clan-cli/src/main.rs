@@ -1,11 +1,12 @@
-//! The `clan` command. Thin: parses arguments, calls clan-core, renders results.
+//! The `clan` command. Thin: parses arguments, calls the operations (clan-ops),
+//! renders results.
 
 mod cli;
 mod commands;
 mod error;
 mod output;
 mod prompt;
-mod remote;
+mod render;
 
 use std::process::ExitCode;
 

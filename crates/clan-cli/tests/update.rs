@@ -68,3 +68,68 @@ fn update_selects_machines_reports_each_and_fails_if_any_failed() {
         "{out}"
     );
 }
+
+/// The clan is evaluated once per `machines update`: one evaluation of the
+/// inventory and one resolution of the machines (it was six: the update, the vars
+/// generation and the apply each evaluated it again).
+#[test]
+fn update_evaluates_the_clan_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("clan");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("clan.nix"),
+        r#"{
+          meta.name = "t";
+          inventory.machines.gone = { deploy.targetHost = "root@127.0.0.2:1"; machineClass = "linux"; };
+          machines.gone.clan.core.state.app.folders = [ "/srv/app" ];
+        }"#,
+    )
+    .unwrap();
+    // nix-instantiate behind a wrapper that counts its runs.
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let real = String::from_utf8(
+        std::process::Command::new("sh")
+            .args(["-c", "command -v nix-instantiate"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let log = tmp.path().join("evaluations");
+    let wrapper = bin.join("nix-instantiate");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\necho run >> {}\nexec {} \"$@\"\n",
+            log.display(),
+            real.trim()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let key = tmp.path().join("admin-key.txt");
+    let env = [
+        ("CLAN_AGE_KEY_FILE", key.to_str().unwrap()),
+        ("PATH", path.as_str()),
+    ];
+    std::process::Command::new("git")
+        .args(["init", "-q"])
+        .current_dir(&dir)
+        .status()
+        .unwrap();
+    clan_env(&dir, &["vars", "keygen", "--name", "t"], &env).ok();
+    let _ = std::fs::remove_file(&log);
+
+    let run = clan_env(&dir, &["machines", "update"], &env);
+    assert!(
+        run.stdout().contains("gone: FAILED: cannot reach"),
+        "{}",
+        run.stdout()
+    );
+    let evaluations = std::fs::read_to_string(&log).unwrap().lines().count();
+    assert_eq!(evaluations, 2, "inventory once, machines once");
+}

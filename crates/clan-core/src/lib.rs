@@ -4,6 +4,7 @@
 
 pub mod clan_dir;
 pub mod error;
+pub mod event;
 pub mod git;
 pub mod host;
 pub mod inventory;

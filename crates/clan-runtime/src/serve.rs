@@ -123,27 +123,22 @@ fn backups(m: &ops::Machine, op: BackupOp, reporter: &dyn Reporter) -> Result<Va
 }
 
 /// What a backup timer runs: a backup to `provider`, then its prune, with the
-/// configuration `clan machines update` wrote. Progress goes to the journal.
-pub fn timer(provider: &str) -> Result<(), String> {
+/// configuration `clan machines update` wrote. Progress goes to `reporter` (the
+/// CLI writes it to the journal).
+pub fn timer(provider: &str, reporter: &dyn clan_backup::Reporter) -> Result<(), String> {
     let text = std::fs::read(apply::CONFIG_FILE)
         .map_err(|e| format!("reading {}: {e}", apply::CONFIG_FILE))?;
     let resolved: clan_core::ResolvedMachine = serde_json::from_slice(&text)
         .map_err(|e| format!("reading {}: {e}", apply::CONFIG_FILE))?;
     let m = ops::Machine::from_resolved(&resolved);
-    let log = |event: Event| match event {
-        Event::Step { step, .. } => eprintln!("{step}"),
-        Event::Output { line, .. } => eprintln!("  {line}"),
-        Event::Warning { message } => eprintln!("warning: {message}"),
-        Event::Progress { .. } => {}
-    };
     let e = |e: clan_backup::BackupError| e.to_string();
-    for (_, r) in ops::create(&m, Some(provider), clan_backup::Reason::Auto, &log).map_err(e)? {
+    for (_, r) in ops::create(&m, Some(provider), clan_backup::Reason::Auto, reporter).map_err(e)? {
         let made = r.map_err(e)?;
-        eprintln!("backup {} done", made.backup.name);
+        reporter.report(Event::step(format!("backup {} done", made.backup.name)));
     }
     for (_, r) in ops::prune(&m, Some(provider), None).map_err(e)? {
         let removed = r.map_err(e)?;
-        eprintln!("pruned {} old backups", removed.len());
+        reporter.report(Event::step(format!("pruned {} old backups", removed.len())));
     }
     Ok(())
 }

@@ -15,7 +15,9 @@ pub struct Opts {
 
 pub fn run(o: Opts) -> Result {
     match o.timer {
-        Some(provider) => clan_runtime::serve::timer(&provider).map_err(CliError::Usage),
+        Some(provider) => {
+            clan_runtime::serve::timer(&provider, &crate::render::Lines).map_err(CliError::Usage)
+        }
         None => {
             clan_runtime::serve::serve(&mut std::io::stdin().lock(), &mut std::io::stdout());
             Ok(())

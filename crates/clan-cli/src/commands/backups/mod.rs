@@ -10,8 +10,10 @@ pub mod restore;
 
 use clap::Args;
 
-use clan_backup::{Event, Machine, Reporter};
+use clan_backup::Machine;
 use clan_runtime::backups::{Backups, Place};
+
+pub use crate::render::reporter;
 
 use crate::cli::Global;
 use crate::error::{CliError, Result};
@@ -36,120 +38,21 @@ pub struct OnlyProvider {
 
 /// Resolves the machine and where its backups run.
 pub fn machine(g: &Global, t: &Target) -> Result<Backups> {
-    let clan = super::open_clan(g)?;
-    clan.machine(&t.machine)?;
-    let resolution = clan.resolve(std::slice::from_ref(&t.machine))?;
-    resolution
-        .warnings
-        .iter()
-        .for_each(|w| crate::output::warning(w));
-    let resolved = &resolution.machines[&t.machine];
-    let place = if t.local || crate::remote::is_local(resolved.deploy.target_host.as_deref()) {
+    let fleet = clan_ops::Fleet::load_only(
+        super::clan_dir(g)?,
+        std::slice::from_ref(&t.machine),
+        reporter().as_ref(),
+    )?;
+    let resolved = fleet.machine(&t.machine)?;
+    let place = if t.local || clan_ops::remote::is_local(resolved.deploy.target_host.as_deref()) {
         Place::Here
     } else {
-        Place::Remote(crate::remote::runtime(&clan, resolved)?)
+        Place::Remote(clan_ops::remote::runtime(&fleet.clan, resolved)?)
     };
     Ok(Backups {
         machine: Machine::from_resolved(resolved),
         place,
     })
-}
-
-/// Renders progress: bars and a spinner on a terminal, plain lines otherwise.
-pub fn reporter() -> Box<dyn Reporter> {
-    use std::io::IsTerminal;
-    if std::io::stderr().is_terminal() {
-        Box::new(Bars::default())
-    } else {
-        Box::new(Lines)
-    }
-}
-
-/// Plain lines on stderr (progress counts are left out).
-pub struct Lines;
-
-impl Reporter for Lines {
-    fn report(&self, event: Event) {
-        match event {
-            Event::Step {
-                provider: Some(p),
-                step,
-            } => eprintln!("==> [{p}] {step}"),
-            Event::Step {
-                provider: None,
-                step,
-            } => eprintln!("==> {step}"),
-            Event::Output { line, .. } => eprintln!("    {line}"),
-            Event::Progress { .. } => {}
-            Event::Warning { message } => crate::output::warning(&message),
-        }
-    }
-}
-
-/// One line per step; a bar while the engine reports how far it is.
-#[derive(Default)]
-pub struct Bars {
-    bar: std::sync::Mutex<Option<indicatif::ProgressBar>>,
-}
-
-impl Bars {
-    fn finish_current(slot: &mut Option<indicatif::ProgressBar>) {
-        if let Some(b) = slot.take() {
-            b.finish_and_clear();
-        }
-    }
-}
-
-impl Reporter for Bars {
-    fn report(&self, event: Event) {
-        use indicatif::{ProgressBar, ProgressStyle};
-        let mut slot = self.bar.lock().expect("progress bar");
-        match event {
-            Event::Step { provider, step } => {
-                Self::finish_current(&mut slot);
-                let prefix = provider.map(|p| format!("[{p}] ")).unwrap_or_default();
-                eprintln!("==> {prefix}{step}");
-            }
-            Event::Progress {
-                step,
-                done,
-                total,
-                bytes,
-            } => {
-                let bar = slot.get_or_insert_with(|| ProgressBar::new(0));
-                let template = match (total, bytes) {
-                    (Some(_), true) => "    {msg:24} [{bar:30}] {bytes}/{total_bytes} ({eta})",
-                    (Some(_), false) => "    {msg:24} [{bar:30}] {pos}/{len}",
-                    (None, true) => "    {spinner} {msg:24} {bytes}",
-                    (None, false) => "    {spinner} {msg:24} {pos}",
-                };
-                bar.set_style(
-                    ProgressStyle::with_template(template)
-                        .expect("valid template")
-                        .progress_chars("=> "),
-                );
-                bar.set_message(step);
-                if let Some(t) = total {
-                    bar.set_length(t);
-                }
-                bar.set_position(done);
-            }
-            Event::Output { line, .. } => match slot.as_ref() {
-                Some(b) => b.println(format!("    {line}")),
-                None => eprintln!("    {line}"),
-            },
-            Event::Warning { message } => match slot.as_ref() {
-                Some(b) => b.println(format!("warning: {message}")),
-                None => crate::output::warning(&message),
-            },
-        }
-    }
-}
-
-impl Drop for Bars {
-    fn drop(&mut self) {
-        Self::finish_current(&mut self.bar.lock().expect("progress bar"));
-    }
 }
 
 /// Prints each failed provider's error; fails if any failed.

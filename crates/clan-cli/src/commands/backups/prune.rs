@@ -134,12 +134,12 @@ fn prune_append_only(
                     "borg server {server} is not a machine of the clan"
                 ))
             })?;
-            let ssh = crate::remote::ssh(&clan, s)
+            let ssh = clan_ops::remote::ssh(&clan, s)
                 .map_err(|e| clan_backup::BackupError::Config(e.to_string()))?
                 .identity_file(&admin_key);
             let repo = admin_repo(
                 &dest.repo,
-                &crate::remote::target(&clan, s)
+                &clan_ops::remote::target(&clan, s)
                     .map_err(|e| clan_backup::BackupError::Config(e.to_string()))?,
             )
             .ok_or_else(|| {

@@ -5,7 +5,6 @@ use clap::Args;
 use clan_vars::generate::exists;
 use clan_vars::recipients::{damaged, stale};
 
-use super::Fleet;
 use crate::cli::Global;
 use crate::error::{CliError, Result};
 
@@ -16,7 +15,7 @@ pub struct Opts {
 }
 
 pub fn run(g: &Global, o: Opts) -> Result {
-    let fleet = Fleet::load(g, &o.machines)?;
+    let fleet = super::fleet(g, &o.machines)?;
     let store = fleet.store();
     let selected = fleet.selected_vars();
     let mut missing = Vec::new();

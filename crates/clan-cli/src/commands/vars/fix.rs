@@ -6,7 +6,6 @@ use clap::Args;
 use clan_vars::keys;
 use clan_vars::recipients::fix;
 
-use super::Fleet;
 use crate::cli::Global;
 use crate::error::Result;
 
@@ -17,7 +16,7 @@ pub struct Opts {
 }
 
 pub fn run(g: &Global, o: Opts) -> Result {
-    let fleet = Fleet::load(g, &o.machines)?;
+    let fleet = super::fleet(g, &o.machines)?;
     let admin = keys::read_identity(&keys::admin_key_file())?;
     let fixed = fix(
         &fleet.store(),

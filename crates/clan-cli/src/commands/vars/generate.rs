@@ -5,13 +5,12 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use clan_vars::generate::{PromptKind, PromptRequest, Prompter, generate};
-use clan_vars::recipients::fix;
-use clan_vars::{VarsError, keys};
+use clan_ops::vars::{GenerateOptions, Generated};
+use clan_vars::VarsError;
+use clan_vars::generate::{PromptKind, PromptRequest, Prompter};
 
-use super::Fleet;
 use crate::cli::Global;
-use crate::error::{CliError, Result};
+use crate::error::Result;
 use crate::prompt;
 
 #[derive(Debug, Args)]
@@ -72,81 +71,34 @@ impl Prompter for Answers {
     }
 }
 
-/// A `--prompt` that no generator of the selected machines declares is a typo or a
-/// wrong machine: refused before anything runs, never ignored.
-fn check_prompt_names(
-    selected: &[clan_vars::generate::MachineVars<'_>],
-    prompts: &[(String, PathBuf)],
-) -> Result {
-    let declared: Vec<String> = selected
-        .iter()
-        .flat_map(|m| {
-            m.generators
-                .iter()
-                .flat_map(|(g, d)| d.prompts.keys().map(move |p| format!("{g}/{p}")))
-        })
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    for (id, _) in prompts {
-        if !declared.contains(id) {
-            let close = clan_core::names::did_you_mean(id, declared.iter().map(String::as_str));
-            return Err(CliError::Usage(format!(
-                "--prompt {id}: no generator of the selected machines has this prompt. {}",
-                if !close.is_empty() {
-                    format!("Did you mean: {}?", close.join(", "))
-                } else if declared.is_empty() {
-                    "They have no prompts.".to_string()
-                } else {
-                    format!("Prompts: {}", declared.join(", "))
-                }
-            )));
-        }
-    }
+pub fn run(g: &Global, o: Opts) -> Result {
+    let fleet = super::fleet(g, &o.machines)?;
+    let generated = clan_ops::vars::generate(
+        &fleet,
+        &GenerateOptions {
+            machines: Vec::new(),
+            generators: o.generators,
+            regenerate: o.regenerate,
+            answered: o.prompts.iter().map(|(id, _)| id.clone()).collect(),
+        },
+        &answers(o.prompts),
+        crate::render::reporter().as_ref(),
+    )?;
+    print_generated(&generated);
     Ok(())
 }
 
-pub fn run(g: &Global, o: Opts) -> Result {
-    let fleet = Fleet::load(g, &o.machines)?;
-    if fleet.all.is_empty() {
-        return Err(CliError::Usage("the clan has no machines".into()));
-    }
-    let admin = keys::read_identity(&keys::admin_key_file())?;
-    let store = fleet.store();
-    let readers = fleet.readers()?;
-    let selected = fleet.selected_vars();
-    check_prompt_names(&selected, &o.prompts)?;
-    if !clan_vars::generate::sandboxed() {
-        crate::output::warning(
-            "bubblewrap (bwrap) is not installed: generators run without a sandbox, with network \
-             and the host writable (apt-get install bubblewrap)",
-        );
-    }
-    let prompter = Answers {
-        files: o.prompts.into_iter().collect(),
+/// The prompter of this command: `--prompt` files, else the terminal.
+pub fn answers(prompts: Vec<(String, PathBuf)>) -> impl Prompter {
+    Answers {
+        files: prompts.into_iter().collect(),
         terminal: prompt::on_terminal(),
-    };
-    let ran = generate(
-        &store,
-        &readers,
-        &selected,
-        &o.generators,
-        o.regenerate,
-        &admin,
-        &prompter,
-        &|m, generator| {
-            eprintln!("==> {m}: generator {generator}");
-        },
-    )?;
-    // Machines that now share a secret, or admins added since, get to read it.
-    let fixed = fix(&store, &readers, &selected, &admin).unwrap_or_else(|e| {
-        crate::output::warning(&format!(
-            "some secrets could not be re-encrypted for their current readers ({e}); an admin \
-             who can read them should run `clan vars fix`"
-        ));
-        Default::default()
-    });
-    if ran.is_empty() && fixed.is_empty() {
+    }
+}
+
+pub fn print_generated(generated: &Generated) {
+    let Generated { ran, reencrypted } = generated;
+    if ran.is_empty() && reencrypted.is_empty() {
         println!("Every var is up to date.");
     }
     if !ran.is_empty() {
@@ -159,11 +111,10 @@ pub fn run(g: &Global, o: Opts) -> Result {
             ran.len()
         );
     }
-    if !fixed.is_empty() {
+    if !reencrypted.is_empty() {
         println!(
             "Re-encrypted for their current readers: {}",
-            fixed.describe().join(", ")
+            reencrypted.join(", ")
         );
     }
-    Ok(())
 }

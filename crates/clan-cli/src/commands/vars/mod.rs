@@ -14,10 +14,6 @@ use std::collections::BTreeMap;
 use clan_core::machine::Generator;
 use clan_core::{Clan, ResolvedMachine};
 
-use clan_vars::generate::MachineVars;
-use clan_vars::recipients::Readers;
-use clan_vars::store::Store;
-
 use crate::cli::Global;
 use crate::error::{CliError, Result};
 
@@ -32,61 +28,15 @@ pub fn machines(g: &Global, names: &[String]) -> Result<(Clan, BTreeMap<String, 
     Ok((clan, resolution.machines))
 }
 
-/// Every machine of the clan (shared secrets are read by all that declare them) and
-/// the names a command is about (all when none are given).
-pub struct Fleet {
-    pub clan: Clan,
-    pub all: BTreeMap<String, ResolvedMachine>,
-    pub selected: Vec<String>,
-}
+pub use clan_ops::Fleet;
 
-impl Fleet {
-    pub fn load(g: &Global, names: &[String]) -> Result<Self> {
-        let clan = super::open_clan(g)?;
-        for n in names {
-            clan.machine(n)?;
-        }
-        let resolution = clan.resolve(&[])?;
-        resolution
-            .warnings
-            .iter()
-            .for_each(|w| crate::output::warning(w));
-        let selected = if names.is_empty() {
-            resolution.machines.keys().cloned().collect()
-        } else {
-            names.to_vec()
-        };
-        Ok(Self {
-            clan,
-            all: resolution.machines,
-            selected,
-        })
-    }
-
-    pub fn store(&self) -> Store {
-        Store::new(self.clan.dir.root())
-    }
-
-    fn vars_of<'a>(&'a self, names: impl Iterator<Item = &'a String>) -> Vec<MachineVars<'a>> {
-        names
-            .map(|n| MachineVars {
-                name: &self.all[n].name,
-                generators: &self.all[n].clan_core.vars.generators,
-            })
-            .collect()
-    }
-
-    pub fn all_vars(&self) -> Vec<MachineVars<'_>> {
-        self.vars_of(self.all.keys())
-    }
-
-    pub fn selected_vars(&self) -> Vec<MachineVars<'_>> {
-        self.vars_of(self.selected.iter())
-    }
-
-    pub fn readers(&self) -> Result<Readers> {
-        Ok(Readers::new(&self.store(), &self.all_vars())?)
-    }
+/// Every machine of the clan resolved, `names` selected (all when empty).
+pub fn fleet(g: &Global, names: &[String]) -> Result<Fleet> {
+    Fleet::load(
+        super::clan_dir(g)?,
+        names,
+        crate::render::reporter().as_ref(),
+    )
 }
 
 /// `GEN/FILE` of a machine, with suggestions when it does not exist.

@@ -8,7 +8,6 @@ use clap::Args;
 use clan_vars::generate::scope;
 use clan_vars::keys;
 
-use super::Fleet;
 use crate::cli::Global;
 use crate::error::{CliError, Result};
 use crate::prompt;
@@ -21,7 +20,7 @@ pub struct Opts {
 }
 
 pub fn run(g: &Global, o: Opts) -> Result {
-    let fleet = Fleet::load(g, std::slice::from_ref(&o.machine))?;
+    let fleet = super::fleet(g, std::slice::from_ref(&o.machine))?;
     let m = &fleet.all[&o.machine];
     let (gen_name, decl, file) = super::find(m, &o.var)?;
     let secret = decl.files[&file].secret;

@@ -8,7 +8,6 @@ use clap::Args;
 use clan_vars::keys;
 use clan_vars::upload::upload;
 
-use super::Fleet;
 use crate::cli::Global;
 use crate::error::Result;
 
@@ -21,7 +20,7 @@ pub struct Opts {
 }
 
 pub fn run(g: &Global, o: Opts) -> Result {
-    let fleet = Fleet::load(g, std::slice::from_ref(&o.machine))?;
+    let fleet = super::fleet(g, std::slice::from_ref(&o.machine))?;
     let admin = keys::read_identity(&keys::admin_key_file())?;
     let machine = &fleet.selected_vars()[0];
     let done = upload(&fleet.store(), machine, &admin, &o.directory)?;

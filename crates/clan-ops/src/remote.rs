@@ -1,4 +1,4 @@
-//! How the CLI reaches a machine: its `deploy.targetHost` (default
+//! How clan reaches a machine: its `deploy.targetHost` (default
 //! `root@<name>.<meta.domain>`) through the system's OpenSSH client, with the
 //! user's ssh config and agent. `CLAN_SSH_CONFIG` names another ssh config file.
 
@@ -6,7 +6,7 @@ use clan_core::host::{Ssh, Target};
 use clan_core::{Clan, ResolvedMachine};
 use clan_runtime::Runtime;
 
-use crate::error::{CliError, Result};
+use crate::error::{Error, Result};
 
 /// Whether `target` is this machine.
 pub fn is_local(target: Option<&str>) -> bool {
@@ -19,7 +19,7 @@ pub fn is_local(target: Option<&str>) -> bool {
 pub fn target(clan: &Clan, m: &ResolvedMachine) -> Result<Target> {
     match &m.deploy.target_host {
         Some(t) => t.parse().map_err(|e| {
-            CliError::Usage(format!(
+            Error::Usage(format!(
                 "machine '{}': deploy.targetHost: {e}; fix it in {}",
                 m.name,
                 clan.dir.root().display()
@@ -34,7 +34,7 @@ pub fn target(clan: &Clan, m: &ResolvedMachine) -> Result<Target> {
 pub fn ssh(clan: &Clan, m: &ResolvedMachine) -> Result<Ssh> {
     let target = target(clan, m)?;
     let prepare =
-        |e: std::io::Error| CliError::Usage(format!("cannot prepare an SSH connection: {e}"));
+        |e: std::io::Error| Error::Usage(format!("cannot prepare an SSH connection: {e}"));
     let mut ssh = Ssh::new(target).map_err(prepare)?;
     if let Some(config) = std::env::var_os("CLAN_SSH_CONFIG").filter(|v| !v.is_empty()) {
         ssh = ssh.config_file(config);

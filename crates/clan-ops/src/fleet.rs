@@ -1,0 +1,100 @@
+//! The clan, opened and resolved once per command and passed to every operation.
+
+use std::collections::BTreeMap;
+
+use clan_core::event::{Event, Reporter};
+use clan_core::{Clan, ClanDir, ResolvedMachine};
+use clan_vars::generate::MachineVars;
+use clan_vars::recipients::Readers;
+use clan_vars::store::Store;
+
+use crate::error::{Error, Result};
+
+/// Every machine of the clan, resolved (shared secrets are read by all that declare
+/// them, a borg server needs its clients), and the machines a command is about.
+pub struct Fleet {
+    pub clan: Clan,
+    pub all: BTreeMap<String, ResolvedMachine>,
+    pub selected: Vec<String>,
+}
+
+impl Fleet {
+    /// Evaluates the clan in `dir` (one inventory evaluation and one resolution);
+    /// `names` selects machines (all when empty) and must exist. Warnings of the
+    /// evaluation are reported.
+    pub fn load(dir: ClanDir, names: &[String], reporter: &dyn Reporter) -> Result<Self> {
+        let clan = Clan::open(dir)?;
+        for n in names {
+            clan.machine(n)?;
+        }
+        let resolution = clan.resolve(&[])?;
+        for message in resolution.warnings {
+            reporter.report(Event::Warning { message });
+        }
+        let selected = if names.is_empty() {
+            resolution.machines.keys().cloned().collect()
+        } else {
+            names.to_vec()
+        };
+        Ok(Self {
+            clan,
+            all: resolution.machines,
+            selected,
+        })
+    }
+
+    /// Resolves only `names` (all when empty): for commands about one machine that
+    /// need nothing of the others.
+    pub fn load_only(dir: ClanDir, names: &[String], reporter: &dyn Reporter) -> Result<Self> {
+        let clan = Clan::open(dir)?;
+        for n in names {
+            clan.machine(n)?;
+        }
+        let resolution = clan.resolve(names)?;
+        for message in resolution.warnings {
+            reporter.report(Event::Warning { message });
+        }
+        let selected = resolution.machines.keys().cloned().collect();
+        Ok(Self {
+            clan,
+            all: resolution.machines,
+            selected,
+        })
+    }
+
+    pub fn machine(&self, name: &str) -> Result<&ResolvedMachine> {
+        self.all
+            .get(name)
+            .ok_or_else(|| Error::Usage(format!("machine '{name}' is not resolved here")))
+    }
+
+    pub fn store(&self) -> Store {
+        Store::new(self.clan.dir.root())
+    }
+
+    fn vars_of<'a>(&'a self, names: impl Iterator<Item = &'a String>) -> Vec<MachineVars<'a>> {
+        names
+            .map(|n| MachineVars {
+                name: &self.all[n].name,
+                generators: &self.all[n].clan_core.vars.generators,
+            })
+            .collect()
+    }
+
+    pub fn all_vars(&self) -> Vec<MachineVars<'_>> {
+        self.vars_of(self.all.keys())
+    }
+
+    pub fn selected_vars(&self) -> Vec<MachineVars<'_>> {
+        self.vars_of(self.selected.iter())
+    }
+
+    /// The vars of `names` (machines of the fleet).
+    pub fn vars_of_names<'a>(&'a self, names: &'a [String]) -> Vec<MachineVars<'a>> {
+        self.vars_of(names.iter())
+    }
+
+    pub fn readers(&self) -> Result<Readers> {
+        Ok(Readers::new(&self.store(), &self.all_vars())?)
+    }
+}

@@ -1,0 +1,3 @@
+//! Machine operations.
+
+pub mod update;
