@@ -402,8 +402,15 @@ pub fn restore(
     layout::check(m)?;
     // The backups restored from: this machine's, or, when moving a service, another's.
     let from = opts.from_machine.as_deref().unwrap_or(&m.name);
-    let src = provider::open(provider_name, &config, from, &m.staging_directory);
     let p = provider::open(provider_name, &config, &m.name, &m.staging_directory);
+    // One provider when restoring the machine's own backup: it lists the backups once.
+    let other;
+    let src: &dyn Provider = if from == m.name {
+        p.as_ref()
+    } else {
+        other = provider::open(provider_name, &config, from, &m.staging_directory);
+        other.as_ref()
+    };
     let states: Vec<(&String, &State)> = match &opts.state {
         Some(s) => vec![
             m.states
@@ -460,7 +467,7 @@ pub fn restore(
                     }
                 }
             }
-            link_across(src.as_ref(), name, &restored, reporter);
+            link_across(src, name, &restored, reporter);
         }
         return Ok(RestoreReport {
             safety_backup: None,
@@ -536,8 +543,7 @@ pub fn restore(
         .and_then(|()| {
             for (state, s) in &states {
                 interrupt::check().map_err(|e| failed(format!("restoring state '{state}'"), e))?;
-                restore_state(m, src.as_ref(), name, state, s, reporter)
-                    .map_err(|f| failed(f.0, f.1))?;
+                restore_state(m, src, name, state, s, reporter).map_err(|f| failed(f.0, f.1))?;
             }
             Ok(())
         });

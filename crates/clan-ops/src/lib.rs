@@ -4,6 +4,7 @@
 //! [`Error`] with a serialisable kind, and reports progress as [`Event`]s. Nothing
 //! here prints or reads a terminal: prompts go through [`clan_vars::generate::Prompter`].
 
+pub mod backups;
 pub mod error;
 pub mod fleet;
 pub mod machines;

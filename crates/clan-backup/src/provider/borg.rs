@@ -21,6 +21,9 @@ pub struct Borg {
     /// extraction.
     staging: PathBuf,
     config: BorgConfig,
+    /// Each destination's archives of the owner once listed (a restore looks a
+    /// backup up several times); create and prune forget them.
+    listed: std::sync::Mutex<std::collections::BTreeMap<String, Vec<Listed>>>,
 }
 
 impl Borg {
@@ -30,6 +33,7 @@ impl Borg {
             owner: owner.to_string(),
             staging: staging.to_path_buf(),
             config: config.clone(),
+            listed: Default::default(),
         }
     }
 
@@ -148,6 +152,9 @@ impl Borg {
     }
 
     fn list_dest(&self, dest_name: &str, dest: &BorgDestination) -> Result<Vec<Listed>> {
+        if let Some(l) = self.listed.lock().expect("listed").get(dest_name) {
+            return Ok(l.clone());
+        }
         let out = self.run(
             dest_name,
             self.borg(dest).args([
@@ -158,12 +165,17 @@ impl Borg {
             ]),
             &crate::event::Silent,
         )?;
-        Ok(out
+        let own: Vec<Listed> = out
             .lines()
             .filter_map(|l| parse_list_line(dest_name, l))
             .filter(|a| self.is_own(dest_name, a))
             .map(|l| l.listed)
-            .collect())
+            .collect();
+        self.listed
+            .lock()
+            .expect("listed")
+            .insert(dest_name.to_string(), own.clone());
+        Ok(own)
     }
 
     fn is_own(&self, dest_name: &str, a: &Archive) -> bool {
@@ -260,6 +272,7 @@ impl Provider for Borg {
     }
 
     fn create(&self, req: &SnapshotRequest, reporter: &dyn Reporter) -> Result<Listed> {
+        self.listed.lock().expect("listed").clear();
         if self.config.destinations.is_empty() {
             return Err(BackupError::Provider {
                 provider: self.name.clone(),
@@ -467,6 +480,7 @@ impl Provider for Borg {
     }
 
     fn prune(&self, keep: &Keep) -> Result<Vec<String>> {
+        self.listed.lock().expect("listed").clear();
         if keep.is_empty() {
             return Ok(Vec::new());
         }
@@ -501,6 +515,7 @@ impl Provider for Borg {
                 &crate::event::Silent,
             )?;
         }
+        self.listed.lock().expect("listed").clear();
         let after: Vec<String> = self.list()?.into_iter().map(|l| l.name).collect();
         Ok(before
             .into_iter()

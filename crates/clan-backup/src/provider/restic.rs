@@ -16,6 +16,9 @@ pub struct Restic {
     sftp_hint: Option<String>,
     /// Files and directories the engine reads besides the folders.
     needs: Vec<PathBuf>,
+    /// The owner's snapshots once listed (a restore looks a backup up several
+    /// times); kept up to date by create and prune.
+    listed: std::sync::Mutex<Option<Vec<Snapshot>>>,
 }
 
 impl Restic {
@@ -44,6 +47,7 @@ impl Restic {
             engine: Rustic::new(spec),
             sftp_hint,
             needs,
+            listed: std::sync::Mutex::new(None),
         }
     }
 
@@ -60,8 +64,13 @@ impl Restic {
 
     /// The owner's snapshots.
     fn own(&self) -> Result<Vec<Snapshot>> {
+        let mut listed = self.listed.lock().expect("listed");
+        if let Some(snaps) = listed.as_ref() {
+            return Ok(snaps.clone());
+        }
         let mut snaps = self.engine.snapshots().map_err(|e| self.fail(e))?;
         snaps.retain(|s| s.host == self.owner);
+        *listed = Some(snaps.clone());
         Ok(snaps)
     }
 
@@ -202,6 +211,9 @@ impl Provider for Restic {
                     .into(),
             });
         }
+        if let Some(snaps) = self.listed.lock().expect("listed").as_mut() {
+            snaps.push(snap.clone());
+        }
         Ok(listed(snap))
     }
 
@@ -261,6 +273,7 @@ impl Provider for Restic {
     }
 
     fn prune(&self, keep: &Keep) -> Result<Vec<String>> {
+        *self.listed.lock().expect("listed") = None;
         self.engine
             .forget(&self.owner, keep)
             .map_err(|e| self.fail(e))

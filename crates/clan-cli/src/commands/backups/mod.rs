@@ -10,8 +10,7 @@ pub mod restore;
 
 use clap::Args;
 
-use clan_backup::Machine;
-use clan_runtime::backups::{Backups, Place};
+use clan_runtime::backups::Backups;
 
 pub use crate::render::reporter;
 
@@ -36,23 +35,18 @@ pub struct OnlyProvider {
     pub provider: Option<String>,
 }
 
-/// Resolves the machine and where its backups run.
-pub fn machine(g: &Global, t: &Target) -> Result<Backups> {
-    let fleet = clan_ops::Fleet::load_only(
+/// The clan with the machine resolved.
+pub fn fleet(g: &Global, t: &Target) -> Result<clan_ops::Fleet> {
+    clan_ops::Fleet::load_only(
         super::clan_dir(g)?,
         std::slice::from_ref(&t.machine),
         reporter().as_ref(),
-    )?;
-    let resolved = fleet.machine(&t.machine)?;
-    let place = if t.local || clan_ops::remote::is_local(resolved.deploy.target_host.as_deref()) {
-        Place::Here
-    } else {
-        Place::Remote(clan_ops::remote::runtime(&fleet.clan, resolved)?)
-    };
-    Ok(Backups {
-        machine: Machine::from_resolved(resolved),
-        place,
-    })
+    )
+}
+
+/// The machine's backups, and where they run.
+pub fn machine(g: &Global, t: &Target) -> Result<Backups> {
+    clan_ops::backups::on(&fleet(g, t)?, &t.machine, t.local)
 }
 
 /// Prints each failed provider's error; fails if any failed.
