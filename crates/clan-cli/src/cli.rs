@@ -30,6 +30,8 @@ pub struct Global {
 pub enum Command {
     /// Create a new clan: clan.nix, inventory.json, machines/, modules/, a git repository
     Init(commands::init::Opts),
+    /// Show or set a machine's options (inventory.json or machines/<m>/configuration.json)
+    Config(commands::config::Opts),
     /// Show the clan's name, domain and description
     Show(commands::show::Opts),
     /// List, create and delete machines

@@ -6,6 +6,7 @@ use crate::git;
 
 pub const CLAN_NIX: &str = "clan.nix";
 pub const INVENTORY_JSON: &str = "inventory.json";
+pub const MACHINE_JSON: &str = "configuration.json";
 pub const MACHINES_DIR: &str = "machines";
 pub const MODULES_DIR: &str = "modules";
 
@@ -57,6 +58,11 @@ impl ClanDir {
     }
     pub fn machines_dir(&self) -> PathBuf {
         self.root.join(MACHINES_DIR)
+    }
+    /// The machine's JSON layer: settings of its configuration that `clan config`
+    /// writes (`{"clan": {"core": ...}}`), merged like `machines.<name>` of clan.nix.
+    pub fn machine_json(&self, machine: &str) -> PathBuf {
+        self.machines_dir().join(machine).join(MACHINE_JSON)
     }
     pub fn modules_dir(&self) -> PathBuf {
         self.root.join(MODULES_DIR)

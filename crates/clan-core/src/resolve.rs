@@ -59,6 +59,10 @@ pub struct ResolvedMachine {
     pub other: Value,
     /// Where the configuration came from, in order.
     pub sources: Vec<String>,
+    /// For each JSON pointer of the configuration (`/clan/core/...`), the sources
+    /// that set it. Not sent to machines.
+    #[serde(skip)]
+    pub provenance: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -82,6 +86,47 @@ impl Clan {
             registry,
             raw,
             nix,
+        })
+    }
+
+    /// This clan as it would be with `inventory_json` as inventory.json and `layer`
+    /// as a machine's JSON layer: the inventory merged and validated again, so that
+    /// an edit is checked (then resolved) before anything is written.
+    pub fn with_layers(
+        &self,
+        inventory_json: Option<Value>,
+        layer: Option<(&str, Value)>,
+    ) -> Result<Clan> {
+        let mut raw = self.raw.clone();
+        if let Some(json) = inventory_json {
+            let def = Definition::new(crate::clan_dir::INVENTORY_JSON, json);
+            match raw
+                .inventory
+                .iter()
+                .position(|d| d.source.0 == crate::clan_dir::INVENTORY_JSON)
+            {
+                Some(i) => raw.inventory[i] = def,
+                None => {
+                    let at = raw
+                        .inventory
+                        .iter()
+                        .position(|d| d.source.0.starts_with("machines/"))
+                        .unwrap_or(raw.inventory.len());
+                    raw.inventory.insert(at, def);
+                }
+            }
+        }
+        if let Some((machine, value)) = layer {
+            raw.machine_layers.insert(machine.to_string(), value);
+        }
+        let inventory = Inventory::from_raw(&raw)?;
+        let registry = Registry::new(&raw.user_modules)?;
+        Ok(Self {
+            dir: self.dir.clone(),
+            inventory,
+            registry,
+            raw,
+            nix: Nix::new(),
         })
     }
 
@@ -217,6 +262,17 @@ impl Clan {
             definitions = builtin_defs;
         }
 
+        for n in &names {
+            if let Some(layer) = self.raw.machine_layers.get(n) {
+                definitions
+                    .entry(n.clone())
+                    .or_default()
+                    .push(Definition::new(
+                        format!("machines/{n}/{}", crate::clan_dir::MACHINE_JSON),
+                        layer.clone(),
+                    ));
+            }
+        }
         let core_options = clan_core_options();
         let core_validator = Validator::new(
             &crate::schema::document(&core_options).expect("clan.core schema is JSON"),
@@ -289,6 +345,11 @@ impl Clan {
             clan_core,
             other,
             sources,
+            provenance: merged
+                .provenance
+                .iter()
+                .map(|(p, s)| (p.clone(), s.iter().map(|s| s.0.clone()).collect()))
+                .collect(),
         })
     }
 

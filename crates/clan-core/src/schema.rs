@@ -54,6 +54,16 @@ pub fn document_at(group: &Group, path: &str) -> Option<Result<Value, SchemaErro
     }))
 }
 
+/// The schema of one option (with the dialect header), for checking a value given
+/// for it on its own.
+pub fn option_document(o: &crate::options::OptionDecl, path: &str) -> Result<Value, SchemaError> {
+    let mut s = option_schema(o, path)?;
+    if let Some(obj) = s.as_object_mut() {
+        obj.shift_insert(0, "$schema".into(), DIALECT.into());
+    }
+    Ok(s)
+}
+
 static EMPTY: Group = Group::new();
 
 fn group_schema(group: &Group, path: &str) -> Result<Value, SchemaError> {

@@ -5,8 +5,10 @@
 //! here prints or reads a terminal: prompts go through [`clan_vars::generate::Prompter`].
 
 pub mod backups;
+pub mod config;
 pub mod error;
 pub mod fleet;
+pub mod inventory;
 pub mod machines;
 pub mod remote;
 pub mod vars;

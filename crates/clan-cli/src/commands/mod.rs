@@ -2,6 +2,7 @@
 
 pub mod backups;
 pub mod completions;
+pub mod config;
 pub mod init;
 pub mod inventory;
 pub mod machines;
@@ -25,6 +26,7 @@ pub fn run(cli: Cli) -> Result {
     let g = &cli.global;
     match cli.command {
         Command::Init(o) => init::run(o),
+        Command::Config(o) => config::run(g, o),
         Command::Show(o) => show::run(g, o),
         Command::Machines(MachinesCommand::List(o)) => machines::list::run(g, o),
         Command::Machines(MachinesCommand::Create(o)) => machines::create::run(g, o),

@@ -24,6 +24,8 @@ pub struct RawClan {
     pub user_modules: BTreeMap<String, Value>,
     /// Whether Nix was used to read this clan.
     pub evaluated_with_nix: bool,
+    /// Each machine's JSON layer (`machines/<name>/configuration.json`), by name.
+    pub machine_layers: BTreeMap<String, Value>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -38,8 +40,12 @@ pub enum LoadError {
 
 /// Reads inventory.json; a missing file is an empty inventory.
 pub fn read_inventory_json(dir: &ClanDir) -> Result<Option<Value>, InventoryError> {
-    let path = dir.inventory_json();
-    let text = match std::fs::read_to_string(&path) {
+    read_json_object(&dir.inventory_json())
+}
+
+/// A JSON file that must hold an object; `None` when missing.
+pub fn read_json_object(path: &std::path::Path) -> Result<Option<Value>, InventoryError> {
+    let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(source) => {
@@ -136,6 +142,9 @@ impl RawClan {
                 .collect();
             names.sort();
             for name in names {
+                if let Some(layer) = read_json_object(&dir.machine_json(&name))? {
+                    raw.machine_layers.insert(name.clone(), layer);
+                }
                 raw.inventory.push(Definition::new(
                     format!("machines/{name}/"),
                     json!({"machines": {&name: {}}}),

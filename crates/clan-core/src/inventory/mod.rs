@@ -18,7 +18,7 @@ use crate::options::build::*;
 use crate::options::{Group, apply_defaults};
 use crate::validate::{Issue, Validator};
 
-pub use load::{LoadError, RawClan, read_inventory_json};
+pub use load::{LoadError, RawClan, read_inventory_json, read_json_object};
 pub use settings::{Layer, SettingsLayers};
 
 #[derive(Debug, thiserror::Error)]
@@ -128,6 +128,10 @@ pub struct Instance {
 /// The merged, validated inventory.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Inventory {
+    /// The merged inventory as JSON (defaults applied), and for each of its JSON
+    /// pointers the sources that set it.
+    pub merged: Value,
+    pub provenance: BTreeMap<String, Vec<crate::merge::Source>>,
     pub meta: Meta,
     pub machines: BTreeMap<String, Machine>,
     pub instances: BTreeMap<String, Instance>,
@@ -154,12 +158,16 @@ impl Inventory {
         if !issues.is_empty() {
             return Err(InventoryError::Invalid(issues));
         }
+        let provenance = merged.provenance;
         let mut value = merged.value;
         apply_defaults(
             &options,
             value.as_object_mut().expect("validated as an object"),
         );
-        Self::from_value(value, &mut layers)
+        let mut inventory = Self::from_value(value.clone(), &mut layers)?;
+        inventory.merged = value;
+        inventory.provenance = provenance;
+        Ok(inventory)
     }
 
     fn from_value(
@@ -279,6 +287,8 @@ impl Inventory {
             })
             .collect();
         Ok(Self {
+            merged: Value::Null,
+            provenance: BTreeMap::new(),
             meta: raw.meta,
             machines,
             instances,
