@@ -120,3 +120,71 @@ fn help_and_completions() {
     let bash = clan_in(tmp.path(), &["completions", "bash"]).ok().stdout();
     assert!(bash.contains("_clan()"), "{}", &bash[..200.min(bash.len())]);
 }
+
+/// Deleting a machine removes all it owns in the clan (its directory, vars,
+/// secrets and key), and is refused, changing nothing, while clan.nix still names it.
+#[test]
+fn delete_removes_what_the_machine_owns_and_refuses_while_clan_nix_names_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c");
+    clan_in(tmp.path(), &["init", dir.to_str().unwrap(), "--name", "t"]).ok();
+    for m in ["gone", "named"] {
+        clan_in(&dir, &["machines", "create", m, "--class", "linux"]).ok();
+        for owned in [
+            format!("machines/{m}/configuration.nix"),
+            format!("vars/per-machine/{m}/gen/file/value"),
+            format!("secrets/per-machine/{m}/gen/secret.age"),
+            format!("secrets/machines/{m}/key.pub"),
+        ] {
+            let p = dir.join(owned);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, "{ }\n").unwrap();
+        }
+    }
+    std::fs::write(
+        dir.join("clan.nix"),
+        r#"{
+          meta.name = "t";
+          inventory.instances.hi = { module.name = "hello-world"; roles.greeter.machines.named = { }; };
+        }"#,
+    )
+    .unwrap();
+    Command::new("git")
+        .args(["add", "-A"])
+        .current_dir(&dir)
+        .status()
+        .unwrap();
+    Command::new("git")
+        .args(["commit", "-qm", "files"])
+        .current_dir(&dir)
+        .status()
+        .unwrap();
+
+    clan_in(&dir, &["machines", "delete", "gone"]).ok();
+    for owned in [
+        "machines/gone",
+        "vars/per-machine/gone",
+        "secrets/per-machine/gone",
+        "secrets/machines/gone",
+    ] {
+        assert!(!dir.join(owned).exists(), "{owned} is left");
+    }
+    assert_eq!(git_log(&dir).lines().next(), Some("machines: delete gone"));
+    let status = Command::new("git")
+        .args(["status", "--porcelain"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(status.stdout.is_empty(), "all committed");
+
+    let before = git_log(&dir);
+    let err = clan_in(&dir, &["machines", "delete", "named"]).fails();
+    assert!(
+        err.contains("instance 'hi', role 'greeter' names machine 'named'"),
+        "{err}"
+    );
+    assert_eq!(git_log(&dir), before);
+    for owned in ["machines/named", "secrets/machines/named"] {
+        assert!(dir.join(owned).exists(), "{owned} was removed");
+    }
+}

@@ -21,4 +21,4 @@ pub mod validate;
 
 pub use clan_dir::ClanDir;
 pub use error::{Error, Result};
-pub use resolve::{Clan, Resolution, ResolvedMachine, RoleAssignment};
+pub use resolve::{Clan, LayerEdit, Resolution, ResolvedMachine, RoleAssignment};

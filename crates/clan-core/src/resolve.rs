@@ -35,6 +35,17 @@ pub struct Clan {
     nix: Nix,
 }
 
+/// A change to a clan's files, for [`Clan::with_layers`].
+#[derive(Debug, Clone, Default)]
+pub struct LayerEdit {
+    /// The new content of inventory.json.
+    pub inventory_json: Option<Value>,
+    /// A machine's new JSON layer.
+    pub machine_layer: Option<(String, Value)>,
+    /// A machine whose directory is removed.
+    pub deleted_machine: Option<String>,
+}
+
 /// One role a machine has in one instance, with its final settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RoleAssignment {
@@ -89,16 +100,11 @@ impl Clan {
         })
     }
 
-    /// This clan as it would be with `inventory_json` as inventory.json and `layer`
-    /// as a machine's JSON layer: the inventory merged and validated again, so that
-    /// an edit is checked (then resolved) before anything is written.
-    pub fn with_layers(
-        &self,
-        inventory_json: Option<Value>,
-        layer: Option<(&str, Value)>,
-    ) -> Result<Clan> {
+    /// This clan as it would be after `edit`: the inventory merged and validated
+    /// again, so that an edit is checked (then resolved) before anything is written.
+    pub fn with_layers(&self, edit: LayerEdit) -> Result<Clan> {
         let mut raw = self.raw.clone();
-        if let Some(json) = inventory_json {
+        if let Some(json) = edit.inventory_json {
             let def = Definition::new(crate::clan_dir::INVENTORY_JSON, json);
             match raw
                 .inventory
@@ -116,8 +122,13 @@ impl Clan {
                 }
             }
         }
-        if let Some((machine, value)) = layer {
-            raw.machine_layers.insert(machine.to_string(), value);
+        if let Some((machine, value)) = edit.machine_layer {
+            raw.machine_layers.insert(machine, value);
+        }
+        if let Some(machine) = edit.deleted_machine {
+            let dir = format!("machines/{machine}/");
+            raw.inventory.retain(|d| d.source.0 != dir);
+            raw.machine_layers.remove(&machine);
         }
         let inventory = Inventory::from_raw(&raw)?;
         let registry = Registry::new(&raw.user_modules)?;

@@ -302,9 +302,10 @@ pub fn set(fleet: &Fleet, machine: &str, option: &str, raw: &str) -> Result<Writ
             at.as_object_mut()
                 .ok_or_else(|| Error::Usage(format!("{}: not an object", path.display())))?
                 .insert(last.to_string(), value);
-            let candidate = fleet
-                .clan
-                .with_layers(None, Some((machine, layer.clone())))?;
+            let candidate = fleet.clan.with_layers(clan_core::LayerEdit {
+                machine_layer: Some((machine.to_string(), layer.clone())),
+                ..Default::default()
+            })?;
             candidate.resolve(&[])?;
             inventory::write(&fleet.clan, &[(path, layer)], &message)
         }

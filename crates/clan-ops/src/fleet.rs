@@ -43,6 +43,16 @@ impl Fleet {
         })
     }
 
+    /// The clan opened, no machine resolved: for edits, which resolve the edited
+    /// clan before they write.
+    pub fn unresolved(dir: ClanDir) -> Result<Self> {
+        Ok(Self {
+            clan: Clan::open(dir)?,
+            all: BTreeMap::new(),
+            selected: Vec::new(),
+        })
+    }
+
     /// Resolves only `names` (all when empty): for commands about one machine that
     /// need nothing of the others.
     pub fn load_only(dir: ClanDir, names: &[String], reporter: &dyn Reporter) -> Result<Self> {

@@ -217,7 +217,10 @@ pub fn edit(clan: &Clan, edits: &[Edit], message: &str) -> Result<Written> {
     for e in edits {
         apply(&mut json, e)?;
     }
-    let candidate = clan.with_layers(Some(json.clone()), None)?;
+    let candidate = clan.with_layers(clan_core::LayerEdit {
+        inventory_json: Some(json.clone()),
+        ..Default::default()
+    })?;
     candidate.resolve(&[])?;
     write(clan, &[(path, json)], message)
 }
@@ -225,10 +228,7 @@ pub fn edit(clan: &Clan, edits: &[Edit], message: &str) -> Result<Written> {
 /// Writes each file (sorted keys, 2-space indent, atomically) and commits them.
 pub(crate) fn write(clan: &Clan, files: &[(PathBuf, Value)], message: &str) -> Result<Written> {
     for (path, json) in files {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-        }
-        clan_core::inventory::write_json(path, &sorted(json)).map_err(|e| io(path, e))?;
+        write_file(path, json)?;
     }
     let paths: Vec<&Path> = files.iter().map(|(p, _)| p.as_path()).collect();
     let committed = clan_core::git::commit_paths(clan.dir.root(), &paths, message)
@@ -237,6 +237,14 @@ pub(crate) fn write(clan: &Clan, files: &[(PathBuf, Value)], message: &str) -> R
         files: files.iter().map(|(p, _)| p.clone()).collect(),
         committed,
     })
+}
+
+/// One JSON file, sorted keys and a 2-space indent, written atomically.
+pub(crate) fn write_file(path: &Path, json: &Value) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    }
+    clan_core::inventory::write_json(path, &sorted(json)).map_err(|e| io(path, e))
 }
 
 fn io(path: &Path, source: std::io::Error) -> Error {

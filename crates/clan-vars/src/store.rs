@@ -126,6 +126,19 @@ impl Store {
         Ok(path)
     }
 
+    /// Every directory that holds only `machine`'s vars, secrets and key.
+    pub fn machine_dirs(&self, machine: &str) -> Vec<PathBuf> {
+        vec![
+            self.root
+                .join("vars")
+                .join(Scope::Machine(machine.into()).rel()),
+            self.root
+                .join("secrets")
+                .join(Scope::Machine(machine.into()).rel()),
+            self.machine_key_dir(machine),
+        ]
+    }
+
     pub fn machine_key_dir(&self, machine: &str) -> PathBuf {
         self.root.join("secrets/machines").join(machine)
     }

@@ -1,3 +1,5 @@
 //! Machine operations.
 
+pub mod create;
+pub mod delete;
 pub mod update;

@@ -1,14 +1,13 @@
 //! `clan machines create NAME [--tags ...] [--target-host H] [--class C]`
 
 use clap::Args;
-use serde_json::{Map, Value, json};
 
-use clan_core::git;
-use clan_core::inventory::{MachineClass, read_inventory_json, write_json};
+use clan_core::inventory::MachineClass;
 use clan_core::names::MachineName;
+use clan_ops::machines::create::CreateOptions;
 
 use crate::cli::Global;
-use crate::error::{CliError, Result};
+use crate::error::Result;
 
 #[derive(Debug, Args)]
 pub struct Opts {
@@ -36,49 +35,25 @@ fn parse_class(s: &str) -> std::result::Result<MachineClass, String> {
 
 pub fn run(g: &Global, o: Opts) -> Result {
     // Opening checks the clan is valid before it is changed.
-    let clan = super::super::open_clan(g)?;
-    let name = o.name.as_str();
-    if clan.inventory.machines.contains_key(name) {
-        return Err(CliError::Usage(format!("machine '{name}' already exists")));
-    }
-    let path = clan.dir.inventory_json();
-    let mut inventory = read_inventory_json(&clan.dir)
-        .map_err(clan_core::Error::from)?
-        .unwrap_or_else(|| json!({}));
-    let mut machine = Map::new();
-    if !o.tags.is_empty() {
-        machine.insert("tags".into(), json!(o.tags));
-    }
-    if let Some(d) = o.description {
-        machine.insert("description".into(), d.into());
-    }
-    if let Some(t) = o.target_host {
-        machine.insert("deploy".into(), json!({ "targetHost": t }));
-    }
-    if let Some(c) = o.class {
-        machine.insert("machineClass".into(), c.as_str().into());
-    }
-    let machines = inventory
-        .as_object_mut()
-        .expect("inventory.json holds an object")
-        .entry("machines")
-        .or_insert_with(|| Value::Object(Map::new()));
-    let Some(machines) = machines.as_object_mut() else {
-        return Err(CliError::Usage(format!(
-            "{}: `machines` is not an object",
-            path.display()
-        )));
-    };
-    machines.insert(name.to_string(), Value::Object(machine));
-    write_json(&path, &inventory).map_err(|source| clan_core::Error::Io {
-        context: format!("writing {}", path.display()),
-        source,
-    })?;
-    let committed = git::commit_paths(clan.dir.root(), &[&path], &format!("machines: add {name}"))
-        .map_err(clan_core::Error::from)?;
+    let fleet = clan_ops::Fleet::unresolved(super::super::clan_dir(g)?)?;
+    let written = clan_ops::machines::create::create(
+        &fleet,
+        &o.name,
+        &CreateOptions {
+            tags: o.tags,
+            target_host: o.target_host,
+            class: o.class,
+            description: o.description,
+        },
+    )?;
     println!(
-        "Created machine '{name}'{}",
-        if committed { " (committed)" } else { "" }
+        "Created machine '{}'{}",
+        o.name.as_str(),
+        if written.committed {
+            " (committed)"
+        } else {
+            ""
+        }
     );
     Ok(())
 }
