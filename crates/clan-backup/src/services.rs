@@ -4,9 +4,12 @@ use clan_core::process::Cmd;
 
 use crate::error::{BackupError, Result};
 
-/// True when systemd is the running init system here.
+/// True when systemd is the running init system here. Tests of machines without
+/// systemd set `CLAN_TEST_NO_SYSTEMD` (test-only, like `CLAN_TEST_FAULT_AT`), so
+/// that they run on machines with it too.
 pub fn systemd_running() -> bool {
-    std::path::Path::new("/run/systemd/system").is_dir()
+    std::env::var_os("CLAN_TEST_NO_SYSTEMD").is_none()
+        && std::path::Path::new("/run/systemd/system").is_dir()
 }
 
 pub fn stop(units: &[String]) -> Result<()> {

@@ -199,51 +199,6 @@ fn hooks_run_in_order_and_post_backup_runs_even_after_a_failed_snapshot() {
 }
 
 #[test]
-fn services_without_systemd_fail_before_anything_is_touched() {
-    if clan_backup::services::systemd_running() {
-        eprintln!("systemd runs here; this case is for machines without it");
-        return;
-    }
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    std::fs::write(data.join("f"), "v1").unwrap();
-    let mut s = state(&[&data]);
-    s.services = vec!["app.service".into()];
-    let m = machine(
-        tmp.path(),
-        vec![("app", s)],
-        vec![("restic", restic(tmp.path()))],
-    );
-    let b = ops::create(&m, None, Reason::Explicit, &Silent)
-        .unwrap()
-        .pop()
-        .unwrap()
-        .1
-        .unwrap();
-    std::fs::write(data.join("f"), "v2").unwrap();
-    let err = ops::restore(
-        &m,
-        "restic",
-        &b.backup.name,
-        &RestoreOptions::default(),
-        &Silent,
-    )
-    .unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("systemd is not running here; nothing was changed"),
-        "{err}"
-    );
-    assert_eq!(std::fs::read_to_string(data.join("f")).unwrap(), "v2");
-    assert_eq!(
-        ops::list(&m, None).unwrap().pop().unwrap().1.unwrap().len(),
-        1,
-        "no safety backup was made"
-    );
-}
-
-#[test]
 fn prune_keeps_the_newest_and_unknown_names_are_clear() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");

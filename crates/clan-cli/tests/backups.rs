@@ -436,13 +436,8 @@ fn sigkill_during_a_local_backup() {
 /// a container that drops it), backups and restores still work, by path, and say
 /// so; with both the embedded engine and borg.
 #[test]
+#[ignore = "needs root (capabilities to drop); ./test.sh runs it as root"]
 fn without_mount_namespaces_backups_and_restores_work_and_warn() {
-    if !std::fs::read_to_string("/proc/self/status")
-        .is_ok_and(|s| s.lines().any(|l| l.starts_with("Uid:\t0")))
-    {
-        eprintln!("skipped: needs root (capabilities to drop)");
-        return;
-    }
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
     let extra = format!(
@@ -477,4 +472,43 @@ fn without_mount_namespaces_backups_and_restores_work_and_warn() {
             "{provider}"
         );
     }
+}
+
+/// A state with services on a machine without systemd: the restore is refused
+/// before anything changes (no safety backup, no file touched). Runs on machines
+/// with systemd too (`CLAN_TEST_NO_SYSTEMD`).
+#[test]
+fn services_without_systemd_fail_before_anything_is_touched() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = clan(
+        tmp.path(),
+        &restic_instance(tmp.path()),
+        r#"clan.core.state.docs.services = [ "app.service" ];"#,
+    );
+    let name = clan_in(&dir, &["backups", "create", "m"])
+        .ok()
+        .stdout()
+        .trim()
+        .to_string();
+    let file = tmp.path().join("docs/welcome.md");
+    std::fs::write(&file, "changed\n").unwrap();
+    let err = clan_env(
+        &dir,
+        &["backups", "restore", "m", "restic", &name],
+        &[("CLAN_TEST_NO_SYSTEMD", "1")],
+    )
+    .fails();
+    assert!(
+        err.contains("systemd is not running here; nothing was changed"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "changed\n");
+    let listed = clan_in(&dir, &["backups", "list", "m", "--json"])
+        .ok()
+        .json();
+    assert_eq!(
+        listed.as_array().unwrap().len(),
+        1,
+        "no safety backup was made"
+    );
 }

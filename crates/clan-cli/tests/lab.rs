@@ -133,10 +133,8 @@ fn checksums(lab: &Lab, machine: &str, dir: &str) -> String {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces, containers); ./test.sh runs it as root"]
 fn the_backup_guide_across_two_lab_machines_with_faults() {
-    if !lab::available("the_backup_guide_across_two_lab_machines_with_faults") {
-        return;
-    }
     let mut lab = Lab::start(&lab::GUIDE_MACHINES);
     let tmp = tempfile::tempdir_in("/var/tmp").unwrap();
     let admin = Admin::new(tmp.path(), &lab, &lab::guide_clan_nix(&lab));
@@ -508,10 +506,8 @@ WantedBy=multi-user.target
 "#;
 
 #[test]
+#[ignore = "needs root (network namespaces, containers); ./test.sh runs it as root"]
 fn restoring_a_running_service_stops_it_restores_folder_and_database_and_starts_it() {
-    if !lab::available("restoring_a_running_service") {
-        return;
-    }
     const APP: &str = "app-server";
     let lab = Lab::start(&[(APP, "10.231.0.21")]);
     let tmp = tempfile::tempdir_in("/var/tmp").unwrap();
