@@ -7,7 +7,6 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use clan_core::ResolvedMachine;
 use clan_core::machine::{Postgresql, State};
@@ -28,7 +27,7 @@ use crate::{fault, hooks, interrupt, layout, links, postgres, services, tree};
 pub struct Machine {
     pub name: String,
     pub states: BTreeMap<String, State>,
-    pub providers: BTreeMap<String, Value>,
+    pub providers: BTreeMap<String, ProviderConfig>,
     pub staging_directory: PathBuf,
     pub postgresql: Postgresql,
 }
@@ -49,7 +48,7 @@ impl Machine {
         }
     }
 
-    /// The named provider, or all, parsed.
+    /// The named provider, or all.
     pub fn providers(&self, only: Option<&str>) -> Result<Vec<(String, ProviderConfig)>> {
         if let Some(name) = only
             && !self.providers.contains_key(name)
@@ -62,7 +61,7 @@ impl Machine {
         self.providers
             .iter()
             .filter(|(n, _)| only.is_none_or(|o| o == *n))
-            .map(|(n, v)| ProviderConfig::parse(n, v).map(|c| (n.clone(), c)))
+            .map(|(n, c)| Ok((n.clone(), c.clone())))
             .collect()
     }
 

@@ -512,3 +512,46 @@ fn services_without_systemd_fail_before_anything_is_touched() {
         "no safety backup was made"
     );
 }
+
+/// Provider settings are typed when the machine is resolved: a misspelt field or a
+/// schedule systemd would not take fails every command, naming the provider and
+/// the file, before anything runs.
+#[test]
+fn provider_settings_and_schedules_are_checked_when_the_clan_is_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = tmp.path().display();
+    for (provider, expect) in [
+        (
+            format!(
+                r#"clan.core.backups.providers.r = {{ type = "restic"; repository = "{r}/repo"; passwordFile = "{r}/pw"; startAt = "dialy"; }};"#
+            ),
+            "startAt",
+        ),
+        (
+            format!(
+                r#"clan.core.backups.providers.r = {{ type = "restic"; repositry = "{r}/repo"; passwordFile = "{r}/pw"; }};"#
+            ),
+            "unknown field `repositry`",
+        ),
+        (
+            format!(
+                r#"clan.core.backups.providers.r = {{ type = "restic"; repository = "{r}/repo"; passwordFile = "{r}/pw"; startAt = "daily\nExecStartPre=/bin/sh"; }};"#
+            ),
+            "not a systemd calendar expression",
+        ),
+    ] {
+        let dir = clan(tmp.path(), "", &provider);
+        for args in [
+            &["inventory", "show", "m"][..],
+            &["backups", "list", "m"][..],
+        ] {
+            let err = clan_in(&dir, args).fails();
+            assert!(
+                err.contains("machine 'm': clan.core.backups.providers.r:")
+                    && err.contains(expect)
+                    && err.contains("clan.nix"),
+                "{args:?}: {err}"
+            );
+        }
+    }
+}

@@ -2,6 +2,7 @@
 //! modules, option schemas, and the resolution of every machine's configuration.
 //! Nothing here prints: functions return values, warnings and typed errors.
 
+pub mod calendar;
 pub mod clan_dir;
 pub mod error;
 pub mod event;
@@ -15,6 +16,7 @@ pub mod names;
 pub mod nix;
 pub mod options;
 pub mod process;
+pub mod providers;
 pub mod resolve;
 pub mod schema;
 pub mod validate;

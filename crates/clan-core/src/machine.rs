@@ -67,8 +67,8 @@ pub struct Vars {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Backups {
-    /// Provider name -> its settings (`type`: restic | borg | local | command).
-    pub providers: BTreeMap<String, Value>,
+    /// Provider name -> its settings, by kind (`type`: restic | borg | local | command).
+    pub providers: BTreeMap<String, crate::providers::ProviderConfig>,
     /// Where database dumps are staged (and go into every snapshot), and the lock lives.
     pub staging_directory: String,
 }
@@ -92,6 +92,107 @@ pub struct Deployment {
     pub require_explicit_update: bool,
 }
 
+/// `null` read as the type's default (modules pass settings through that may be null).
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// A file of a generator's output on the machine (`/var/lib/clan/secrets/vars/<generator>/<file>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VarFile {
+    pub generator: String,
+    pub file: String,
+}
+
+/// `clan.core.users.<name>`: an account `machines update` makes on Linux machines.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    /// A person's account (home, shell) rather than a system user; default true.
+    #[serde(default)]
+    pub regular_user: Option<bool>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub groups: Vec<String>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub authorized_keys: Vec<String>,
+    /// The password hash, generated in the clan's vars.
+    #[serde(default)]
+    pub password_hash: Option<VarFile>,
+}
+
+/// `clan.core.sshd`: the admins' keys for root and the host keys from the vars.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Sshd {
+    /// Name -> public key, added to root's authorized_keys.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub authorized_keys: BTreeMap<String, String>,
+    #[serde(default)]
+    pub host_keys: Option<HostKeys>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostKeys {
+    /// The generator whose `ssh.id_*` files are the machine's host keys.
+    pub generator: String,
+}
+
+/// `clan.core.borgbackup`: the repositories a borg server keeps for its clients.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Borgbackup {
+    #[serde(default)]
+    pub server: Option<BorgServer>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BorgServer {
+    #[serde(default = "default_borg_directory")]
+    pub directory: String,
+    /// `None` in configurations of older clans that gave every machine a server.
+    #[serde(default)]
+    pub clients: Option<BTreeMap<String, BorgClient>>,
+}
+
+fn default_borg_directory() -> String {
+    "/var/lib/borgbackup".into()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BorgClient {
+    #[serde(default)]
+    pub path: Option<String>,
+    /// The client's key: the var it is in (on the admin's side), or the key itself
+    /// (what `machines update` sends).
+    #[serde(default)]
+    pub authorized_key: Option<KeyRef>,
+    /// The key with which the admin's clan prunes this client's repository.
+    #[serde(default)]
+    pub admin_key: Option<KeyRef>,
+    #[serde(default = "yes")]
+    pub append_only: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A public key, or where it is in another machine's vars.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum KeyRef {
+    Key(String),
+    Var {
+        machine: String,
+        generator: String,
+        file: String,
+    },
+}
+
 /// `clan.core`, typed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -101,9 +202,9 @@ pub struct ClanCore {
     pub backups: Backups,
     pub deployment: Deployment,
     pub postgresql: Postgresql,
-    pub users: BTreeMap<String, Value>,
-    pub sshd: Value,
-    pub borgbackup: Value,
+    pub users: BTreeMap<String, User>,
+    pub sshd: Sshd,
+    pub borgbackup: Borgbackup,
 }
 
 /// The declarations of `clan.core`, from which its schema and defaults come.

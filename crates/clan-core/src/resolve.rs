@@ -35,6 +35,41 @@ pub struct Clan {
     nix: Nix,
 }
 
+/// Each backup provider of a machine as its kind takes it, and its schedule a
+/// systemd calendar expression; errors name the provider and where it was set.
+fn check_providers(machine: &str, core: &Value, merged: &crate::merge::Merged) -> Result<()> {
+    let providers = core["backups"]["providers"]
+        .as_object()
+        .into_iter()
+        .flatten();
+    for (name, value) in providers {
+        let at = format!("clan.core.backups.providers.{name}");
+        let set_in = || {
+            let sources = merged.sources_at(&format!(
+                "/clan/core/backups/providers/{}",
+                name.replace('~', "~0").replace('/', "~1")
+            ));
+            sources
+                .iter()
+                .map(|s| s.0.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let invalid = |message: String| {
+            Error::Invalid(format!(
+                "machine '{machine}': {at}: {message} (set in {})",
+                set_in()
+            ))
+        };
+        let config: crate::providers::ProviderConfig =
+            serde_json::from_value(value.clone()).map_err(|e| invalid(e.to_string()))?;
+        if let Some(at_time) = config.start_at() {
+            crate::calendar::check(at_time).map_err(|e| invalid(format!("startAt: {e}")))?;
+        }
+    }
+    Ok(())
+}
+
 /// A change to a clan's files, for [`Clan::with_layers`].
 #[derive(Debug, Clone, Default)]
 pub struct LayerEdit {
@@ -343,6 +378,7 @@ impl Clan {
                 issues: issues.collect(),
             });
         }
+        check_providers(name, &core, &merged)?;
         let clan_core: ClanCore = serde_json::from_value(core)
             .map_err(|e| Error::Invalid(format!("machine '{name}': clan.core: {e}")))?;
         let m = &self.inventory.machines[name];

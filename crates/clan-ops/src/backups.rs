@@ -62,7 +62,7 @@ fn prune_append_only(
         if only.is_some_and(|o| o != name) {
             continue;
         }
-        let Ok(ProviderConfig::Borg(config)) = serde_json::from_value(p.clone()) else {
+        let ProviderConfig::Borg(config) = p else {
             continue;
         };
         for (d, dest) in &config.destinations {

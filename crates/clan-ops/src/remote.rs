@@ -46,7 +46,7 @@ pub fn ssh(clan: &Clan, m: &ResolvedMachine) -> Result<Ssh> {
 /// `kind base64` each; none when the machine has no such generator or its keys
 /// are not generated yet.
 pub fn host_keys(clan: &Clan, m: &ResolvedMachine) -> Vec<String> {
-    let Some(generator) = m.clan_core.sshd["hostKeys"]["generator"].as_str() else {
+    let Some(generator) = m.clan_core.sshd.host_keys.as_ref().map(|h| &h.generator) else {
         return Vec::new();
     };
     let Some(decl) = m.clan_core.vars.generators.get(generator) else {

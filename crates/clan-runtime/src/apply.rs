@@ -11,10 +11,9 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
-
 use clan_backup::{Event, Reporter};
 use clan_core::ResolvedMachine;
+use clan_core::machine::{BorgClient, KeyRef, User, VarFile};
 use clan_core::process::Cmd;
 
 use crate::serve::SECRETS_DIR;
@@ -64,32 +63,24 @@ pub fn apply(m: &ResolvedMachine, reporter: &dyn Reporter) -> Result<Vec<String>
         step(reporter, format!("user {name}"));
         changed.extend(ensure_user(name, user)?);
     }
-    let root_keys: Vec<String> = m.clan_core.sshd["authorizedKeys"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .filter_map(|(_, k)| k.as_str().map(str::to_string))
-        .collect();
+    let root_keys: Vec<String> = m.clan_core.sshd.authorized_keys.values().cloned().collect();
     if !root_keys.is_empty() {
         step(reporter, "admin keys for root");
         if add_keys(Path::new("/root/.ssh/authorized_keys"), &root_keys, 0, 0)? {
             changed.push("/root/.ssh/authorized_keys".into());
         }
     }
-    if let Some(generator) = m.clan_core.sshd["hostKeys"]["generator"].as_str() {
+    if let Some(h) = &m.clan_core.sshd.host_keys {
         step(reporter, "SSH host keys from the clan's vars");
-        changed.extend(host_keys(generator)?);
+        changed.extend(host_keys(&h.generator)?);
     }
     // Only a borg server has clients (a machine.json of an older clan gave every
     // client `"server": {"clients": null}`).
-    if let Some(server) = m
-        .clan_core
-        .borgbackup
-        .get("server")
-        .filter(|s| s["clients"].is_object())
+    if let Some(server) = &m.clan_core.borgbackup.server
+        && let Some(clients) = &server.clients
     {
         step(reporter, "borg repositories for the backup clients");
-        changed.extend(borg_server(server)?);
+        changed.extend(borg_server(&server.directory, clients)?);
     }
     step(reporter, "backup timers");
     changed.extend(timers(&m.clan_core.backups.providers)?);
@@ -157,11 +148,11 @@ fn group_exists(name: &str) -> bool {
         .is_ok_and(|t| t.lines().any(|l| l.split(':').next() == Some(name)))
 }
 
-fn ensure_user(name: &str, user: &Value) -> Result<Vec<String>> {
+fn ensure_user(name: &str, user: &User) -> Result<Vec<String>> {
     let mut changed = Vec::new();
     if passwd_entry(name).is_none() {
         let mut cmd = Cmd::new("useradd");
-        cmd = if user["regularUser"].as_bool().unwrap_or(true) {
+        cmd = if user.regular_user.unwrap_or(true) {
             cmd.args(["--create-home", "--user-group", "--shell", "/bin/bash"])
         } else {
             cmd.args(["--system", "--user-group"])
@@ -169,12 +160,7 @@ fn ensure_user(name: &str, user: &Value) -> Result<Vec<String>> {
         run(cmd.arg(name))?;
         changed.push(format!("user {name} created"));
     }
-    let groups: Vec<&str> = user["groups"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
+    let groups: Vec<&str> = user.groups.iter().map(String::as_str).collect();
     for g in &groups {
         if !group_exists(g) {
             run(Cmd::new("groupadd").arg(g))?;
@@ -183,10 +169,7 @@ fn ensure_user(name: &str, user: &Value) -> Result<Vec<String>> {
     if !groups.is_empty() {
         run(Cmd::new("usermod").args(["--append", "--groups", &groups.join(","), name]))?;
     }
-    if let (Some(generator), Some(file)) = (
-        user["passwordHash"]["generator"].as_str(),
-        user["passwordHash"]["file"].as_str(),
-    ) {
+    if let Some(VarFile { generator, file }) = &user.password_hash {
         let path = Path::new(SECRETS_DIR)
             .join("vars")
             .join(generator)
@@ -205,17 +188,12 @@ fn ensure_user(name: &str, user: &Value) -> Result<Vec<String>> {
             changed.push(format!("user {name}: password set"));
         }
     }
-    let keys: Vec<String> = user["authorizedKeys"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|k| k.as_str().map(str::to_string))
-        .collect();
+    let keys = &user.authorized_keys;
     if !keys.is_empty() {
         let (uid, gid, home) =
             passwd_entry(name).ok_or_else(|| format!("user {name} is not in /etc/passwd"))?;
         let file = home.join(".ssh/authorized_keys");
-        if add_keys(&file, &keys, uid, gid)? {
+        if add_keys(&file, keys, uid, gid)? {
             changed.push(file.display().to_string());
         }
     }
@@ -267,16 +245,12 @@ fn chown(path: &Path, uid: u32, gid: u32) -> Result<()> {
 
 /// The `borg` user, a repository directory per client, and one authorized_keys
 /// line per client that can only run `borg serve` in its own directory.
-fn borg_server(server: &Value) -> Result<Vec<String>> {
+fn borg_server(directory: &str, clients: &BTreeMap<String, BorgClient>) -> Result<Vec<String>> {
     let mut changed = Vec::new();
     if Cmd::new("borg").arg("--version").run().is_err() {
         return Err("borg is not installed on this machine; install it (e.g. `apt-get install borgbackup`) and update again".into());
     }
-    let dir = PathBuf::from(
-        server["directory"]
-            .as_str()
-            .unwrap_or("/var/lib/borgbackup"),
-    );
+    let dir = PathBuf::from(directory);
     if passwd_entry("borg").is_none() {
         run(Cmd::new("useradd")
             .args([
@@ -300,13 +274,14 @@ fn borg_server(server: &Value) -> Result<Vec<String>> {
     mkdir(&dir)?;
     mkdir(&dir.join(".ssh"))?;
     let mut lines = String::new();
-    for (client, c) in server["clients"].as_object().into_iter().flatten() {
-        let path = c["path"]
-            .as_str()
+    for (client, c) in clients {
+        let path = c
+            .path
+            .as_deref()
             .map(PathBuf::from)
             .unwrap_or_else(|| dir.join(client));
         mkdir(&path)?;
-        let Some(key) = c["authorizedKey"].as_str() else {
+        let Some(KeyRef::Key(key)) = &c.authorized_key else {
             return Err(format!(
                 "client {client}: its public key is missing; run `clan vars generate {client}` and update again"
             ));
@@ -314,16 +289,12 @@ fn borg_server(server: &Value) -> Result<Vec<String>> {
         let path = path.display().to_string().replace('"', "");
         // The client's key may only add archives (unless the server opts out); the
         // admin's key for this client may also prune.
-        let append_only = if c["appendOnly"].as_bool().unwrap_or(true) {
-            " --append-only"
-        } else {
-            ""
-        };
+        let append_only = if c.append_only { " --append-only" } else { "" };
         lines.push_str(&format!(
             "command=\"borg serve{append_only} --restrict-to-path {path}\",restrict {}\n",
             key.trim()
         ));
-        if let Some(admin) = c["adminKey"].as_str() {
+        if let Some(KeyRef::Key(admin)) = &c.admin_key {
             lines.push_str(&format!(
                 "command=\"borg serve --restrict-to-path {path}\",restrict {}\n",
                 admin.trim()
@@ -345,13 +316,16 @@ fn systemd_running() -> bool {
 
 /// A timer per provider with `startAt`, running the backup then the prune; timers
 /// of providers that are gone are removed.
-fn timers(providers: &BTreeMap<String, Value>) -> Result<Vec<String>> {
+fn timers(providers: &BTreeMap<String, clan_backup::ProviderConfig>) -> Result<Vec<String>> {
     let mut changed = Vec::new();
     let mut wanted = Vec::new();
     for (name, p) in providers {
-        let Some(at) = p["startAt"].as_str() else {
+        let Some(at) = p.start_at() else {
             continue;
         };
+        // Checked at resolution on the admin's machine; again here, where systemd is.
+        clan_core::calendar::check(at)
+            .map_err(|e| format!("clan.core.backups.providers.{name}.startAt: {e}"))?;
         let unit = format!("{UNIT_PREFIX}{name}");
         wanted.push(unit.clone());
         let service = format!(

@@ -81,21 +81,18 @@ fn pin_from_config(m: &mut ops::Machine) {
     let Ok(resolved) = serde_json::from_slice::<clan_core::ResolvedMachine>(&text) else {
         return;
     };
+    use clan_backup::ProviderConfig::Borg;
     let pinned = &resolved.clan_core.backups.providers;
     for (name, provider) in m.providers.iter_mut() {
-        let Some(destinations) = provider
-            .get_mut("destinations")
-            .and_then(Value::as_object_mut)
-        else {
+        let (Borg(config), Some(Borg(on_machine))) = (provider, pinned.get(name)) else {
             continue;
         };
-        for (d, dest) in destinations.iter_mut() {
-            if let Some(key) = pinned
-                .get(name)
-                .and_then(|p| p["destinations"][d.as_str()]["hostKey"].as_str())
-                && dest["repo"] == pinned[name]["destinations"][d.as_str()]["repo"]
+        for (d, dest) in config.destinations.iter_mut() {
+            if let Some(p) = on_machine.destinations.get(d)
+                && p.repo == dest.repo
+                && p.host_key.is_some()
             {
-                dest["hostKey"] = Value::String(key.to_string());
+                dest.host_key = p.host_key.clone();
             }
         }
     }

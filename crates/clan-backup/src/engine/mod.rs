@@ -27,22 +27,7 @@ pub struct Snapshot {
     pub unchanged_files: Option<u64>,
 }
 
-/// Retention: how many of each to keep (0 = no rule of that kind).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct Keep {
-    pub last: u32,
-    pub daily: u32,
-    pub weekly: u32,
-    pub monthly: u32,
-    pub yearly: u32,
-}
-
-impl Keep {
-    pub fn is_empty(&self) -> bool {
-        *self == Keep::default()
-    }
-}
+pub use clan_core::providers::Keep;
 
 /// How far the engine is: sent over a channel while it works (it uses threads of
 /// its own), turned into [`crate::Event::Progress`] by the caller.

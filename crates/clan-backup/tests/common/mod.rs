@@ -35,7 +35,10 @@ pub fn machine(root: &Path, states: Vec<(&str, State)>, providers: Vec<(&str, Va
             .collect(),
         providers: providers
             .into_iter()
-            .map(|(n, v)| (n.to_string(), v))
+            .map(|(n, v)| {
+                let config = serde_json::from_value(v).expect("a provider configuration");
+                (n.to_string(), config)
+            })
             .collect(),
         staging_directory: root.join("staging"),
         postgresql: Postgresql::default(),

@@ -6,11 +6,11 @@
 use std::sync::Mutex;
 
 use serde::Serialize;
-use serde_json::Value;
 
 use clan_core::ResolvedMachine;
 use clan_core::event::{Event, Reporter};
 use clan_core::inventory::MachineClass;
+use clan_core::machine::KeyRef;
 use clan_runtime::Request;
 use clan_vars::generate::{Prompter, scope};
 use clan_vars::keys::{self, Identity};
@@ -105,14 +105,9 @@ pub fn update(
     // vars they use (a borg server's clients).
     let mut need_vars = selected.clone();
     for name in &selected {
-        let clients = &fleet.all[name].clan_core.borgbackup["server"]["clients"];
-        need_vars.extend(
-            clients
-                .as_object()
-                .into_iter()
-                .flatten()
-                .map(|(c, _)| c.clone()),
-        );
+        let server = &fleet.all[name].clan_core.borgbackup.server;
+        let clients = server.as_ref().and_then(|s| s.clients.as_ref());
+        need_vars.extend(clients.into_iter().flatten().map(|(c, _)| c.clone()));
     }
     need_vars.sort();
     need_vars.dedup();
@@ -213,40 +208,36 @@ fn with_public_values(
 ) -> std::result::Result<ResolvedMachine, String> {
     let mut m = m.clone();
     let store = fleet.store();
-    // `get_mut`, not `[]`: indexing a value mutably inserts what is missing, which
-    // gave every client an empty borg server.
-    if let Some(clients) = m
+    let clients = m
         .clan_core
         .borgbackup
-        .get_mut("server")
-        .and_then(|s| s.get_mut("clients"))
-        .and_then(|c| c.as_object_mut())
-    {
-        for (client, c) in clients.iter_mut() {
-            // The client's own key, and the key its admin prunes with.
-            for field in ["authorizedKey", "adminKey"] {
-                let r = &c[field];
-                let (Some(owner), Some(generator), Some(file)) = (
-                    r["machine"].as_str(),
-                    r["generator"].as_str(),
-                    r["file"].as_str(),
-                ) else {
-                    continue;
-                };
-                let decl = fleet
-                    .all
-                    .get(owner)
-                    .and_then(|o| o.clan_core.vars.generators.get(generator))
-                    .ok_or_else(|| format!("client {client} declares no generator {generator}"))?;
-                let path = store.public_path(&scope(owner, decl), generator, file);
-                let key = std::fs::read_to_string(&path).map_err(|e| {
-                    format!(
-                        "client {client}: {} ({e}); run `clan vars generate {client}`",
-                        path.display()
-                    )
-                })?;
-                c[field] = Value::String(key.trim().to_string());
-            }
+        .server
+        .as_mut()
+        .and_then(|s| s.clients.as_mut());
+    for (client, c) in clients.into_iter().flatten() {
+        // The client's own key, and the key its admin prunes with.
+        for key in [&mut c.authorized_key, &mut c.admin_key] {
+            let Some(KeyRef::Var {
+                machine: owner,
+                generator,
+                file,
+            }) = key.as_ref()
+            else {
+                continue;
+            };
+            let decl = fleet
+                .all
+                .get(owner)
+                .and_then(|o| o.clan_core.vars.generators.get(generator))
+                .ok_or_else(|| format!("client {client} declares no generator {generator}"))?;
+            let path = store.public_path(&scope(owner, decl), generator, file);
+            let value = std::fs::read_to_string(&path).map_err(|e| {
+                format!(
+                    "client {client}: {} ({e}); run `clan vars generate {client}`",
+                    path.display()
+                )
+            })?;
+            *key = Some(KeyRef::Key(value.trim().to_string()));
         }
     }
     pin_borg_servers(fleet, &mut m)?;
@@ -259,28 +250,22 @@ fn with_public_values(
 /// The client's borg then accepts that key only, from its first backup on.
 fn pin_borg_servers(fleet: &Fleet, m: &mut ResolvedMachine) -> std::result::Result<(), String> {
     for provider in m.clan_core.backups.providers.values_mut() {
-        if provider["type"] != "borg" {
-            continue;
-        }
-        let Some(destinations) = provider
-            .get_mut("destinations")
-            .and_then(|d| d.as_object_mut())
-        else {
+        let clan_core::providers::ProviderConfig::Borg(borg) = provider else {
             continue;
         };
-        for d in destinations.values_mut() {
-            let Some(server) = d.get("server").and_then(Value::as_str) else {
+        for d in borg.destinations.values_mut() {
+            let Some(server) = d.server.clone() else {
                 continue;
             };
             let s = fleet
                 .all
-                .get(server)
+                .get(&server)
                 .ok_or_else(|| format!("borg server {server} is not a machine of the clan"))?;
             let from_vars = crate::remote::host_keys(&fleet.clan, s)
                 .into_iter()
                 .find(|k| k.starts_with("ssh-ed25519 "));
             if let Some(key) = from_vars {
-                d["hostKey"] = Value::String(key);
+                d.host_key = Some(key);
                 continue;
             }
             use clan_core::host::Host;
@@ -293,7 +278,7 @@ fn pin_borg_servers(fleet: &Fleet, m: &mut ResolvedMachine) -> std::result::Resu
             let (Some(kind), Some(blob)) = (words.next(), words.next()) else {
                 return Err(format!("borg server {server} has no ed25519 SSH host key"));
             };
-            d["hostKey"] = Value::String(format!("{kind} {blob}"));
+            d.host_key = Some(format!("{kind} {blob}"));
         }
     }
     Ok(())

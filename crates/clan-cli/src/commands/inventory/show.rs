@@ -98,10 +98,7 @@ fn print_machine(m: &ResolvedMachine) {
     if !core.backups.providers.is_empty() {
         println!("  backup providers:");
         for (name, p) in &core.backups.providers {
-            println!(
-                "    {name} ({})",
-                p.get("type").and_then(Value::as_str).unwrap_or("?")
-            );
+            println!("    {name} ({})", p.kind());
         }
     }
 }
