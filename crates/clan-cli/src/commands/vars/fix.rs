@@ -3,9 +3,6 @@
 
 use clap::Args;
 
-use clan_vars::keys;
-use clan_vars::recipients::fix;
-
 use crate::cli::Global;
 use crate::error::Result;
 
@@ -16,18 +13,11 @@ pub struct Opts {
 }
 
 pub fn run(g: &Global, o: Opts) -> Result {
-    let fleet = super::fleet(g, &o.machines)?;
-    let admin = keys::read_identity(&keys::admin_key_file())?;
-    let fixed = fix(
-        &fleet.store(),
-        &fleet.readers()?,
-        &fleet.selected_vars(),
-        &admin,
-    )?;
+    let fixed = clan_ops::vars::fix(&super::fleet(g, &o.machines)?)?;
     if fixed.is_empty() {
         println!("Every secret is encrypted to its current readers.");
     } else {
-        for line in fixed.describe() {
+        for line in &fixed {
             println!("re-encrypted: {line}");
         }
         println!("Re-encrypted {} (committed).", fixed.len());

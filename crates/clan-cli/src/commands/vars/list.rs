@@ -1,9 +1,6 @@
-//! `clan vars list MACHINE`
+//! `clan vars list MACHINE` (clan-ops' `vars::list`).
 
 use clap::Args;
-
-use clan_vars::generate::scope;
-use clan_vars::store::Store;
 
 use crate::cli::Global;
 use crate::error::Result;
@@ -14,25 +11,18 @@ pub struct Opts {
 }
 
 pub fn run(g: &Global, o: Opts) -> Result {
-    let (clan, machines) = super::machines(g, std::slice::from_ref(&o.machine))?;
-    let m = &machines[&o.machine];
-    let store = Store::new(clan.dir.root());
-    for (gen_name, gen_decl) in &m.clan_core.vars.generators {
-        let s = scope(&m.name, gen_decl);
-        for (f, decl) in &gen_decl.files {
-            let shown = if decl.secret {
-                if store.secret_path(&s, gen_name, f).is_file() {
-                    "********".to_string()
-                } else {
-                    "<not set>".to_string()
-                }
-            } else {
-                std::fs::read(store.public_path(&s, gen_name, f))
-                    .map(|v| String::from_utf8_lossy(&v).trim_end().to_string())
-                    .unwrap_or_else(|_| "<not set>".into())
-            };
-            println!("{gen_name}/{f}: {shown}");
-        }
+    let fleet = clan_ops::Fleet::load_only(
+        super::super::clan_dir(g)?,
+        std::slice::from_ref(&o.machine),
+        crate::render::reporter().as_ref(),
+    )?;
+    for v in clan_ops::vars::list(&fleet, &o.machine)? {
+        let shown = match (v.set, v.secret, v.value) {
+            (false, _, _) => "<not set>".to_string(),
+            (true, true, _) => "********".to_string(),
+            (true, false, value) => value.unwrap_or_default(),
+        };
+        println!("{}: {shown}", v.id);
     }
     Ok(())
 }

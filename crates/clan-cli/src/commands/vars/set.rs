@@ -5,9 +5,6 @@ use std::io::Read;
 
 use clap::Args;
 
-use clan_vars::generate::scope;
-use clan_vars::keys;
-
 use crate::cli::Global;
 use crate::error::{CliError, Result};
 use crate::prompt;
@@ -21,17 +18,10 @@ pub struct Opts {
 
 pub fn run(g: &Global, o: Opts) -> Result {
     let fleet = super::fleet(g, std::slice::from_ref(&o.machine))?;
-    let m = &fleet.all[&o.machine];
-    let (gen_name, decl, file) = super::find(m, &o.var)?;
-    let secret = decl.files[&file].secret;
-    let store = fleet.store();
-    // Check access before asking for anything.
-    let readers = fleet.readers()?;
-    if secret {
-        readers.check_admin(&keys::read_identity(&keys::admin_key_file())?)?;
-    }
+    // Checks the var and the admin's access before asking for anything.
+    let secret = clan_ops::vars::prepare_set(&fleet, &o.machine, &o.var)?;
     let value = if prompt::on_terminal() {
-        let label = format!("{} {}", m.name, o.var);
+        let label = format!("{} {}", o.machine, o.var);
         if secret {
             prompt::hidden_confirmed(&label)
         } else {
@@ -42,41 +32,11 @@ pub fn run(g: &Global, o: Opts) -> Result {
         std::io::stdin().read_to_end(&mut v).map(|_| v)
     }
     .map_err(|e| CliError::Usage(format!("reading the value of {}: {e}", o.var)))?;
-    if value.is_empty() {
-        return Err(CliError::Usage(format!(
-            "the value for {} is empty; nothing changed",
-            o.var
-        )));
-    }
-    let s = scope(&m.name, decl);
-    let mut touched = store.generator_dirs(&s, gen_name).to_vec();
-    if secret {
-        let target = readers
-            .secrets_of(&m.name, gen_name, decl)
-            .into_iter()
-            .find(|r| r.file == file)
-            .expect("a secret file of this generator");
-        let (recipients, keys) = readers.recipients(&store, &target)?;
-        store.write_secret(&s, gen_name, &file, &value, &recipients)?;
-        touched.extend(keys);
-    } else {
-        store.write_public(&s, gen_name, &file, &value)?;
-    }
-    let refs: Vec<&std::path::Path> = touched
-        .iter()
-        .map(|p| p.as_path())
-        .filter(|p| p.exists())
-        .collect();
-    let committed = clan_core::git::commit_paths(
-        store.root(),
-        &refs,
-        &format!("vars: set {} (machine: {})", o.var, m.name),
-    )
-    .map_err(clan_core::Error::from)?;
+    let committed = clan_ops::vars::set(&fleet, &o.machine, &o.var, &value)?;
     println!(
         "Set {} of {}{}",
         o.var,
-        m.name,
+        o.machine,
         if committed { " (committed)" } else { "" }
     );
     Ok(())

@@ -5,9 +5,6 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use clan_vars::keys;
-use clan_vars::upload::upload;
-
 use crate::cli::Global;
 use crate::error::Result;
 
@@ -21,9 +18,7 @@ pub struct Opts {
 
 pub fn run(g: &Global, o: Opts) -> Result {
     let fleet = super::fleet(g, std::slice::from_ref(&o.machine))?;
-    let admin = keys::read_identity(&keys::admin_key_file())?;
-    let machine = &fleet.selected_vars()[0];
-    let done = upload(&fleet.store(), machine, &admin, &o.directory)?;
+    let done = clan_ops::vars::upload(&fleet, &o.machine, &o.directory)?;
     println!(
         "Wrote {} files for {} into {}",
         done.manifest.files.len(),
