@@ -410,64 +410,31 @@ pub fn restore(
         other = provider::open(provider_name, &config, from, &m.staging_directory);
         other.as_ref()
     };
-    let states: Vec<(&String, &State)> = match &opts.state {
-        Some(s) => vec![
-            m.states
-                .get_key_value(s)
-                .ok_or_else(|| BackupError::UnknownState {
-                    name: s.clone(),
-                    available: m.states.keys().cloned().collect(),
-                })?,
-        ],
-        None => m.states.iter().collect(),
-    };
+    restore_with(m, p.as_ref(), src, from, name, opts, reporter)
+}
+
+/// The restore with its providers: `p` takes the safety backup, `src` (the same,
+/// or another machine's view of the repository) holds backup `name` of `from`.
+fn restore_with(
+    m: &Machine,
+    p: &dyn Provider,
+    src: &dyn Provider,
+    from: &str,
+    name: &str,
+    opts: &RestoreOptions,
+    reporter: &dyn Reporter,
+) -> Result<RestoreReport> {
+    let states = select_states(m, opts.state.as_deref())?;
     if !src.has_backup(name)? {
         return Err(BackupError::NoSuchBackup {
-            provider: provider_name.to_string(),
+            provider: p.name().to_string(),
             name: name.to_string(),
             machine: from.to_string(),
         });
     }
     let report_states = states.iter().map(|(n, _)| (*n).clone()).collect();
-
     if let Some(target) = &opts.target {
-        if p.restores_in_place_only() {
-            return Err(BackupError::Config(format!(
-                "provider '{provider_name}' restores in place only; --target is not possible"
-            )));
-        }
-        for (state, s) in &states {
-            let mut restored = Vec::new();
-            for folder in folders_of(m, state, s) {
-                reporter.report(Event::Step {
-                    provider: Some(provider_name.into()),
-                    step: format!("restoring {} into {}", folder.display(), target.display()),
-                });
-                let dest = tree::under(target, &folder);
-                let (parent, _) = Dir::create_all(dest.parent().expect("absolute"), 0o700)?;
-                let base = dest.file_name().expect("a folder has a name");
-                if parent.has(base)? {
-                    return Err(BackupError::Config(format!(
-                        "{} exists; --target needs a place that does not",
-                        dest.display()
-                    )));
-                }
-                match src.restore_path(name, &folder, &parent.fd_path().join(base), reporter) {
-                    Err(BackupError::NotInBackup { name, path }) => {
-                        reporter.report(Event::Warning {
-                            message: format!("backup '{name}' does not hold {}", path.display()),
-                        })
-                    }
-                    other => {
-                        other?;
-                        if let Some(tree) = parent.open_sub(base)? {
-                            restored.push(links::Restored { folder, tree });
-                        }
-                    }
-                }
-            }
-            link_across(src, name, &restored, reporter);
-        }
+        restore_beside(m, src, name, &states, target, reporter)?;
         return Ok(RestoreReport {
             safety_backup: None,
             states: report_states,
@@ -496,28 +463,14 @@ pub fn restore(
     let safety = if opts.no_safety_backup {
         None
     } else {
-        reporter.report(Event::Step {
-            provider: Some(provider_name.into()),
-            step: "safety backup".into(),
-        });
-        match create_with(m, p.as_ref(), Reason::PreRestore, reporter) {
-            Ok(b) => Some(b.backup.name),
-            // Every folder is gone and there is no database: nothing to lose.
-            Err(BackupError::NothingToBackUp(_)) => {
-                reporter.report(Event::Warning {
-                    message: "no safety backup: none of the folders exists".into(),
-                });
-                None
-            }
-            Err(e) => return Err(e),
-        }
+        safety_backup(m, p, reporter)?
     };
     let failed = |step: String, e: BackupError| match &safety {
         Some(s) => BackupError::RestoreFailed {
             step,
             message: e.to_string(),
             machine: m.name.clone(),
-            provider: provider_name.into(),
+            provider: p.name().into(),
             safety: s.clone(),
         },
         None => BackupError::RestoreFailedNoSafety {
@@ -526,17 +479,14 @@ pub fn restore(
         },
     };
 
-    reporter.report(Event::Step {
-        provider: None,
-        step: format!(
-            "stopping {}",
-            if units.is_empty() {
-                "no services".into()
-            } else {
-                units.join(", ")
-            }
-        ),
-    });
+    reporter.report(Event::step(format!(
+        "stopping {}",
+        if units.is_empty() {
+            "no services".into()
+        } else {
+            units.join(", ")
+        }
+    )));
     let result = services::stop(&units)
         .map_err(|e| failed("stopping services".into(), e))
         .and_then(|()| {
@@ -546,10 +496,7 @@ pub fn restore(
             }
             Ok(())
         });
-    reporter.report(Event::Step {
-        provider: None,
-        step: "starting services".into(),
-    });
+    reporter.report(Event::step("starting services"));
     let started = services::start(&units);
     result?;
     started.map_err(|e| failed("starting services".into(), e))?;
@@ -557,6 +504,89 @@ pub fn restore(
         safety_backup: safety,
         states: report_states,
     })
+}
+
+/// The state named (`--service`), or all.
+fn select_states<'m>(m: &'m Machine, only: Option<&str>) -> Result<Vec<(&'m String, &'m State)>> {
+    Ok(match only {
+        Some(s) => vec![
+            m.states
+                .get_key_value(s)
+                .ok_or_else(|| BackupError::UnknownState {
+                    name: s.to_string(),
+                    available: m.states.keys().cloned().collect(),
+                })?,
+        ],
+        None => m.states.iter().collect(),
+    })
+}
+
+/// The backup of what is there now, to return to; `None` when nothing exists.
+fn safety_backup(m: &Machine, p: &dyn Provider, reporter: &dyn Reporter) -> Result<Option<String>> {
+    reporter.report(Event::Step {
+        provider: Some(p.name().into()),
+        step: "safety backup".into(),
+    });
+    match create_with(m, p, Reason::PreRestore, reporter) {
+        Ok(b) => Ok(Some(b.backup.name)),
+        // Every folder is gone and there is no database: nothing to lose.
+        Err(BackupError::NothingToBackUp(_)) => {
+            reporter.report(Event::Warning {
+                message: "no safety backup: none of the folders exists".into(),
+            });
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// `--target`: the states' folders restored below `target`, which must not hold them
+/// yet; the live folders are not touched.
+fn restore_beside(
+    m: &Machine,
+    src: &dyn Provider,
+    name: &str,
+    states: &[(&String, &State)],
+    target: &Path,
+    reporter: &dyn Reporter,
+) -> Result<()> {
+    if src.restores_in_place_only() {
+        return Err(BackupError::Config(format!(
+            "provider '{}' restores in place only; --target is not possible",
+            src.name()
+        )));
+    }
+    for (state, s) in states {
+        let mut restored = Vec::new();
+        for folder in folders_of(m, state, s) {
+            reporter.report(Event::Step {
+                provider: Some(src.name().into()),
+                step: format!("restoring {} into {}", folder.display(), target.display()),
+            });
+            let dest = tree::under(target, &folder);
+            let (parent, _) = Dir::create_all(dest.parent().expect("absolute"), 0o700)?;
+            let base = dest.file_name().expect("a folder has a name");
+            if parent.has(base)? {
+                return Err(BackupError::Config(format!(
+                    "{} exists; --target needs a place that does not",
+                    dest.display()
+                )));
+            }
+            match src.restore_path(name, &folder, &parent.fd_path().join(base), reporter) {
+                Err(BackupError::NotInBackup { name, path }) => reporter.report(Event::Warning {
+                    message: format!("backup '{name}' does not hold {}", path.display()),
+                }),
+                other => {
+                    other?;
+                    if let Some(tree) = parent.open_sub(base)? {
+                        restored.push(links::Restored { folder, tree });
+                    }
+                }
+            }
+        }
+        link_across(src, name, &restored, reporter);
+    }
+    Ok(())
 }
 
 /// Folders of a state, plus its database dumps' directory.
@@ -854,4 +884,181 @@ pub fn prune(
             (n, r)
         })
         .collect())
+}
+
+/// The orchestration with an in-memory provider (`provider::memory`, a test double):
+/// what a restore leaves in the folders when it succeeds, fails, or finds a folder
+/// missing from the backup. Real providers are tested in tests/ and the CLI's tests.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::memory::Memory;
+    use std::sync::Mutex;
+
+    fn state(folders: &[&Path]) -> State {
+        State {
+            folders: folders.iter().map(|f| f.display().to_string()).collect(),
+            postgres_databases: vec![],
+            services: vec![],
+            pre_backup_script: None,
+            post_backup_script: None,
+            pre_restore_script: None,
+            post_restore_script: None,
+            exclude: vec![],
+        }
+    }
+
+    fn machine(root: &Path, s: State) -> Machine {
+        Machine {
+            name: "m".into(),
+            states: [("app".to_string(), s)].into(),
+            providers: BTreeMap::new(),
+            staging_directory: root.join("staging"),
+            postgresql: Postgresql::default(),
+        }
+    }
+
+    fn files(dir: &Path) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return out;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if e.file_type().unwrap().is_dir() {
+                out.extend(
+                    files(&e.path())
+                        .into_iter()
+                        .map(|(n, c)| (format!("{name}/{n}"), c)),
+                );
+            } else {
+                out.push((name, std::fs::read_to_string(e.path()).unwrap()));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    fn restore(m: &Machine, p: &Memory, name: &str) -> (Result<RestoreReport>, Vec<String>) {
+        let warnings = Mutex::new(Vec::new());
+        let r = restore_with(
+            m,
+            p,
+            p,
+            "m",
+            name,
+            &RestoreOptions::default(),
+            &|e: Event| {
+                if let Event::Warning { message } = e {
+                    warnings.lock().unwrap().push(message);
+                }
+            },
+        );
+        (r, warnings.into_inner().unwrap())
+    }
+
+    #[test]
+    fn every_folder_of_the_state_comes_back_and_the_safety_backup_holds_the_live_data() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+        for (dir, text) in [(&a, "a1"), (&b, "b1")] {
+            std::fs::create_dir_all(dir.join("sub")).unwrap();
+            std::fs::write(dir.join("sub/f"), text).unwrap();
+        }
+        let m = machine(tmp.path(), state(&[&a, &b]));
+        let p = Memory::default();
+        let name = create_with(&m, &p, Reason::Explicit, &crate::event::Silent)
+            .unwrap()
+            .backup
+            .name;
+        std::fs::write(a.join("sub/f"), "a2").unwrap();
+        std::fs::write(b.join("new"), "b2").unwrap();
+        let (report, warnings) = restore(&m, &p, &name);
+        let report = report.unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(files(&a), [("sub/f".into(), "a1".into())]);
+        assert_eq!(files(&b), [("sub/f".into(), "b1".into())]);
+        let safety = report.safety_backup.unwrap();
+        assert!(p.names().contains(&safety));
+        // The safety backup is the state before: restoring it brings a2 and b2 back.
+        let (r, _) = restore(&m, &p, &safety);
+        r.unwrap();
+        assert_eq!(files(&a), [("sub/f".into(), "a2".into())]);
+        assert_eq!(
+            files(&b),
+            [("new".into(), "b2".into()), ("sub/f".into(), "b1".into())]
+        );
+    }
+
+    #[test]
+    fn a_failure_restoring_one_folder_leaves_every_folder_of_the_state_as_it_was() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+        for (dir, text) in [(&a, "a1"), (&b, "b1")] {
+            std::fs::create_dir_all(dir).unwrap();
+            std::fs::write(dir.join("f"), text).unwrap();
+        }
+        let m = machine(tmp.path(), state(&[&a, &b]));
+        let mut p = Memory::default();
+        let name = create_with(&m, &p, Reason::Explicit, &crate::event::Silent)
+            .unwrap()
+            .backup
+            .name;
+        std::fs::write(a.join("f"), "a2").unwrap();
+        std::fs::write(b.join("f"), "b2").unwrap();
+        // The second folder fails after the first was restored into its scratch
+        // directory: neither is swapped in.
+        p.fail_restoring = Some(b.clone());
+        let (r, _) = restore(&m, &p, &name);
+        let e = r.unwrap_err().to_string();
+        assert!(
+            e.contains("failed (as told)") && e.contains("pre-restore"),
+            "{e}"
+        );
+        assert_eq!(files(&a), [("f".into(), "a2".into())]);
+        assert_eq!(files(&b), [("f".into(), "b2".into())]);
+        for dir in [&a, &b] {
+            let left: Vec<_> = std::fs::read_dir(dir)
+                .unwrap()
+                .flatten()
+                .map(|e| e.file_name())
+                .collect();
+            assert_eq!(
+                left,
+                ["f"],
+                "no scratch directory is left in {}",
+                dir.display()
+            );
+        }
+    }
+
+    #[test]
+    fn a_folder_the_backup_does_not_hold_is_left_as_it_is_and_named() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (a, later) = (tmp.path().join("a"), tmp.path().join("later"));
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::write(a.join("f"), "a1").unwrap();
+        let m = machine(tmp.path(), state(&[&a, &later]));
+        let p = Memory::default();
+        let name = create_with(&m, &p, Reason::Explicit, &crate::event::Silent)
+            .unwrap()
+            .backup
+            .name;
+        std::fs::create_dir_all(&later).unwrap();
+        std::fs::write(later.join("g"), "made after the backup").unwrap();
+        std::fs::write(a.join("f"), "a2").unwrap();
+        let (r, warnings) = restore(&m, &p, &name);
+        r.unwrap();
+        assert_eq!(files(&a), [("f".into(), "a1".into())]);
+        assert_eq!(
+            files(&later),
+            [("g".into(), "made after the backup".into())]
+        );
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("it did not exist when the backup was made")),
+            "{warnings:?}"
+        );
+    }
 }

@@ -5,6 +5,8 @@
 mod borg;
 mod command;
 mod local;
+#[cfg(test)]
+pub(crate) mod memory;
 mod restic;
 
 use std::path::{Path, PathBuf};
