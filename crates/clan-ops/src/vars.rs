@@ -35,17 +35,28 @@ pub struct Generated {
     pub reencrypted: Vec<String>,
 }
 
-/// `clan vars generate`.
+/// `clan vars generate`, as the admin whose key file is in place.
 pub fn generate(
     fleet: &Fleet,
     o: &GenerateOptions,
     prompter: &dyn Prompter,
     reporter: &dyn Reporter,
 ) -> Result<Generated> {
+    let admin = keys::read_identity(&keys::admin_key_file())?;
+    generate_as(fleet, o, &admin, prompter, reporter)
+}
+
+/// `clan vars generate` as `admin`.
+pub fn generate_as(
+    fleet: &Fleet,
+    o: &GenerateOptions,
+    admin: &keys::Identity,
+    prompter: &dyn Prompter,
+    reporter: &dyn Reporter,
+) -> Result<Generated> {
     if fleet.all.is_empty() {
         return Err(Error::Usage("the clan has no machines".into()));
     }
-    let admin = keys::read_identity(&keys::admin_key_file())?;
     let store = fleet.store();
     let readers = fleet.readers()?;
     let selected = if o.machines.is_empty() {
@@ -67,13 +78,13 @@ pub fn generate(
         &selected,
         &o.generators,
         o.regenerate,
-        &admin,
+        admin,
         prompter,
         &|m, generator| reporter.report(Event::step(format!("generator {generator}")).on(m)),
     )?;
     // Machines that now share a secret, or admins added since, get to read it.
     let fixed =
-        clan_vars::recipients::fix(&store, &readers, &selected, &admin).unwrap_or_else(|e| {
+        clan_vars::recipients::fix(&store, &readers, &selected, admin).unwrap_or_else(|e| {
             reporter.report(Event::Warning {
                 message: format!(
                     "some secrets could not be re-encrypted for their current readers ({e}); an \

@@ -75,6 +75,21 @@ pub fn upload(
 
 /// Decrypts what `machine` needs; secrets with the machine's own key.
 pub fn bundle(store: &Store, machine: &MachineVars<'_>, admin: &Identity) -> Result<Bundle> {
+    // A machine without secrets has no key yet (one is made with its first
+    // secret): it gets an empty bundle.
+    let deploys_secrets = machine
+        .generators
+        .values()
+        .any(|g| outputs(g).iter().any(|o| o.secret && o.deploy));
+    if !deploys_secrets && store.machine_public(machine.name).is_none() {
+        return Ok(Bundle {
+            manifest: Manifest {
+                machine: machine.name.to_string(),
+                files: Vec::new(),
+            },
+            contents: BTreeMap::new(),
+        });
+    }
     let identity = store.machine_identity(machine.name, admin)?;
     let key = format!("{}\n", identity.to_string().expose_secret());
     let mut contents = BTreeMap::from([("key.txt".to_string(), key.into_bytes())]);

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use clan_core::ResolvedMachine;
 use clan_core::event::{Event, Reporter};
+use clan_core::host::Host;
 use clan_core::inventory::MachineClass;
 use clan_core::machine::KeyRef;
 use clan_runtime::Request;
@@ -93,12 +94,36 @@ pub fn select(fleet: &Fleet, o: &UpdateOptions) -> Result<Vec<String>> {
     Ok(selected)
 }
 
-/// `clan machines update`.
+/// How an update reaches a machine: over SSH ([`ssh`]), or a test double.
+pub type Connect =
+    dyn Fn(&Fleet, &ResolvedMachine) -> std::result::Result<Box<dyn Host>, String> + Sync;
+
+/// The machine's SSH connection (what `clan machines update` uses).
+pub fn ssh(fleet: &Fleet, m: &ResolvedMachine) -> std::result::Result<Box<dyn Host>, String> {
+    crate::remote::ssh(&fleet.clan, m)
+        .map(|s| Box::new(s) as Box<dyn Host>)
+        .map_err(|e| e.to_string())
+}
+
+/// `clan machines update`, as the admin whose key file is in place, over SSH.
 pub fn update(
     fleet: &Fleet,
     o: &UpdateOptions,
     prompter: &dyn Prompter,
     reporter: &dyn Reporter,
+) -> Result<Report> {
+    let admin = keys::read_identity(&keys::admin_key_file())?;
+    update_with(fleet, o, &admin, prompter, reporter, &ssh)
+}
+
+/// `clan machines update` as `admin`, reaching machines through `connect`.
+pub fn update_with(
+    fleet: &Fleet,
+    o: &UpdateOptions,
+    admin: &Identity,
+    prompter: &dyn Prompter,
+    reporter: &dyn Reporter,
+    connect: &Connect,
 ) -> Result<Report> {
     let selected = select(fleet, o)?;
     // Missing vars first: the machines' own and those of the machines whose public
@@ -111,17 +136,17 @@ pub fn update(
     }
     need_vars.sort();
     need_vars.dedup();
-    let generated = vars::generate(
+    let generated = vars::generate_as(
         fleet,
         &GenerateOptions {
             machines: need_vars,
             answered: o.answered.clone(),
             ..Default::default()
         },
+        admin,
         prompter,
         reporter,
     )?;
-    let admin = keys::read_identity(&keys::admin_key_file())?;
     let queue = Mutex::new(selected.iter().rev().collect::<Vec<_>>());
     let results = Mutex::new(Vec::new());
     std::thread::scope(|s| {
@@ -129,7 +154,7 @@ pub fn update(
             s.spawn(|| {
                 while let Some(name) = queue.lock().expect("queue").pop() {
                     let on = |e: Event| reporter.report(e.on(name));
-                    let outcome = update_one(fleet, &fleet.all[name], &admin, &on);
+                    let outcome = update_one(fleet, &fleet.all[name], admin, connect, &on);
                     reporter.report(Event::MachineDone {
                         machine: name.clone(),
                         ok: matches!(outcome, Outcome::Updated { .. }),
@@ -158,6 +183,7 @@ fn update_one(
     fleet: &Fleet,
     m: &ResolvedMachine,
     admin: &Identity,
+    connect: &Connect,
     report: &dyn Reporter,
 ) -> Outcome {
     let result = (|| -> std::result::Result<(bool, Vec<String>), String> {
@@ -174,7 +200,7 @@ fn update_one(
                 return Err("darwin machines are not supported by `clan machines update`".into());
             }
         }
-        let runtime = crate::remote::runtime(&fleet.clan, m).map_err(|e| e.to_string())?;
+        let runtime = clan_runtime::Runtime::new(connect(fleet, m)?);
         report.report(Event::step("connecting"));
         let installed = runtime.install(report).map_err(|e| e.to_string())?;
         report.report(Event::step("uploading secrets"));
@@ -188,7 +214,7 @@ fn update_one(
         runtime
             .call::<Vec<String>>(&Request::Secrets { bundle }, report)
             .map_err(|e| e.to_string())?;
-        let machine = Box::new(with_public_values(fleet, m)?);
+        let machine = Box::new(with_public_values(fleet, m, connect)?);
         let changes = runtime
             .call::<Vec<String>>(&Request::Apply { machine }, report)
             .map_err(|e| e.to_string())?;
@@ -205,6 +231,7 @@ fn update_one(
 fn with_public_values(
     fleet: &Fleet,
     m: &ResolvedMachine,
+    connect: &Connect,
 ) -> std::result::Result<ResolvedMachine, String> {
     let mut m = m.clone();
     let store = fleet.store();
@@ -240,7 +267,7 @@ fn with_public_values(
             *key = Some(KeyRef::Key(value.trim().to_string()));
         }
     }
-    pin_borg_servers(fleet, &mut m)?;
+    pin_borg_servers(fleet, &mut m, connect)?;
     Ok(m)
 }
 
@@ -248,7 +275,11 @@ fn with_public_values(
 /// the one in the clan's vars (module `sshd`, which `machines update` installs on
 /// the server), else the one read over the admin's own (verified) connection to it.
 /// The client's borg then accepts that key only, from its first backup on.
-fn pin_borg_servers(fleet: &Fleet, m: &mut ResolvedMachine) -> std::result::Result<(), String> {
+fn pin_borg_servers(
+    fleet: &Fleet,
+    m: &mut ResolvedMachine,
+    connect: &Connect,
+) -> std::result::Result<(), String> {
     for provider in m.clan_core.backups.providers.values_mut() {
         let clan_core::providers::ProviderConfig::Borg(borg) = provider else {
             continue;
@@ -268,9 +299,7 @@ fn pin_borg_servers(fleet: &Fleet, m: &mut ResolvedMachine) -> std::result::Resu
                 d.host_key = Some(key);
                 continue;
             }
-            use clan_core::host::Host;
-            let ssh = crate::remote::ssh(&fleet.clan, s).map_err(|e| e.to_string())?;
-            let out = ssh
+            let out = connect(fleet, s)?
                 .run(&clan_core::process::Cmd::new("cat").arg("/etc/ssh/ssh_host_ed25519_key.pub"))
                 .map_err(|e| format!("reading the SSH host key of borg server {server}: {e}"))?;
             let text = out.stdout_string();
@@ -282,4 +311,195 @@ fn pin_borg_servers(fleet: &Fleet, m: &mut ResolvedMachine) -> std::result::Resu
         }
     }
     Ok(())
+}
+
+/// The planning of an update without SSH: `FakeMachine` (a test double for a
+/// machine's runtime) records the requests it gets and answers as a runtime that
+/// applied them. Generators, the vars store and the resolution are real; updates of
+/// real machines are tested in the lab (crates/clan-cli/tests/lab.rs).
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use clan_core::host::HostError;
+    use clan_core::process::{Cmd, Output};
+    use clan_core::providers::ProviderConfig;
+    use serde_json::json;
+
+    use super::*;
+
+    type Log = Arc<Mutex<Vec<(String, Request)>>>;
+
+    #[derive(Debug)]
+    struct FakeMachine {
+        name: String,
+        log: Log,
+    }
+
+    impl Host for FakeMachine {
+        fn describe(&self) -> String {
+            format!("fake {}", self.name)
+        }
+
+        fn run_with(
+            &self,
+            cmd: &Cmd,
+            on_line: &mut dyn FnMut(&str),
+        ) -> std::result::Result<Output, HostError> {
+            let line = cmd.display();
+            let stdout = if line.starts_with("test -x ") {
+                String::new()
+            } else if line == "cat /etc/ssh/ssh_host_ed25519_key.pub" {
+                format!("ssh-ed25519 AAAA{} root@{}\n", self.name, self.name)
+            } else if line.ends_with(" __runtime") {
+                let request: Request =
+                    serde_json::from_slice(cmd.stdin_data().expect("a request")).unwrap();
+                let reply = match &request {
+                    Request::Apply { .. } => json!({"done": ["applied"]}),
+                    _ => json!({"done": []}),
+                };
+                self.log.lock().unwrap().push((self.name.clone(), request));
+                on_line(&reply.to_string());
+                reply.to_string()
+            } else {
+                panic!("unexpected command on {}: {line}", self.name)
+            };
+            Ok(Output {
+                stdout: stdout.into_bytes(),
+                stderr: String::new(),
+            })
+        }
+    }
+
+    struct NoPrompts;
+
+    impl Prompter for NoPrompts {
+        fn ask(&self, r: &clan_vars::generate::PromptRequest<'_>) -> clan_vars::Result<Vec<u8>> {
+            panic!("no prompt expected: {}", r.prompt)
+        }
+    }
+
+    #[test]
+    fn an_update_sends_each_machine_its_secrets_and_configuration_with_the_keys_it_needs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let inventory = json!({
+            "meta": {"name": "t"},
+            "machines": {
+                "server": {"machineClass": "linux", "deploy": {"targetHost": "root@server"}},
+                "client": {"machineClass": "linux", "deploy": {"targetHost": "root@client"}},
+            },
+            "instances": {"borg": {"module": {"name": "borgbackup"}, "roles": {
+                "server": {"machines": {"server": {}}},
+                "client": {"machines": {"client": {}}},
+            }}},
+        });
+        std::fs::write(tmp.path().join("inventory.json"), inventory.to_string()).unwrap();
+        let admin = keys::Identity::generate();
+        clan_vars::store::Store::new(tmp.path())
+            .add_admin("t", &admin.to_public())
+            .unwrap();
+        let dir = clan_core::ClanDir::open(tmp.path(), "the test").unwrap();
+        let fleet = Fleet::load(dir, &[], &crate::Silent).unwrap();
+
+        let log: Log = Arc::default();
+        let machines_log = log.clone();
+        let connect = move |_: &Fleet, m: &ResolvedMachine| {
+            Ok(Box::new(FakeMachine {
+                name: m.name.clone(),
+                log: machines_log.clone(),
+            }) as Box<dyn Host>)
+        };
+        let events = Mutex::new(Vec::new());
+        let report = update_with(
+            &fleet,
+            &UpdateOptions {
+                machines: vec![],
+                tags: vec![],
+                jobs: 2,
+                answered: vec![],
+            },
+            &admin,
+            &NoPrompts,
+            &|e: Event| events.lock().unwrap().push(e),
+            &connect,
+        )
+        .unwrap();
+
+        assert!(report.failed().is_empty(), "{:?}", report.machines);
+        assert_eq!(
+            report.generated.ran.len(),
+            2,
+            "borgbackup and borgbackup-admin of client"
+        );
+        let requests = log.lock().unwrap();
+        let of = |machine: &str| -> Vec<&Request> {
+            requests
+                .iter()
+                .filter(|(m, _)| m == machine)
+                .map(|(_, r)| r)
+                .collect()
+        };
+        let public = |generator: &str, file: &str| {
+            let decl = &fleet.all["client"].clan_core.vars.generators[generator];
+            let path = fleet
+                .store()
+                .public_path(&scope("client", decl), generator, file);
+            std::fs::read_to_string(path).unwrap().trim().to_string()
+        };
+
+        // The server gets its clients' public keys as values, not references.
+        let [Request::Secrets { .. }, Request::Apply { machine }] = of("server")[..] else {
+            panic!("secrets, then the configuration: {:?}", of("server"));
+        };
+        let clients = machine.clan_core.borgbackup.server.as_ref().unwrap();
+        let client = &clients.clients.as_ref().unwrap()["client"];
+        assert_eq!(
+            client.authorized_key,
+            Some(KeyRef::Key(public("borgbackup", "borgbackup.ssh.pub")))
+        );
+        assert_eq!(
+            client.admin_key,
+            Some(KeyRef::Key(public(
+                "borgbackup-admin",
+                "borgbackup-admin.ssh.pub"
+            )))
+        );
+
+        // The client's borg accepts only the server's host key (read from the
+        // server: the clan has no host keys for it), and gets its own secrets but
+        // not the admin's key (deploy = false).
+        let [Request::Secrets { bundle }, Request::Apply { machine }] = of("client")[..] else {
+            panic!("secrets, then the configuration: {:?}", of("client"));
+        };
+        let Some(ProviderConfig::Borg(borg)) = machine.clan_core.backups.providers.get("borg")
+        else {
+            panic!("a borg provider");
+        };
+        assert_eq!(
+            borg.destinations["server"].host_key.as_deref(),
+            Some("ssh-ed25519 AAAAserver")
+        );
+        let files: Vec<&String> = bundle.contents.keys().collect();
+        assert!(
+            files.iter().any(|f| f.ends_with("borgbackup.repokey")),
+            "{files:?}"
+        );
+        assert!(
+            !files.iter().any(|f| f.contains("borgbackup-admin")),
+            "{files:?}"
+        );
+
+        let done: Vec<String> = events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|e| match e {
+                Event::MachineDone {
+                    machine, ok: true, ..
+                } => Some(machine.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(done.len(), 2, "{done:?}");
+    }
 }
