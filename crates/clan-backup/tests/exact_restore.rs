@@ -295,19 +295,12 @@ fn links_across_folders(provider: &str, config: impl FnOnce(&std::path::Path) ->
     }
 
     let target = tmp.path().join("elsewhere");
-    ops::restore(
-        &m,
-        provider,
-        &name,
-        &RestoreOptions {
-            target: Some(target.clone()),
-            ..Default::default()
-        },
-        &Silent,
-    )
-    .unwrap();
-    let under = |p: &std::path::Path| clan_backup::tree::under(&target, p);
-    check(&under(&a), &under(&b), "--target");
+    let beside_a = restore_into(&m, provider, &name, &target, &a);
+    check(
+        &beside_a,
+        &clan_backup::tree::under(&target, &b),
+        "--target",
+    );
 }
 
 #[test]
