@@ -371,8 +371,8 @@ pub fn list(m: &Machine, only: Option<&str>) -> Result<PerProvider<Vec<BackupInf
 pub struct RestoreOptions {
     /// Only this state.
     pub state: Option<String>,
-    /// Restore into this directory (`<target>/<folder>`) instead of in place.
-    pub target: Option<PathBuf>,
+    /// Restore into this directory (`<into>/<folder>`, `--target`) instead of in place.
+    pub into: Option<PathBuf>,
     pub no_safety_backup: bool,
     /// Restore a backup that another machine made (moving a service here).
     #[serde(default)]
@@ -433,7 +433,7 @@ fn restore_with(
         });
     }
     let report_states = states.iter().map(|(n, _)| (*n).clone()).collect();
-    if let Some(target) = &opts.target {
+    if let Some(target) = &opts.into {
         restore_beside(m, src, name, &states, target, reporter)?;
         return Ok(RestoreReport {
             safety_backup: None,

@@ -95,7 +95,7 @@ fn round_trip(provider: &str, config: impl FnOnce(&std::path::Path) -> Value) {
         provider,
         &name,
         &RestoreOptions {
-            target: Some(target.clone()),
+            into: Some(target.clone()),
             ..Default::default()
         },
         &Silent,

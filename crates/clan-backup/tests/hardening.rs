@@ -175,7 +175,7 @@ fn a_users_own_scratch_like_directories_are_kept_and_clans_are_never_backed_up()
                 provider,
                 &b.backup.name,
                 &RestoreOptions {
-                    target: Some(target.clone()),
+                    into: Some(target.clone()),
                     ..Default::default()
                 },
                 &Silent,
@@ -430,7 +430,7 @@ fn a_symlink_planted_in_place_of_a_state_folder_or_in_a_target_is_never_followed
             provider,
             &name,
             &RestoreOptions {
-                target: Some(target_home.join("t")),
+                into: Some(target_home.join("t")),
                 ..Default::default()
             },
             &Silent,

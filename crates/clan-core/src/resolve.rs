@@ -117,6 +117,16 @@ pub struct Resolution {
     pub warnings: Vec<String>,
 }
 
+/// What the instances give the machines being resolved.
+#[derive(Default)]
+struct Contributions {
+    assignments: BTreeMap<String, Vec<RoleAssignment>>,
+    /// Definitions of the built-in modules, by machine.
+    builtin: BTreeMap<String, Vec<Definition>>,
+    /// perInstance calls of the clan's own modules, for the Nix glue.
+    nix_calls: Vec<Value>,
+}
+
 /// Members and settings of every instance: instance -> role -> machine -> settings.
 type Memberships = BTreeMap<String, BTreeMap<String, BTreeMap<String, Value>>>;
 
@@ -203,11 +213,35 @@ impl Clan {
         for n in &names {
             self.machine(n)?;
         }
+        let mut contributions = self.contributions(&memberships, &names);
+        let mut assignments = std::mem::take(&mut contributions.assignments);
+        let mut definitions = self.definitions(&memberships, &names, contributions)?;
 
-        let mut builtin_defs: BTreeMap<String, Vec<Definition>> = BTreeMap::new();
-        let mut nix_calls = Vec::new();
-        let mut assignments: BTreeMap<String, Vec<RoleAssignment>> = BTreeMap::new();
-        for (instance_name, roles) in &memberships {
+        let core_options = clan_core_options();
+        let core_validator = Validator::new(
+            &crate::schema::document(&core_options).expect("clan.core schema is JSON"),
+        )
+        .expect("clan.core schema compiles");
+        let mut machines = BTreeMap::new();
+        for n in names {
+            let defs = definitions.remove(&n).unwrap_or_default();
+            let resolved = self.machine_config(
+                &n,
+                defs,
+                assignments.remove(&n).unwrap_or_default(),
+                &core_options,
+                &core_validator,
+            )?;
+            machines.insert(n, resolved);
+        }
+        Ok(Resolution { machines, warnings })
+    }
+
+    /// What each instance gives the selected machines: their roles, the built-in
+    /// modules' definitions, and the calls of the clan's own modules for Nix.
+    fn contributions(&self, memberships: &Memberships, names: &[String]) -> Contributions {
+        let mut c = Contributions::default();
+        for (instance_name, roles) in memberships {
             let instance = &self.inventory.instances[instance_name];
             let module = self
                 .registry
@@ -218,7 +252,7 @@ impl Clan {
                     if !names.contains(machine) {
                         continue;
                     }
-                    assignments
+                    c.assignments
                         .entry(machine.clone())
                         .or_default()
                         .push(RoleAssignment {
@@ -246,7 +280,7 @@ impl Clan {
                             let value = builtin(&module.name)
                                 .expect("registered")
                                 .per_instance(&ctx);
-                            builtin_defs.entry(machine.clone()).or_default().push(Definition::new(
+                            c.builtin.entry(machine.clone()).or_default().push(Definition::new(
                                 format!("module '{}' (built-in), instance '{instance_name}', role '{role}'", module.name),
                                 value,
                             ));
@@ -255,16 +289,28 @@ impl Clan {
                             let mut call = serde_json::to_value(&ctx).expect("serialises");
                             call["module"] = json!(module.name);
                             call["roles"] = roles_arg(roles);
-                            nix_calls.push(call);
+                            c.nix_calls.push(call);
                         }
                         Origin::User { .. } => {}
                     }
                 }
             }
         }
+        c
+    }
 
-        let per_machine_calls = self.per_machine_calls(&memberships, &names);
-        let needs_nix = !nix_calls.is_empty()
+    /// Every definition of each selected machine's configuration: the built-in
+    /// modules', then (one Nix evaluation, when anything needs Nix) clan.nix's
+    /// `machines.<m>`, `machines/<m>/configuration.nix` and the clan's own modules',
+    /// and last the machine's JSON layer.
+    fn definitions(
+        &self,
+        memberships: &Memberships,
+        names: &[String],
+        c: Contributions,
+    ) -> Result<BTreeMap<String, Vec<Definition>>> {
+        let per_machine_calls = self.per_machine_calls(memberships, names);
+        let needs_nix = !c.nix_calls.is_empty()
             || !per_machine_calls.is_empty()
             || names.iter().any(|n| {
                 self.raw.machine_modules.contains(n)
@@ -277,7 +323,8 @@ impl Clan {
             });
         let mut definitions: BTreeMap<String, Vec<Definition>> = BTreeMap::new();
         if needs_nix {
-            let extra: Map<String, Value> = builtin_defs
+            let extra: Map<String, Value> = c
+                .builtin
                 .iter()
                 .map(|(m, defs)| {
                     (
@@ -288,12 +335,12 @@ impl Clan {
                     )
                 })
                 .collect();
-            let args = json!({ "machines": names, "perInstance": nix_calls, "perMachine": per_machine_calls, "extraDefinitions": extra });
+            let args = json!({ "machines": names, "perInstance": c.nix_calls, "perMachine": per_machine_calls, "extraDefinitions": extra });
             let needed_by = self.dir.clan_nix();
             let answer =
                 self.nix
                     .eval(self.dir.root(), Query::Machines, Some(&args), &needed_by)?;
-            for n in &names {
+            for n in names {
                 let defs = answer[n.as_str()]
                     .as_array()
                     .into_iter()
@@ -305,10 +352,9 @@ impl Clan {
                 definitions.insert(n.clone(), defs);
             }
         } else {
-            definitions = builtin_defs;
+            definitions = c.builtin;
         }
-
-        for n in &names {
+        for n in names {
             if let Some(layer) = self.raw.machine_layers.get(n) {
                 definitions
                     .entry(n.clone())
@@ -319,24 +365,7 @@ impl Clan {
                     ));
             }
         }
-        let core_options = clan_core_options();
-        let core_validator = Validator::new(
-            &crate::schema::document(&core_options).expect("clan.core schema is JSON"),
-        )
-        .expect("clan.core schema compiles");
-        let mut machines = BTreeMap::new();
-        for n in names {
-            let defs = definitions.remove(&n).unwrap_or_default();
-            let resolved = self.machine_config(
-                &n,
-                defs,
-                assignments.remove(&n).unwrap_or_default(),
-                &core_options,
-                &core_validator,
-            )?;
-            machines.insert(n, resolved);
-        }
-        Ok(Resolution { machines, warnings })
+        Ok(definitions)
     }
 
     fn machine_config(

@@ -366,7 +366,7 @@ pub fn restore_into(
         provider,
         name,
         &clan_backup::RestoreOptions {
-            target: Some(target.to_path_buf()),
+            into: Some(target.to_path_buf()),
             ..Default::default()
         },
         &clan_backup::event::Silent,

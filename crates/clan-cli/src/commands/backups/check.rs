@@ -8,7 +8,7 @@ use crate::error::Result;
 #[derive(Debug, Args)]
 pub struct Opts {
     #[command(flatten)]
-    pub target: super::Target,
+    pub on: super::OnMachine,
     #[command(flatten)]
     pub only: super::OnlyProvider,
     /// Also read and verify all stored data (slow)
@@ -17,7 +17,7 @@ pub struct Opts {
 }
 
 pub fn run(g: &Global, o: Opts) -> Result {
-    let m = super::machine(g, &o.target)?;
+    let m = super::backups_on(g, &o.on)?;
     let results = m.check(
         o.only.provider.as_deref(),
         o.read_data,
@@ -28,5 +28,5 @@ pub fn run(g: &Global, o: Opts) -> Result {
             println!("{name}: ok ({report})");
         }
     }
-    super::finish(&o.target.machine, &results)
+    super::finish(&o.on.machine, &results)
 }

@@ -10,7 +10,7 @@ use crate::error::Result;
 #[derive(Debug, Args)]
 pub struct Opts {
     #[command(flatten)]
-    pub target: super::Target,
+    pub on: super::OnMachine,
     #[command(flatten)]
     pub only: super::OnlyProvider,
     /// Print the new backups as JSON
@@ -19,7 +19,7 @@ pub struct Opts {
 }
 
 pub fn run(g: &Global, o: Opts) -> Result {
-    let m = super::machine(g, &o.target)?;
+    let m = super::backups_on(g, &o.on)?;
     let results = m.create(
         o.only.provider.as_deref(),
         Reason::Explicit,
@@ -36,5 +36,5 @@ pub fn run(g: &Global, o: Opts) -> Result {
             println!("{}", b.backup.name);
         }
     }
-    super::finish(&o.target.machine, &results)
+    super::finish(&o.on.machine, &results)
 }

@@ -9,7 +9,7 @@ use crate::output;
 #[derive(Debug, Args)]
 pub struct Opts {
     #[command(flatten)]
-    pub target: super::Target,
+    pub on: super::OnMachine,
     #[command(flatten)]
     pub only: super::OnlyProvider,
     /// Print JSON
@@ -18,7 +18,7 @@ pub struct Opts {
 }
 
 pub fn run(g: &Global, o: Opts) -> Result {
-    let m = super::machine(g, &o.target)?;
+    let m = super::backups_on(g, &o.on)?;
     let results = m.list(o.only.provider.as_deref(), super::reporter().as_ref())?;
     let mut all: Vec<_> = results
         .iter()
@@ -54,7 +54,7 @@ pub fn run(g: &Global, o: Opts) -> Result {
             );
         }
     }
-    super::finish(&o.target.machine, &results)
+    super::finish(&o.on.machine, &results)
 }
 
 fn human_size(bytes: u64) -> String {

@@ -17,9 +17,10 @@ pub use crate::render::reporter;
 use crate::cli::Global;
 use crate::error::{CliError, Result};
 
-/// Options every `clan backups` command takes.
+/// Options every `clan backups` command takes: the machine whose backups, and where
+/// the command runs.
 #[derive(Debug, Args)]
-pub struct Target {
+pub struct OnMachine {
     /// The machine
     pub machine: String,
     /// Run here (this is the machine) instead of on its target host over SSH
@@ -36,7 +37,7 @@ pub struct OnlyProvider {
 }
 
 /// The clan with the machine resolved.
-pub fn fleet(g: &Global, t: &Target) -> Result<clan_ops::Fleet> {
+pub fn fleet(g: &Global, t: &OnMachine) -> Result<clan_ops::Fleet> {
     clan_ops::Fleet::load_only(
         super::clan_dir(g)?,
         std::slice::from_ref(&t.machine),
@@ -45,7 +46,7 @@ pub fn fleet(g: &Global, t: &Target) -> Result<clan_ops::Fleet> {
 }
 
 /// The machine's backups, and where they run.
-pub fn machine(g: &Global, t: &Target) -> Result<Backups> {
+pub fn backups_on(g: &Global, t: &OnMachine) -> Result<Backups> {
     clan_ops::backups::on(&fleet(g, t)?, &t.machine, t.local)
 }
 

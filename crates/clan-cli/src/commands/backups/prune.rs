@@ -10,7 +10,7 @@ use crate::error::Result;
 #[derive(Debug, Args)]
 pub struct Opts {
     #[command(flatten)]
-    pub target: super::Target,
+    pub on: super::OnMachine,
     #[command(flatten)]
     pub only: super::OnlyProvider,
     #[arg(long, value_name = "N")]
@@ -41,9 +41,9 @@ pub fn run(g: &Global, o: Opts) -> Result {
         yearly: o.keep_yearly.unwrap_or(0),
     });
     let results = clan_ops::backups::prune(
-        &super::fleet(g, &o.target)?,
-        &o.target.machine,
-        o.target.local,
+        &super::fleet(g, &o.on)?,
+        &o.on.machine,
+        o.on.local,
         o.only.provider.as_deref(),
         keep,
         super::reporter().as_ref(),
@@ -54,5 +54,5 @@ pub fn run(g: &Global, o: Opts) -> Result {
             gone.iter().for_each(|n| println!("  {n}"));
         }
     }
-    super::finish(&o.target.machine, &results)
+    super::finish(&o.on.machine, &results)
 }

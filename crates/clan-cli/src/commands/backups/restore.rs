@@ -12,7 +12,7 @@ use crate::error::{CliError, Result};
 #[derive(Debug, Args)]
 pub struct Opts {
     #[command(flatten)]
-    pub target: super::Target,
+    pub on: super::OnMachine,
     /// The provider the backup is in
     pub provider: String,
     /// The backup's name (from `clan backups list`)
@@ -33,10 +33,10 @@ pub struct Opts {
 }
 
 pub fn run(g: &Global, o: Opts) -> Result {
-    let m = super::machine(g, &o.target)?;
+    let m = super::backups_on(g, &o.on)?;
     let opts = RestoreOptions {
         state: o.service,
-        target: o
+        into: o
             .into
             .as_deref()
             .map(std::path::absolute)
