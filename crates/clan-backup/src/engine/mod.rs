@@ -41,9 +41,33 @@ pub struct ProgressUpdate {
 
 pub type ProgressSender = std::sync::mpsc::Sender<ProgressUpdate>;
 
+/// What went wrong in the engine: kinds the provider acts on, each with its
+/// one-line message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    /// Another process holds a conflicting lock on the repository.
+    #[error("{0}")]
+    Locked(String),
+    /// The repository's server cannot be reached (for SFTP: rclone could not
+    /// connect, e.g. an unknown host key).
+    #[error("{0}")]
+    Unreachable(String),
+    /// What the repository or the engine reported.
+    #[error("{0}")]
+    Repository(String),
+}
+
+impl From<String> for EngineError {
+    fn from(message: String) -> Self {
+        Self::Repository(message)
+    }
+}
+
+pub type EngineResult<T> = Result<T, EngineError>;
+
 pub trait Engine {
     /// Creates the repository when it does not exist yet.
-    fn ensure_initialized(&self) -> Result<(), String>;
+    fn ensure_initialized(&self) -> EngineResult<()>;
     fn backup(
         &self,
         paths: &[PathBuf],
@@ -52,8 +76,8 @@ pub trait Engine {
         tags: &[String],
         excludes: &[String],
         progress: Option<ProgressSender>,
-    ) -> Result<Snapshot, String>;
-    fn snapshots(&self) -> Result<Vec<Snapshot>, String>;
+    ) -> EngineResult<Snapshot>;
+    fn snapshots(&self) -> EngineResult<Vec<Snapshot>>;
     /// Restores `path` (absolute, as backed up) of snapshot `id` to `dest`.
     fn restore(
         &self,
@@ -61,14 +85,14 @@ pub trait Engine {
         path: &Path,
         dest: &Path,
         progress: Option<ProgressSender>,
-    ) -> Result<(), String>;
+    ) -> EngineResult<()>;
     /// Paths below `paths` (absolute, as backed up) of snapshot `id` that were one
     /// file: groups of two or more.
-    fn hard_links(&self, id: &str, paths: &[PathBuf]) -> Result<Vec<Vec<PathBuf>>, String>;
-    fn check(&self, read_data: bool) -> Result<(), String>;
+    fn hard_links(&self, id: &str, paths: &[PathBuf]) -> EngineResult<Vec<Vec<PathBuf>>>;
+    fn check(&self, read_data: bool) -> EngineResult<()>;
     /// Forgets `host`'s snapshots beyond `keep` (never its newest) and prunes;
     /// returns the labels of the forgotten snapshots.
-    fn forget(&self, host: &str, keep: &Keep) -> Result<Vec<String>, String>;
+    fn forget(&self, host: &str, keep: &Keep) -> EngineResult<Vec<String>>;
 }
 
 /// Where the repository is and how to open it.

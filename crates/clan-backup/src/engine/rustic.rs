@@ -11,7 +11,9 @@ use rustic_core::{
     RestoreOptions, SnapshotGroupCriterion, SnapshotOptions,
 };
 
-use super::{Engine, Keep, ProgressSender, ProgressUpdate, RepoSpec, Snapshot};
+use super::{
+    Engine, EngineError, EngineResult, Keep, ProgressSender, ProgressUpdate, RepoSpec, Snapshot,
+};
 
 mod contents;
 mod key;
@@ -113,7 +115,7 @@ impl Rustic {
         }
     }
 
-    fn credentials(&self) -> Result<Credentials, String> {
+    fn credentials(&self) -> EngineResult<Credentials> {
         match self.key.get() {
             Some(key) => Ok(Credentials::Masterkey(key.clone())),
             None => Ok(Credentials::password(self.password()?)),
@@ -130,14 +132,14 @@ impl Rustic {
 
     /// The repository as rustic_core opens it: an `rclone:` repository through the
     /// engine's own REST server of rclone's.
-    fn location(&self) -> Result<String, String> {
+    fn location(&self) -> EngineResult<String> {
         let r = &self.spec.repository;
         let Some(remote) = r.strip_prefix("rclone:") else {
             return Ok(r.clone());
         };
         let mut served = self.served.lock().expect("served");
         if served.is_none() {
-            *served = Some(serve::Served::start(remote)?);
+            *served = Some(serve::Served::start(remote).map_err(EngineError::Unreachable)?);
         }
         Ok(format!("rest:{}", served.as_ref().expect("started").url))
     }
@@ -145,7 +147,7 @@ impl Rustic {
     /// restic's lock on the repository (see lock.rs); taken after the repository was
     /// opened (it needs the master key). Repositories of other kinds (none that clan
     /// configures) are not locked.
-    fn lock(&self, exclusive: bool) -> Result<Option<lock::Held>, String> {
+    fn lock(&self, exclusive: bool) -> EngineResult<Option<lock::Held>> {
         let r = &self.spec.repository;
         let store = match r.strip_prefix("local:") {
             Some(p) => lock::Store::Dir(Path::new(p).join("locks")),
@@ -155,7 +157,10 @@ impl Rustic {
                 None => return Ok(None),
             },
         };
-        let key = self.key.get().ok_or("the repository is not open")?;
+        let key = self
+            .key
+            .get()
+            .ok_or_else(|| EngineError::Repository("the repository is not open".into()))?;
         lock::acquire(store, &redacted(r), key, exclusive).map(Some)
     }
 
@@ -176,18 +181,18 @@ impl Rustic {
         Ok(password)
     }
 
-    fn backends(&self) -> Result<rustic_core::RepositoryBackends, String> {
+    fn backends(&self) -> EngineResult<rustic_core::RepositoryBackends> {
         BackendOptions::default()
             .repository(self.location()?)
             .to_backends()
             .map_err(err)
     }
 
-    fn repo(&self) -> Result<Repository<()>, String> {
+    fn repo(&self) -> EngineResult<Repository<()>> {
         Repository::new(&RepositoryOptions::default(), &self.backends()?).map_err(err)
     }
 
-    fn open(&self) -> Result<Repository<rustic_core::OpenStatus>, String> {
+    fn open(&self) -> EngineResult<Repository<rustic_core::OpenStatus>> {
         let repo = self.repo()?.open(&self.credentials()?).map_err(err)?;
         Ok(self.remember_key(repo))
     }
@@ -196,7 +201,7 @@ impl Rustic {
     fn open_reporting(
         &self,
         progress: Option<ProgressSender>,
-    ) -> Result<Repository<rustic_core::OpenStatus>, String> {
+    ) -> EngineResult<Repository<rustic_core::OpenStatus>> {
         let Some(tx) = progress else {
             return self.open();
         };
@@ -227,9 +232,9 @@ fn redacted(repo: &str) -> String {
 /// The error's one-line form: its full form carries a backtrace when RUST_BACKTRACE
 /// is set, and resolving that costs ~150 MiB and seconds even for an error that is
 /// only checked and dropped.
-fn err(e: impl std::ops::Deref<Target = rustic_core::RusticError>) -> String {
+fn err(e: impl std::ops::Deref<Target = rustic_core::RusticError>) -> EngineError {
     let line = e.display_log();
-    line.strip_prefix("Error: ").unwrap_or(&line).to_string()
+    EngineError::Repository(line.strip_prefix("Error: ").unwrap_or(&line).to_string())
 }
 
 fn to_snapshot(s: &SnapshotFile) -> Snapshot {
@@ -293,7 +298,7 @@ fn apply_root_metadata(description: Option<&str>, path: &Path, dest: &Path) -> R
 }
 
 impl Engine for Rustic {
-    fn ensure_initialized(&self) -> Result<(), String> {
+    fn ensure_initialized(&self) -> EngineResult<()> {
         let backends = self.backends()?;
         let repo = Repository::new(&RepositoryOptions::default(), &backends).map_err(err)?;
         if repo.config_id().map_err(err)?.is_some() {
@@ -330,7 +335,7 @@ impl Engine for Rustic {
         tags: &[String],
         excludes: &[String],
         progress: Option<ProgressSender>,
-    ) -> Result<Snapshot, String> {
+    ) -> EngineResult<Snapshot> {
         let repo = self.open_reporting(progress)?;
         let _lock = self.lock(false)?;
         let repo = repo.to_indexed_ids().map_err(err)?;
@@ -363,7 +368,7 @@ impl Engine for Rustic {
         Ok(to_snapshot(&snap))
     }
 
-    fn snapshots(&self) -> Result<Vec<Snapshot>, String> {
+    fn snapshots(&self) -> EngineResult<Vec<Snapshot>> {
         let mut snaps = self.open()?.get_all_snapshots().map_err(err)?;
         snaps.sort_by(|a, b| a.time.cmp(&b.time));
         Ok(snaps.iter().map(to_snapshot).collect())
@@ -375,7 +380,7 @@ impl Engine for Rustic {
         path: &Path,
         dest: &Path,
         progress: Option<ProgressSender>,
-    ) -> Result<(), String> {
+    ) -> EngineResult<()> {
         let repo = self.open_reporting(progress)?;
         let _lock = self.lock(false)?;
         let repo = repo.to_indexed().map_err(err)?;
@@ -402,10 +407,14 @@ impl Engine for Rustic {
             .map_err(err)?;
         repo.restore(plan, &opts, ls, &local).map_err(err)?;
         let snap = repo.get_snapshot_from_str(id, |_| true).map_err(err)?;
-        apply_root_metadata(snap.description.as_deref(), path, dest)
+        Ok(apply_root_metadata(
+            snap.description.as_deref(),
+            path,
+            dest,
+        )?)
     }
 
-    fn hard_links(&self, id: &str, paths: &[PathBuf]) -> Result<Vec<Vec<PathBuf>>, String> {
+    fn hard_links(&self, id: &str, paths: &[PathBuf]) -> EngineResult<Vec<Vec<PathBuf>>> {
         let repo = self.open()?;
         let _lock = self.lock(false)?;
         let repo = repo.to_indexed_ids().map_err(err)?;
@@ -432,7 +441,7 @@ impl Engine for Rustic {
         Ok(groups.into_values().filter(|g| g.len() > 1).collect())
     }
 
-    fn check(&self, read_data: bool) -> Result<(), String> {
+    fn check(&self, read_data: bool) -> EngineResult<()> {
         let mut opts = CheckOptions::default();
         opts.read_data = read_data;
         // Findings come back as a list (also logged by rustic); any error-level one
@@ -448,13 +457,13 @@ impl Engine for Rustic {
             .iter()
             .map(|(level, e)| format!("{}: {e}", format!("{level:?}").to_lowercase()))
             .collect();
-        Err(format!(
+        Err(EngineError::Repository(format!(
             "the repository has errors:\n  {}",
             findings.join("\n  ")
-        ))
+        )))
     }
 
-    fn forget(&self, host: &str, keep: &Keep) -> Result<Vec<String>, String> {
+    fn forget(&self, host: &str, keep: &Keep) -> EngineResult<Vec<String>> {
         let repo = self.open()?;
         let lock = self.lock(true)?;
         let mut snaps = repo.get_all_snapshots().map_err(err)?;

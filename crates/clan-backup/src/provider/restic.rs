@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use super::{Listed, Provider, SnapshotRequest, from_tags};
 use crate::config::ResticConfig;
-use crate::engine::{Engine, Keep, ProgressSender, RepoSpec, Rustic, Snapshot};
+use crate::engine::{Engine, EngineError, Keep, ProgressSender, RepoSpec, Rustic, Snapshot};
 use crate::error::{BackupError, Result};
 use crate::event::{Event, Reporter};
 
@@ -51,10 +51,10 @@ impl Restic {
         }
     }
 
-    fn fail(&self, message: String) -> BackupError {
-        let message = match &self.sftp_hint {
-            Some(hint) if message.contains("rclone exited") => format!("{hint}\n{message}"),
-            _ => message,
+    fn fail(&self, e: EngineError) -> BackupError {
+        let message = match (&e, &self.sftp_hint) {
+            (EngineError::Unreachable(m), Some(hint)) => format!("{hint}\n{m}"),
+            _ => e.to_string(),
         };
         BackupError::Provider {
             provider: self.name.clone(),
@@ -144,8 +144,8 @@ fn parse_sftp(repo: &str) -> Option<(Option<String>, String, Option<u16>, String
 /// Runs `work` on a scoped thread while its progress is reported from this one.
 fn with_progress<T: Send>(
     reporter: &dyn Reporter,
-    work: impl FnOnce(ProgressSender) -> std::result::Result<T, String> + Send,
-) -> std::result::Result<T, String> {
+    work: impl FnOnce(ProgressSender) -> std::result::Result<T, EngineError> + Send,
+) -> std::result::Result<T, EngineError> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::scope(|scope| {
         let worker = scope.spawn(move || work(tx));
@@ -159,7 +159,7 @@ fn with_progress<T: Send>(
         }
         worker
             .join()
-            .unwrap_or_else(|_| Err("the backup engine panicked".into()))
+            .unwrap_or_else(|_| Err(EngineError::Repository("the backup engine panicked".into())))
     })
 }
 
@@ -247,7 +247,13 @@ impl Provider for Restic {
         with_progress(reporter, |tx| {
             self.engine.restore(&snap.id, path, dest, Some(tx))
         })
-        .map_err(|e| self.fail(format!("restoring {}: {e}", path.display())))?;
+        .map_err(|e| {
+            let what = format!("restoring {}: ", path.display());
+            self.fail(match e {
+                EngineError::Repository(m) => EngineError::Repository(what + &m),
+                other => other,
+            })
+        })?;
         Ok(())
     }
 

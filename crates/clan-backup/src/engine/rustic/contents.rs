@@ -78,7 +78,7 @@ pub fn write<S: IndexedFull + Sync>(
             let (path, node) = match item {
                 Ok((path, node)) => (target(&path), node),
                 Err(e) => {
-                    fail(super::err(e));
+                    fail(super::err(e).to_string());
                     break;
                 }
             };

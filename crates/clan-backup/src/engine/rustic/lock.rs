@@ -25,6 +25,8 @@ use std::time::Duration;
 use aes256ctr_poly1305aes::Aes256CtrPoly1305Aes;
 use aes256ctr_poly1305aes::aead::AeadInPlace;
 use rustic_core::repofile::MasterKey;
+
+use crate::engine::EngineError;
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
@@ -277,13 +279,13 @@ pub fn acquire(
     repo: &str,
     master: &MasterKey,
     exclusive: bool,
-) -> Result<Held, String> {
+) -> Result<Held, EngineError> {
     let refuse = |l: LockFile| {
-        format!(
+        EngineError::Locked(format!(
             "the repository {repo} is locked: {}. Wait for it to finish; if that process is \
              gone, `restic unlock` (or waiting 30 minutes) removes the lock",
             l.describe()
-        )
+        ))
     };
     if let Some(l) = conflict(&store, master, exclusive, "")? {
         return Err(refuse(l));
@@ -401,7 +403,10 @@ mod tests {
             ..Default::default()
         };
         let e = engine.forget("m", &keep).unwrap_err();
-        assert!(e.contains("is locked: a lock of"), "{engine_repo}: {e}");
+        assert!(
+            matches!(&e, EngineError::Locked(m) if m.contains("is locked: a lock of")),
+            "{engine_repo}: {e}"
+        );
         let mut stdin = child.stdin.take().unwrap();
         std::io::Write::write_all(&mut stdin, b"some data").unwrap();
         drop(stdin);
@@ -476,7 +481,10 @@ mod tests {
         let shared = acquire(false).unwrap();
         let second = acquire(false).unwrap();
         let e = acquire(true).err().unwrap();
-        assert!(e.contains("is locked: a lock of"), "{e}");
+        assert!(
+            matches!(&e, EngineError::Locked(m) if m.contains("is locked: a lock of")),
+            "{e}"
+        );
         drop((shared, second));
         let exclusive = acquire(true).unwrap();
         assert!(acquire(false).is_err());
