@@ -74,14 +74,63 @@ pub enum BackupError {
     /// A folder that the backup does not hold (it was missing when the backup was made).
     #[error("backup '{name}' does not hold {}", .path.display())]
     NotInBackup { name: String, path: PathBuf },
-    /// An error the machine runtime reported, with its message as it was there.
-    #[error("{0}")]
-    OnMachine(String),
+    /// An error the machine runtime reported: its kind and message as they were there.
+    #[error("{message}")]
+    OnMachine {
+        kind: BackupErrorKind,
+        message: String,
+    },
     #[error("{context}: {source}")]
     Io {
         context: String,
         source: std::io::Error,
     },
+}
+
+/// What kind of failure, in stable names: for programs (the agent, the UI) and
+/// across the wire from a machine's runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BackupErrorKind {
+    Provider,
+    Step,
+    RestoreFailed,
+    UnknownProvider,
+    UnknownState,
+    NoSuchBackup,
+    Config,
+    NoSystemd,
+    Busy,
+    NothingToBackUp,
+    Interrupted,
+    Filesystem,
+    NotInBackup,
+    Io,
+    /// Reaching the machine or its runtime failed.
+    Runtime,
+}
+
+impl BackupError {
+    pub fn kind(&self) -> BackupErrorKind {
+        use BackupErrorKind as K;
+        match self {
+            Self::Provider { .. } | Self::Command { .. } => K::Provider,
+            Self::Step { .. } => K::Step,
+            Self::RestoreFailed { .. } | Self::RestoreFailedNoSafety { .. } => K::RestoreFailed,
+            Self::UnknownProvider { .. } => K::UnknownProvider,
+            Self::UnknownState { .. } => K::UnknownState,
+            Self::NoSuchBackup { .. } => K::NoSuchBackup,
+            Self::Config(_) => K::Config,
+            Self::NoSystemd { .. } => K::NoSystemd,
+            Self::Busy(_) => K::Busy,
+            Self::NothingToBackUp(_) => K::NothingToBackUp,
+            Self::Interrupted => K::Interrupted,
+            Self::Fs(_) => K::Filesystem,
+            Self::NotInBackup { .. } => K::NotInBackup,
+            Self::OnMachine { kind, .. } => *kind,
+            Self::Io { .. } => K::Io,
+        }
+    }
 }
 
 pub type Result<T, E = BackupError> = std::result::Result<T, E>;

@@ -21,6 +21,6 @@ pub mod services;
 pub mod tree;
 
 pub use config::ProviderConfig;
-pub use error::{BackupError, Result};
+pub use error::{BackupError, BackupErrorKind, Result};
 pub use event::{Event, Reporter};
 pub use ops::{BackupInfo, Machine, Reason, RestoreOptions};

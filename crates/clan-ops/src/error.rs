@@ -41,6 +41,9 @@ pub enum ErrorKind {
 #[derive(Debug, Clone, Serialize)]
 pub struct ErrorReport {
     pub kind: ErrorKind,
+    /// For backup errors, which (the same whether here or on the machine).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup: Option<clan_backup::BackupErrorKind>,
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<&'static str>,
@@ -109,6 +112,10 @@ impl Error {
     pub fn report(&self) -> ErrorReport {
         ErrorReport {
             kind: self.kind(),
+            backup: match self {
+                Self::Backup(e) => Some(e.kind()),
+                _ => None,
+            },
             message: self.to_string(),
             hint: self.hint(),
         }

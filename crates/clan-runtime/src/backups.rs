@@ -22,8 +22,16 @@ pub struct Backups {
     pub place: Place,
 }
 
+/// A failure on the machine keeps its kind; one reaching it is a runtime failure.
 fn remote_error(e: RuntimeError) -> BackupError {
-    BackupError::OnMachine(e.to_string())
+    let kind = match &e {
+        RuntimeError::Failed { error, .. } => error.kind,
+        _ => clan_backup::BackupErrorKind::Runtime,
+    };
+    BackupError::OnMachine {
+        kind,
+        message: e.to_string(),
+    }
 }
 
 impl Backups {

@@ -72,7 +72,7 @@ impl Runtime {
                     message: e.to_string(),
                 })
             }
-            (Some(Reply::Failed(message)), _) => Err(RuntimeError::Failed { host, message }),
+            (Some(Reply::Failed(error)), _) => Err(RuntimeError::Failed { host, error }),
             (_, Err(e)) => Err(e.into()),
             (_, Ok(_)) => Err(RuntimeError::Protocol {
                 host,

@@ -23,8 +23,11 @@ pub use protocol::{Reply, Request};
 pub enum RuntimeError {
     #[error(transparent)]
     Host(#[from] clan_core::host::HostError),
-    #[error("on {host}: {message}")]
-    Failed { host: String, message: String },
+    #[error("on {host}: {}", .error.message)]
+    Failed {
+        host: String,
+        error: protocol::WireError,
+    },
     #[error("the clan runtime on {host} answered something unexpected: {message}")]
     Protocol { host: String, message: String },
     #[error("{context}: {source}")]

@@ -52,8 +52,9 @@ pub enum Reply {
     Event(Event),
     /// The request's result; the last line.
     Done(Value),
-    /// The request failed; the message says where and why. The last line.
-    Failed(String),
+    /// The request failed: its kind, and a message that says where and why. The
+    /// last line.
+    Failed(WireError),
 }
 
 impl Reply {
@@ -62,20 +63,55 @@ impl Reply {
     }
 }
 
-/// Results per provider on the wire: errors as their messages.
-pub type WirePerProvider<T> = Vec<(String, std::result::Result<T, String>)>;
+/// An error on the wire: its kind and message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WireError {
+    pub kind: clan_backup::BackupErrorKind,
+    pub message: String,
+}
+
+impl WireError {
+    /// A failure of the runtime itself (reading the request, applying, secrets).
+    pub fn runtime(message: String) -> Self {
+        Self {
+            kind: clan_backup::BackupErrorKind::Runtime,
+            message,
+        }
+    }
+}
+
+impl From<&clan_backup::BackupError> for WireError {
+    fn from(e: &clan_backup::BackupError) -> Self {
+        Self {
+            kind: e.kind(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<WireError> for clan_backup::BackupError {
+    fn from(e: WireError) -> Self {
+        Self::OnMachine {
+            kind: e.kind,
+            message: e.message,
+        }
+    }
+}
+
+/// Results per provider on the wire: errors with their kinds.
+pub type WirePerProvider<T> = Vec<(String, std::result::Result<T, WireError>)>;
 
 pub fn to_wire<T>(results: clan_backup::ops::PerProvider<T>) -> WirePerProvider<T> {
     results
         .into_iter()
-        .map(|(n, r)| (n, r.map_err(|e| e.to_string())))
+        .map(|(n, r)| (n, r.map_err(|e| WireError::from(&e))))
         .collect()
 }
 
 pub fn from_wire<T>(results: WirePerProvider<T>) -> clan_backup::ops::PerProvider<T> {
     results
         .into_iter()
-        .map(|(n, r)| (n, r.map_err(clan_backup::BackupError::OnMachine)))
+        .map(|(n, r)| (n, r.map_err(Into::into)))
         .collect()
 }
 
@@ -93,12 +129,13 @@ mod tests {
             e.line(),
             r#"{"event":{"event":"step","provider":"borg","step":"snapshot"}}"#
         );
-        let back: Reply = serde_json::from_str(&Reply::Failed("no\nway".into()).line()).unwrap();
-        assert!(matches!(back, Reply::Failed(m) if m == "no\nway"));
+        let failed = Reply::Failed(WireError::runtime("no\nway".into()));
+        let back: Reply = serde_json::from_str(&failed.line()).unwrap();
+        assert!(matches!(back, Reply::Failed(e) if e.message == "no\nway"));
     }
 
     #[test]
-    fn per_provider_errors_keep_their_message() {
+    fn per_provider_errors_keep_their_message_and_kind() {
         let r: clan_backup::ops::PerProvider<u32> = vec![
             ("a".into(), Ok(1)),
             (
@@ -109,6 +146,8 @@ mod tests {
         let json = serde_json::to_string(&to_wire(r)).unwrap();
         let back = from_wire::<u32>(serde_json::from_str(&json).unwrap());
         assert_eq!(back[0].1.as_ref().unwrap(), &1);
-        assert_eq!(back[1].1.as_ref().unwrap_err().to_string(), "bad");
+        let e = back[1].1.as_ref().unwrap_err();
+        assert_eq!(e.to_string(), "bad");
+        assert_eq!(e.kind(), clan_backup::BackupErrorKind::Config);
     }
 }

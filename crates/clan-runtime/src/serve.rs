@@ -11,7 +11,7 @@ use serde_json::Value;
 use clan_backup::{Event, Reporter, ops};
 
 use crate::apply;
-use crate::protocol::{BackupOp, Reply, Request, to_wire};
+use crate::protocol::{BackupOp, Reply, Request, WireError, to_wire};
 
 /// Where `clan vars upload` material lives on a machine.
 pub const SECRETS_DIR: &str = "/var/lib/clan/secrets";
@@ -39,9 +39,12 @@ pub fn serve(input: &mut dyn Read, output: &mut (dyn Write + Send)) {
             })
         });
     let reporter = JsonLines(Mutex::new(output));
-    let reply = match request.and_then(|r| handle(r, &reporter)) {
+    let reply = match request
+        .map_err(WireError::runtime)
+        .and_then(|r| handle(r, &reporter))
+    {
         Ok(value) => Reply::Done(value),
-        Err(message) => Reply::Failed(message),
+        Err(error) => Reply::Failed(error),
     };
     let mut out = reporter.0.lock().expect("output");
     let _ = writeln!(out, "{}", reply.line());
@@ -52,7 +55,7 @@ fn json<T: Serialize>(value: T) -> Value {
     serde_json::to_value(value).expect("serialisable")
 }
 
-fn handle(request: Request, reporter: &dyn Reporter) -> Result<Value, String> {
+fn handle(request: Request, reporter: &dyn Reporter) -> Result<Value, WireError> {
     match request {
         Request::Backups { mut machine, op } => {
             pin_from_config(&mut machine);
@@ -63,11 +66,14 @@ fn handle(request: Request, reporter: &dyn Reporter) -> Result<Value, String> {
                 provider: None,
                 step: format!("installing {} secret files", bundle.manifest.files.len()),
             });
-            let done = clan_vars::upload::write(&bundle, Path::new(SECRETS_DIR))
-                .map_err(|e| format!("installing the secrets into {SECRETS_DIR}: {e}"))?;
+            let done = clan_vars::upload::write(&bundle, Path::new(SECRETS_DIR)).map_err(|e| {
+                WireError::runtime(format!("installing the secrets into {SECRETS_DIR}: {e}"))
+            })?;
             Ok(json(done.ownership_deferred))
         }
-        Request::Apply { machine } => apply::apply(&machine, reporter).map(json),
+        Request::Apply { machine } => apply::apply(&machine, reporter)
+            .map(json)
+            .map_err(WireError::runtime),
     }
 }
 
@@ -98,8 +104,8 @@ fn pin_from_config(m: &mut ops::Machine) {
     }
 }
 
-fn backups(m: &ops::Machine, op: BackupOp, reporter: &dyn Reporter) -> Result<Value, String> {
-    let e = |e: clan_backup::BackupError| e.to_string();
+fn backups(m: &ops::Machine, op: BackupOp, reporter: &dyn Reporter) -> Result<Value, WireError> {
+    let e = |e: clan_backup::BackupError| WireError::from(&e);
     Ok(match op {
         BackupOp::Create { only, reason } => json(to_wire(
             ops::create(m, only.as_deref(), reason, reporter).map_err(e)?,
