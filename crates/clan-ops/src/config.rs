@@ -96,18 +96,16 @@ fn find_in_type<'a>(
     }
 }
 
+/// The options of one machine in the inventory (`machines.<name>`).
 fn machine_group() -> Group {
     let inv = clan_core::inventory::schema();
-    match inv.get("machines") {
-        Some(OptionNode::Option(o)) => match &o.ty {
-            OptionType::AttrsOf { elem, .. } => match elem.as_ref() {
-                OptionType::Submodule(g) => g.clone(),
-                _ => Group::new(),
-            },
-            _ => Group::new(),
-        },
-        _ => Group::new(),
+    if let Some(OptionNode::Option(o)) = inv.get("machines")
+        && let OptionType::AttrsOf { elem, .. } = &o.ty
+        && let OptionType::Submodule(g) = elem.as_ref()
+    {
+        return g.clone();
     }
+    Group::new()
 }
 
 fn pointer(parts: &[&str]) -> String {
