@@ -1,4 +1,4 @@
-//! `clan init [DIR] [--name N] [--domain D]`
+//! `clan init [DIR] [--name N] [--domain D]` (clan-ops' `init`)
 
 use std::path::PathBuf;
 
@@ -20,25 +20,7 @@ pub struct Opts {
 }
 
 pub fn run(o: Opts) -> Result {
-    let name = match o.name {
-        Some(n) => n,
-        None => std::path::absolute(&o.dir)
-            .ok()
-            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-            .map(|n| {
-                n.chars()
-                    .map(|c| {
-                        if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                            c
-                        } else {
-                            '-'
-                        }
-                    })
-                    .collect()
-            })
-            .unwrap_or_else(|| "my-clan".into()),
-    };
-    let clan = clan_core::ClanDir::init(&o.dir, &name, &o.domain)?;
+    let (clan, name) = clan_ops::init::init(&o.dir, o.name.as_deref(), &o.domain)?;
     println!("Created clan '{name}' in {}", clan.root().display());
     println!(
         "Next: `clan machines create NAME`, then describe services in clan.nix (`clan modules list`)."
