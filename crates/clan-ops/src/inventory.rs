@@ -352,3 +352,94 @@ mod tests {
         );
     }
 }
+
+/// Edits end to end on a clan in inventory.json (no Nix): checked against the
+/// whole clan before anything is written, committed when it holds.
+#[cfg(test)]
+mod clan_tests {
+    use super::*;
+    use serde_json::json;
+
+    fn git(dir: &Path, args: &[&str]) -> String {
+        let out = std::process::Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    #[test]
+    fn a_role_edit_that_breaks_the_clan_writes_nothing_and_one_that_holds_is_committed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let inventory = json!({
+            "meta": {"name": "t"},
+            "machines": {"a": {"machineClass": "linux"}, "b": {"machineClass": "linux"}},
+        });
+        let path = tmp.path().join("inventory.json");
+        std::fs::write(&path, serde_json::to_string_pretty(&inventory).unwrap()).unwrap();
+        git(tmp.path(), &["init", "-q"]);
+        git(tmp.path(), &["add", "-A"]);
+        git(tmp.path(), &["commit", "-qm", "init"]);
+        let open =
+            || Clan::open(clan_core::ClanDir::open(tmp.path(), "the test").unwrap()).unwrap();
+
+        let create = [
+            Edit::CreateInstance {
+                instance: "borg".into(),
+                module: "borgbackup".into(),
+                input: None,
+            },
+            Edit::AddMember {
+                instance: "borg".into(),
+                role: "server".into(),
+                machine: "a".into(),
+            },
+            Edit::AddMember {
+                instance: "borg".into(),
+                role: "client".into(),
+                machine: "b".into(),
+            },
+        ];
+        // A setting the role does not have: refused, nothing written or committed.
+        let mut bad = create.to_vec();
+        bad.push(Edit::SetRoleSettings {
+            instance: "borg".into(),
+            role: "server".into(),
+            layer: SettingsLayer::Role,
+            settings: Some(json!({"directry": "/srv/borg"})),
+        });
+        let before = std::fs::read_to_string(&path).unwrap();
+        let e = edit(&open(), &bad, "instances: borg")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("directry"), "{e}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), before);
+        assert_eq!(git(tmp.path(), &["log", "--format=%s"]), "init\n");
+
+        let mut good = create.to_vec();
+        good.push(Edit::SetRoleSettings {
+            instance: "borg".into(),
+            role: "server".into(),
+            layer: SettingsLayer::Machine("a".into()),
+            settings: Some(json!({"directory": "/srv/borg"})),
+        });
+        let written = edit(&open(), &good, "instances: borg").unwrap();
+        assert!(written.committed);
+        let clan = open();
+        let resolved = clan.resolve(&[]).unwrap();
+        let server = resolved.machines["a"]
+            .clan_core
+            .borgbackup
+            .server
+            .as_ref()
+            .unwrap();
+        assert_eq!(server.directory, "/srv/borg");
+        assert!(server.clients.as_ref().unwrap().contains_key("b"));
+        assert_eq!(
+            git(tmp.path(), &["log", "--format=%s"]),
+            "instances: borg\ninit\n"
+        );
+    }
+}
