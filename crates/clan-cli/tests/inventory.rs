@@ -207,3 +207,19 @@ fn bad_inventory_names_the_file_and_path() {
         "{err}"
     );
 }
+
+/// Instance names become provider names, systemd unit names and paths: a name with
+/// a space or a '/' is refused when the clan is read, naming it and the rule.
+#[test]
+fn instance_names_are_checked() {
+    let clan = clan_with(&[(
+        "inventory.json",
+        r#"{"meta": {"name": "t"}, "machines": {"a": {}},
+            "instances": {"my backup": {"module": {"name": "restic"}, "roles": {}}}}"#,
+    )]);
+    let err = clan_in(clan.path(), &["machines", "list"]).fails();
+    assert!(
+        err.contains("instances.my backup") && err.contains("letters, digits, '_' and '-'"),
+        "{err}"
+    );
+}

@@ -222,78 +222,21 @@ pub fn run_one(
         generator: name.to_string(),
         message,
     };
-    let missing: Vec<&String> = g.runtime_inputs.iter().filter(|p| !on_path(p)).collect();
+    let missing: Vec<&str> = g
+        .runtime_inputs
+        .iter()
+        .filter(|p| !on_path(p))
+        .map(String::as_str)
+        .collect();
     if !missing.is_empty() {
         return Err(fail(format!(
             "needs {} on PATH (runtimeInputs); install {} first",
-            missing
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
+            missing.join(", "),
             if missing.len() == 1 { "it" } else { "them" }
         )));
     }
-    let tmp = tempfile::Builder::new()
-        .prefix("clan-vars-")
-        .tempdir()
-        .map_err(io("creating a temporary directory"))?;
-    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o700))
-        .map_err(io("securing the temporary directory"))?;
-    let (out, inp, pr) = (
-        tmp.path().join("out"),
-        tmp.path().join("in"),
-        tmp.path().join("prompts"),
-    );
-    for d in [&out, &inp, &pr] {
-        std::fs::create_dir(d).map_err(io("creating the generator's directories"))?;
-    }
-    for (dep, files) in inputs {
-        for (f, v) in files {
-            crate::keys::write_private(&inp.join(dep).join(f), v, 0o600)?;
-        }
-    }
-    for (p, v) in prompts {
-        crate::keys::write_private(&pr.join(p), v, 0o600)?;
-    }
-    let mut script = String::from("set -euo pipefail\n");
-    for (p, def) in &g.prompts {
-        if def.persist {
-            script.push_str(&format!("cat \"$prompts/{p}\" > \"$out/{p}\"\n"));
-        }
-    }
-    script.push_str(&g.script);
-    let script_file = tmp.path().join("script.sh");
-    std::fs::write(&script_file, script).map_err(io("writing the generator script"))?;
-
-    let mut cmd = if sandbox {
-        // No network, no other processes, the host read-only; only the temp dir writable.
-        Cmd::new("bwrap")
-            .args([
-                "--unshare-all",
-                "--die-with-parent",
-                "--ro-bind",
-                "/",
-                "/",
-                "--dev",
-                "/dev",
-                "--proc",
-                "/proc",
-                "--tmpfs",
-                "/tmp",
-            ])
-            .arg("--bind")
-            .arg(tmp.path())
-            .arg(tmp.path())
-            .args(["--chdir"])
-            .arg(tmp.path())
-            .args(["--", "bash"])
-            .arg(&script_file)
-    } else {
-        Cmd::new("bash").arg(&script_file).cwd(tmp.path())
-    };
-    cmd = cmd.env("out", &out).env("in", &inp).env("prompts", &pr);
-    cmd.run().map_err(|e| match e {
+    let work = Workdir::new(g, inputs, prompts)?;
+    work.command(sandbox).run().map_err(|e| match e {
         CommandError::Failed {
             code,
             stderr,
@@ -306,18 +249,110 @@ pub fn run_one(
         )),
         other => fail(other.to_string()),
     })?;
-    let mut produced = BTreeMap::new();
-    let mut absent = Vec::new();
-    for o in outputs(g) {
-        match std::fs::read(out.join(&o.name)) {
-            Ok(v) => {
-                produced.insert(o.name, v);
-            }
-            Err(_) => absent.push(o.name),
+    work.outputs(g).map_err(fail)
+}
+
+/// A generator's private working directory: `out/`, `in/<dep>/<file>`,
+/// `prompts/<p>` and the script, removed when dropped.
+struct Workdir {
+    tmp: tempfile::TempDir,
+    out: PathBuf,
+    inp: PathBuf,
+    prompts: PathBuf,
+    script: PathBuf,
+}
+
+impl Workdir {
+    fn new(
+        g: &Generator,
+        inputs: &BTreeMap<String, BTreeMap<String, Vec<u8>>>,
+        prompts: &BTreeMap<String, Vec<u8>>,
+    ) -> Result<Self> {
+        let tmp = tempfile::Builder::new()
+            .prefix("clan-vars-")
+            .tempdir()
+            .map_err(io("creating a temporary directory"))?;
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o700))
+            .map_err(io("securing the temporary directory"))?;
+        let w = Self {
+            out: tmp.path().join("out"),
+            inp: tmp.path().join("in"),
+            prompts: tmp.path().join("prompts"),
+            script: tmp.path().join("script.sh"),
+            tmp,
+        };
+        for d in [&w.out, &w.inp, &w.prompts] {
+            std::fs::create_dir(d).map_err(io("creating the generator's directories"))?;
         }
+        for (dep, files) in inputs {
+            for (f, v) in files {
+                crate::keys::write_private(&w.inp.join(dep).join(f), v, 0o600)?;
+            }
+        }
+        for (p, v) in prompts {
+            crate::keys::write_private(&w.prompts.join(p), v, 0o600)?;
+        }
+        let mut script = String::from("set -euo pipefail\n");
+        for (p, def) in &g.prompts {
+            if def.persist {
+                script.push_str(&format!("cat \"$prompts/{p}\" > \"$out/{p}\"\n"));
+            }
+        }
+        script.push_str(&g.script);
+        std::fs::write(&w.script, script).map_err(io("writing the generator script"))?;
+        Ok(w)
     }
-    if !absent.is_empty() {
-        let mut made: Vec<String> = std::fs::read_dir(&out)
+
+    /// The script under bash: in bubblewrap (no network, no other processes, the
+    /// host read-only, only this directory writable) when `sandbox`.
+    fn command(&self, sandbox: bool) -> Cmd {
+        let dir = self.tmp.path();
+        let cmd = if sandbox {
+            Cmd::new("bwrap")
+                .args([
+                    "--unshare-all",
+                    "--die-with-parent",
+                    "--ro-bind",
+                    "/",
+                    "/",
+                    "--dev",
+                    "/dev",
+                    "--proc",
+                    "/proc",
+                    "--tmpfs",
+                    "/tmp",
+                ])
+                .arg("--bind")
+                .arg(dir)
+                .arg(dir)
+                .args(["--chdir"])
+                .arg(dir)
+                .args(["--", "bash"])
+                .arg(&self.script)
+        } else {
+            Cmd::new("bash").arg(&self.script).cwd(dir)
+        };
+        cmd.env("out", &self.out)
+            .env("in", &self.inp)
+            .env("prompts", &self.prompts)
+    }
+
+    /// Every declared output, or which are missing and what the script made.
+    fn outputs(&self, g: &Generator) -> std::result::Result<BTreeMap<String, Vec<u8>>, String> {
+        let mut produced = BTreeMap::new();
+        let mut absent = Vec::new();
+        for o in outputs(g) {
+            match std::fs::read(self.out.join(&o.name)) {
+                Ok(v) => {
+                    produced.insert(o.name, v);
+                }
+                Err(_) => absent.push(o.name),
+            }
+        }
+        if absent.is_empty() {
+            return Ok(produced);
+        }
+        let mut made: Vec<String> = std::fs::read_dir(&self.out)
             .map(|d| {
                 d.flatten()
                     .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -325,7 +360,7 @@ pub fn run_one(
             })
             .unwrap_or_default();
         made.sort();
-        return Err(fail(format!(
+        Err(format!(
             "did not produce {} (declared in files); it produced: {}",
             absent.join(", "),
             if made.is_empty() {
@@ -333,9 +368,8 @@ pub fn run_one(
             } else {
                 made.join(", ")
             }
-        )));
+        ))
     }
-    Ok(produced)
 }
 
 /// Generates what the machines need; returns (machine, generator) of those that ran.

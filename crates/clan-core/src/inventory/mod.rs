@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::merge::{Definition, MergeError};
-use crate::names::MachineName;
+use crate::names::{InstanceName, MachineName};
 use crate::options::build::*;
 use crate::options::{Group, apply_defaults};
 use crate::validate::{Issue, Validator};
@@ -174,124 +174,99 @@ impl Inventory {
         value: Value,
         layers: &mut BTreeMap<(String, String), SettingsLayers>,
     ) -> Result<Self, InventoryError> {
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct RawMachine {
-            name: Option<String>,
-            description: Option<String>,
-            tags: Vec<String>,
-            deploy: Deploy,
-            machine_class: MachineClass,
-            installed_at: Option<i64>,
-        }
-        #[derive(Deserialize)]
-        struct RawModuleRef {
-            name: Option<String>,
-            input: Option<String>,
-        }
-        #[derive(Deserialize)]
-        struct RawRole {
-            machines: BTreeMap<String, Value>,
-            tags: BTreeMap<String, Value>,
-        }
-        #[derive(Deserialize)]
-        struct RawInstance {
-            module: RawModuleRef,
-            roles: BTreeMap<String, RawRole>,
-        }
-        #[derive(Deserialize)]
-        struct Raw {
-            meta: Meta,
-            machines: BTreeMap<String, RawMachine>,
-            instances: BTreeMap<String, RawInstance>,
-            tags: BTreeMap<String, Vec<String>>,
-        }
-        let raw: Raw = serde_json::from_value(value).map_err(|e| InventoryError::Json {
-            file: "inventory".into(),
-            message: e.to_string(),
-        })?;
-        let invalid = |path: String, message: String| {
-            InventoryError::Invalid(vec![Issue {
-                path,
-                message,
-                sources: vec![],
-            }])
-        };
-
+        let raw: raw::Inventory =
+            serde_json::from_value(value).map_err(|e| InventoryError::Json {
+                file: "inventory".into(),
+                message: e.to_string(),
+            })?;
         let mut machines = BTreeMap::new();
         for (key, m) in raw.machines {
-            let name = MachineName::new(&key)
-                .map_err(|e| invalid(format!("machines.{key}"), e.to_string()))?;
-            if let Some(n) = &m.name
-                && n != &key
-            {
-                return Err(invalid(
-                    format!("machines.{key}.name"),
-                    format!("is {n:?} but the machine is named {key:?}"),
-                ));
-            }
-            let mut tags: BTreeSet<String> = m.tags.into_iter().collect();
-            tags.extend(
-                raw.tags
-                    .iter()
-                    .filter(|(_, members)| members.contains(&key))
-                    .map(|(t, _)| t.clone()),
-            );
-            tags.insert(BUILTIN_TAG_ALL.to_string());
-            tags.insert(m.machine_class.as_str().to_string());
-            machines.insert(
-                key,
-                Machine {
-                    name,
-                    description: m.description,
-                    tags: tags.into_iter().collect(),
-                    deploy: m.deploy,
-                    machine_class: m.machine_class,
-                    installed_at: m.installed_at,
-                },
-            );
+            let machine = Self::machine(&key, m, &raw.tags)?;
+            machines.insert(key, machine);
         }
-        let instances = raw
-            .instances
-            .into_iter()
-            .map(|(name, i)| {
-                let roles = i
-                    .roles
-                    .into_iter()
-                    .map(|(role, r)| {
-                        let settings = layers
-                            .remove(&(name.clone(), role.clone()))
-                            .unwrap_or_default();
-                        (
-                            role,
-                            Role {
-                                machines: r.machines.into_keys().collect(),
-                                tags: r.tags.into_keys().collect(),
-                                settings,
-                            },
-                        )
-                    })
-                    .collect();
-                let module = ModuleRef {
-                    name: i.module.name.unwrap_or_else(|| name.clone()),
-                    input: i.module.input,
-                };
-                (
-                    name.clone(),
-                    Instance {
-                        name,
-                        module,
-                        roles,
-                    },
-                )
-            })
-            .collect();
+        let mut instances = BTreeMap::new();
+        for (name, i) in raw.instances {
+            let instance = Self::instance(name.clone(), i, layers)?;
+            instances.insert(name, instance);
+        }
         Ok(Self {
             merged: Value::Null,
             provenance: BTreeMap::new(),
             meta: raw.meta,
             machines,
             instances,
+        })
+    }
+
+    /// A machine with every tag it carries: its own, `inventory.tags` memberships,
+    /// `all` and its class.
+    fn machine(
+        key: &str,
+        m: raw::Machine,
+        inventory_tags: &BTreeMap<String, Vec<String>>,
+    ) -> Result<Machine, InventoryError> {
+        let name =
+            MachineName::new(key).map_err(|e| invalid(format!("machines.{key}"), e.to_string()))?;
+        if let Some(n) = &m.name
+            && n != key
+        {
+            return Err(invalid(
+                format!("machines.{key}.name"),
+                format!("is {n:?} but the machine is named {key:?}"),
+            ));
+        }
+        let mut tags: BTreeSet<String> = m.tags.into_iter().collect();
+        tags.extend(
+            inventory_tags
+                .iter()
+                .filter(|(_, members)| members.iter().any(|m| m == key))
+                .map(|(t, _)| t.clone()),
+        );
+        tags.insert(BUILTIN_TAG_ALL.to_string());
+        tags.insert(m.machine_class.as_str().to_string());
+        Ok(Machine {
+            name,
+            description: m.description,
+            tags: tags.into_iter().collect(),
+            deploy: m.deploy,
+            machine_class: m.machine_class,
+            installed_at: m.installed_at,
+        })
+    }
+
+    /// An instance with its roles' members and their settings layers.
+    fn instance(
+        name: String,
+        i: raw::Instance,
+        layers: &mut BTreeMap<(String, String), SettingsLayers>,
+    ) -> Result<Instance, InventoryError> {
+        InstanceName::new(&name)
+            .map_err(|e| invalid(format!("instances.{name}"), e.to_string()))?;
+        let roles = i
+            .roles
+            .into_iter()
+            .map(|(role, r)| {
+                let settings = layers
+                    .remove(&(name.clone(), role.clone()))
+                    .unwrap_or_default();
+                (
+                    role,
+                    Role {
+                        machines: r.machines.into_keys().collect(),
+                        tags: r.tags.into_keys().collect(),
+                        settings,
+                    },
+                )
+            })
+            .collect();
+        let module = ModuleRef {
+            name: i.module.name.unwrap_or_else(|| name.clone()),
+            input: i.module.input,
+        };
+        Ok(Instance {
+            name,
+            module,
+            roles,
         })
     }
 
@@ -315,6 +290,61 @@ impl Inventory {
 }
 
 /// The schema every inventory source is checked against (after merging).
+fn invalid(path: String, message: String) -> InventoryError {
+    InventoryError::Invalid(vec![Issue {
+        path,
+        message,
+        sources: vec![],
+    }])
+}
+
+/// The merged inventory as JSON reads, before names are checked and tags added.
+mod raw {
+    use std::collections::BTreeMap;
+
+    use serde::Deserialize;
+    use serde_json::Value;
+
+    use super::{Deploy, MachineClass, Meta};
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Machine {
+        pub name: Option<String>,
+        pub description: Option<String>,
+        pub tags: Vec<String>,
+        pub deploy: Deploy,
+        pub machine_class: MachineClass,
+        pub installed_at: Option<i64>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct ModuleRef {
+        pub name: Option<String>,
+        pub input: Option<String>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Role {
+        pub machines: BTreeMap<String, Value>,
+        pub tags: BTreeMap<String, Value>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Instance {
+        pub module: ModuleRef,
+        pub roles: BTreeMap<String, Role>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Inventory {
+        pub meta: Meta,
+        pub machines: BTreeMap<String, Machine>,
+        pub instances: BTreeMap<String, Instance>,
+        pub tags: BTreeMap<String, Vec<String>>,
+    }
+}
+
 pub fn schema() -> Group {
     let nullable_str = || opt(null_or(str())).default(Value::Null).node();
     let empty = || submodule(Group::new());
