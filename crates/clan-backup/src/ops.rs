@@ -35,7 +35,7 @@ pub struct Machine {
 impl Machine {
     pub fn from_resolved(m: &ResolvedMachine) -> Self {
         Self {
-            name: m.name.clone(),
+            name: m.name.to_string(),
             states: m
                 .clan_core
                 .state

@@ -49,6 +49,32 @@ macro_rules! name_type {
             }
         }
 
+        /// A validated name reads as the string it is.
+        impl std::ops::Deref for $ty {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl PartialEq<str> for $ty {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $ty {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+
+        impl PartialEq<$ty> for &str {
+            fn eq(&self, other: &$ty) -> bool {
+                *self == other.0
+            }
+        }
+
         impl std::str::FromStr for $ty {
             type Err = NameError;
             fn from_str(s: &str) -> Result<Self, NameError> {

@@ -21,7 +21,7 @@ use crate::inventory::{Deploy, Inventory, MachineClass, RawClan};
 use crate::machine::{ClanCore, clan_core_options};
 use crate::merge::{Definition, merge};
 use crate::modules::{InstanceContext, Origin, Registry, builtin};
-use crate::names::did_you_mean;
+use crate::names::{MachineName, did_you_mean};
 use crate::nix::{Nix, Query};
 use crate::options::apply_defaults;
 use crate::validate::Validator;
@@ -94,7 +94,7 @@ pub struct RoleAssignment {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ResolvedMachine {
-    pub name: String,
+    pub name: MachineName,
     pub description: Option<String>,
     pub machine_class: MachineClass,
     pub tags: Vec<String>,
@@ -412,7 +412,7 @@ impl Clan {
             .map_err(|e| Error::Invalid(format!("machine '{name}': clan.core: {e}")))?;
         let m = &self.inventory.machines[name];
         Ok(ResolvedMachine {
-            name: name.to_string(),
+            name: m.name.clone(),
             description: m.description.clone(),
             machine_class: m.machine_class,
             tags: m.tags.clone(),

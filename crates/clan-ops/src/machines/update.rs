@@ -405,7 +405,7 @@ mod tests {
         let machines_log = log.clone();
         let connect = move |_: &Fleet, m: &ResolvedMachine| {
             Ok(Box::new(FakeMachine {
-                name: m.name.clone(),
+                name: m.name.to_string(),
                 log: machines_log.clone(),
             }) as Box<dyn Host>)
         };
