@@ -80,7 +80,7 @@ pub fn generate_as(
         o.regenerate,
         admin,
         prompter,
-        &|m, generator| reporter.report(Event::step(format!("generator {generator}")).on(m)),
+        reporter,
     )?;
     // Machines that now share a secret, or admins added since, get to read it.
     let fixed =

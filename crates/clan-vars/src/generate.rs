@@ -9,6 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use age::x25519::Identity;
+use clan_core::event::{Event, Reporter};
 use clan_core::machine::Generator;
 use clan_core::process::{Cmd, CommandError};
 
@@ -383,7 +384,7 @@ pub fn generate(
     regenerate: bool,
     admin: &Identity,
     prompter: &dyn Prompter,
-    on_run: &dyn Fn(&str, &str),
+    reporter: &dyn Reporter,
 ) -> Result<Vec<(String, String)>> {
     readers.check_admin(admin)?;
     let sandbox = sandboxed();
@@ -440,7 +441,7 @@ pub fn generate(
             if g.share && !done_shared.insert(name.clone()) {
                 continue;
             }
-            on_run(m.name, &name);
+            reporter.report(Event::step(format!("generator {name}")).on(m.name));
             let inputs = dependency_inputs(store, m, g, admin)?;
             let no_answers = BTreeMap::new();
             let answers = answers

@@ -54,7 +54,7 @@ fn run_generators(
         regenerate,
         admin,
         prompter,
-        &|_, _| {},
+        &clan_core::event::Silent,
     )
 }
 

@@ -19,18 +19,20 @@ pub struct Opts {
 }
 
 pub fn run(g: &Global, o: Opts) -> Result {
-    let clan = super::super::open_clan(g)?;
     let selected: Vec<String> = o.machine.iter().cloned().collect();
-    let resolution = clan.resolve(&selected)?;
-    resolution.warnings.iter().for_each(|w| output::warning(w));
+    let fleet = clan_ops::Fleet::load_only(
+        super::super::clan_dir(g)?,
+        &selected,
+        crate::render::reporter().as_ref(),
+    )?;
     if o.json {
         match &o.machine {
-            Some(m) => output::json(&resolution.machines[m]),
-            None => output::json(&resolution.machines),
+            Some(m) => output::json(fleet.machine(m)?),
+            None => output::json(&fleet.all),
         }
         return Ok(());
     }
-    for (i, m) in resolution.machines.values().enumerate() {
+    for (i, m) in fleet.all.values().enumerate() {
         if i > 0 {
             println!();
         }
