@@ -48,6 +48,21 @@ impl Machine {
         }
     }
 
+    /// This machine as far as one state goes (a backup of that state only).
+    pub fn only_state(&self, state: &str) -> Result<Machine> {
+        let s = self
+            .states
+            .get(state)
+            .ok_or_else(|| BackupError::UnknownState {
+                name: state.to_string(),
+                available: self.states.keys().cloned().collect(),
+            })?;
+        Ok(Machine {
+            states: [(state.to_string(), s.clone())].into(),
+            ..self.clone()
+        })
+    }
+
     /// The named provider, or all.
     pub fn providers(&self, only: Option<&str>) -> Result<Vec<(String, ProviderConfig)>> {
         if let Some(name) = only

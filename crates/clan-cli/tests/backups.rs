@@ -555,3 +555,48 @@ fn provider_settings_and_schedules_are_checked_when_the_clan_is_read() {
         }
     }
 }
+
+/// `--state S` backs up that state only: its folders, tagged with it; a state the
+/// machine does not have is named with the ones it has.
+#[test]
+fn a_backup_of_one_state() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = tmp.path().display();
+    std::fs::create_dir_all(tmp.path().join("media")).unwrap();
+    std::fs::write(tmp.path().join("media/song"), "la la\n").unwrap();
+    let dir = clan(
+        tmp.path(),
+        &restic_instance(tmp.path()),
+        &format!(r#"clan.core.state.media.folders = [ "{r}/media" ];"#),
+    );
+    let name = clan_in(&dir, &["backups", "create", "m", "--state", "media"])
+        .ok()
+        .stdout()
+        .trim()
+        .to_string();
+    let listed = clan_in(&dir, &["backups", "list", "m", "--json"])
+        .ok()
+        .json();
+    assert_eq!(listed[0]["name"], name);
+    assert_eq!(listed[0]["states"], json!(["media"]));
+
+    // The snapshot holds media, not docs: restoring it leaves docs alone.
+    std::fs::write(tmp.path().join("media/song"), "changed\n").unwrap();
+    std::fs::write(tmp.path().join("docs/welcome.md"), "changed too\n").unwrap();
+    let out = clan_in(&dir, &["backups", "restore", "m", "restic", &name]).ok();
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("media/song")).unwrap(),
+        "la la\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("docs/welcome.md")).unwrap(),
+        "changed too\n"
+    );
+    assert!(out.stderr().contains("does not hold"), "{}", out.stderr());
+
+    let err = clan_in(&dir, &["backups", "create", "m", "--state", "medai"]).fails();
+    assert!(
+        err.contains("unknown state 'medai'") && err.contains("docs, media"),
+        "{err}"
+    );
+}

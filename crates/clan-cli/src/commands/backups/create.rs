@@ -1,4 +1,4 @@
-//! `clan backups create MACHINE [--provider P]`
+//! `clan backups create MACHINE [--provider P] [--state S]`
 
 use clap::Args;
 
@@ -13,13 +13,19 @@ pub struct Opts {
     pub on: super::OnMachine,
     #[command(flatten)]
     pub only: super::OnlyProvider,
+    /// Only this state (clan.core.state.<name>); default: all
+    #[arg(long, value_name = "STATE")]
+    pub state: Option<String>,
     /// Print the new backups as JSON
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn run(g: &Global, o: Opts) -> Result {
-    let m = super::backups_on(g, &o.on)?;
+    let mut m = super::backups_on(g, &o.on)?;
+    if let Some(state) = &o.state {
+        m.machine = m.machine.only_state(state)?;
+    }
     let results = m.create(
         o.only.provider.as_deref(),
         Reason::Explicit,
