@@ -52,6 +52,9 @@ pub enum Command {
     /// JSON Schemas of option declarations
     #[command(subcommand)]
     Schema(SchemaCommand),
+    /// The machine agent: SelfPrivacy's API on this machine
+    #[command(subcommand)]
+    Agent(AgentCommand),
     /// Print shell completions
     Completions(commands::completions::Opts),
     /// The machine runtime (run by the admin's clan over SSH, and by backup timers)
@@ -125,4 +128,19 @@ pub enum ModulesCommand {
 pub enum SchemaCommand {
     /// Print the JSON Schema of a NixOS-style module file's options
     Module(commands::schema::module::Opts),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgentCommand {
+    /// Serve the API in the foreground
+    Serve(commands::agent::serve::Opts),
+    /// Device tokens
+    #[command(subcommand)]
+    Token(AgentTokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgentTokenCommand {
+    /// Create a token for a new device and print it
+    Create(commands::agent::token::Opts),
 }

@@ -1,5 +1,6 @@
 //! One module per subcommand, each with its `Opts` and a `run`.
 
+pub mod agent;
 pub mod backups;
 pub mod completions;
 pub mod config;
@@ -17,8 +18,8 @@ use std::path::Path;
 use clan_core::{Clan, ClanDir};
 
 use crate::cli::{
-    BackupsCommand, Cli, Command, Global, InventoryCommand, MachinesCommand, ModulesCommand,
-    SchemaCommand, VarsCommand,
+    AgentCommand, AgentTokenCommand, BackupsCommand, Cli, Command, Global, InventoryCommand,
+    MachinesCommand, ModulesCommand, SchemaCommand, VarsCommand,
 };
 use crate::error::Result;
 
@@ -49,6 +50,10 @@ pub fn run(cli: Cli) -> Result {
         Command::Modules(ModulesCommand::List(o)) => modules::list::run(g, o),
         Command::Modules(ModulesCommand::Show(o)) => modules::show::run(g, o),
         Command::Schema(SchemaCommand::Module(o)) => schema::module::run(o),
+        Command::Agent(AgentCommand::Serve(o)) => agent::serve::run(o),
+        Command::Agent(AgentCommand::Token(AgentTokenCommand::Create(o))) => {
+            agent::token::create(o)
+        }
         Command::Completions(o) => completions::run(o),
         Command::Runtime(o) => runtime::run(o),
     }

@@ -1,0 +1,28 @@
+//! clan-agent: the daemon on a machine that serves SelfPrivacy's GraphQL API (the
+//! app's transport, auth and types) over clan's operations.
+//!
+//! Decisions: axum (HTTP, WebSocket) with async-graphql (the schema as Rust types,
+//! served as SDL the app accepts) on tokio; the agent's own data (device tokens,
+//! jobs) in SQLite (rusqlite, bundled: no system library to match), under
+//! `/var/lib/clan/agent` by default. Tokens are random, stored as SHA-256 hashes only.
+
+pub mod schema;
+pub mod server;
+pub mod store;
+
+/// The API version the SelfPrivacy app checks (it wants at least 3.8.3).
+pub const API_VERSION: &str = "3.8.4";
+
+/// The message SelfPrivacy gives for every field that needs a token.
+pub const NOT_AUTHENTICATED: &str = "You must be authenticated to access this resource.";
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("the agent's database {path}: {message}")]
+    Store { path: String, message: String },
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+}
