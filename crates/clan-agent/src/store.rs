@@ -34,23 +34,8 @@ fn hash(token: &str) -> String {
 
 /// 32 random bytes, base64url without padding (43 characters), as SelfPrivacy's.
 fn new_token() -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let bytes: [u8; 32] = rand::random();
-    let mut bits = 0u32;
-    let mut n = 0;
-    let mut out = String::new();
-    for b in bytes {
-        bits = (bits << 8) | u32::from(b);
-        n += 8;
-        while n >= 6 {
-            n -= 6;
-            out.push(ALPHABET[((bits >> n) & 63) as usize] as char);
-        }
-    }
-    if n > 0 {
-        out.push(ALPHABET[((bits << (6 - n)) & 63) as usize] as char);
-    }
-    out
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
 }
 
 /// Device names as SelfPrivacy keeps them: other characters than letters and digits

@@ -19,28 +19,11 @@ pub struct Fleet {
 }
 
 impl Fleet {
-    /// Evaluates the clan in `dir` (one inventory evaluation and one resolution);
-    /// `names` selects machines (all when empty) and must exist. Warnings of the
-    /// evaluation are reported.
+    /// Evaluates the clan in `dir` (one inventory evaluation and one resolution of
+    /// every machine); `names` selects machines (all when empty) and must exist.
+    /// Warnings of the evaluation are reported.
     pub fn load(dir: ClanDir, names: &[String], reporter: &dyn Reporter) -> Result<Self> {
-        let clan = Clan::open(dir)?;
-        for n in names {
-            clan.machine(n)?;
-        }
-        let resolution = clan.resolve(&[])?;
-        for message in resolution.warnings {
-            reporter.report(Event::Warning { message });
-        }
-        let selected = if names.is_empty() {
-            resolution.machines.keys().cloned().collect()
-        } else {
-            names.to_vec()
-        };
-        Ok(Self {
-            clan,
-            all: resolution.machines,
-            selected,
-        })
+        Self::open(dir, names, &[], reporter)
     }
 
     /// The clan opened, no machine resolved: for edits, which resolve the edited
@@ -56,15 +39,29 @@ impl Fleet {
     /// Resolves only `names` (all when empty): for commands about one machine that
     /// need nothing of the others.
     pub fn load_only(dir: ClanDir, names: &[String], reporter: &dyn Reporter) -> Result<Self> {
+        Self::open(dir, names, names, reporter)
+    }
+
+    /// Opens the clan, checks `names`, resolves `resolve` (all when empty).
+    fn open(
+        dir: ClanDir,
+        names: &[String],
+        resolve: &[String],
+        reporter: &dyn Reporter,
+    ) -> Result<Self> {
         let clan = Clan::open(dir)?;
         for n in names {
             clan.machine(n)?;
         }
-        let resolution = clan.resolve(names)?;
+        let resolution = clan.resolve(resolve)?;
         for message in resolution.warnings {
             reporter.report(Event::Warning { message });
         }
-        let selected = resolution.machines.keys().cloned().collect();
+        let selected = if names.is_empty() {
+            resolution.machines.keys().cloned().collect()
+        } else {
+            names.to_vec()
+        };
         Ok(Self {
             clan,
             all: resolution.machines,

@@ -24,11 +24,7 @@ pub struct Opts {
 }
 
 pub fn run(g: &Global, o: Opts) -> Result {
-    let fleet = clan_ops::Fleet::load_only(
-        super::clan_dir(g)?,
-        std::slice::from_ref(&o.machine),
-        crate::render::reporter().as_ref(),
-    )?;
+    let fleet = super::fleet_of(g, std::slice::from_ref(&o.machine))?;
     let (option, value) = match (o.option, o.value) {
         (None, _) => {
             let all = clan_ops::config::list(&fleet, &o.machine)?;

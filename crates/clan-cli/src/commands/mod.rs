@@ -75,3 +75,8 @@ pub fn clan_dir(g: &Global) -> Result<ClanDir> {
 pub fn open_clan(g: &Global) -> Result<Clan> {
     Ok(Clan::open(clan_dir(g)?)?)
 }
+
+/// The clan with only `names` resolved (all when empty), warnings rendered.
+pub fn fleet_of(g: &Global, names: &[String]) -> Result<clan_ops::Fleet> {
+    clan_ops::Fleet::load_only(clan_dir(g)?, names, crate::render::reporter().as_ref())
+}

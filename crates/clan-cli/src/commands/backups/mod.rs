@@ -38,11 +38,7 @@ pub struct OnlyProvider {
 
 /// The clan with the machine resolved.
 pub fn fleet(g: &Global, t: &OnMachine) -> Result<clan_ops::Fleet> {
-    clan_ops::Fleet::load_only(
-        super::clan_dir(g)?,
-        std::slice::from_ref(&t.machine),
-        reporter().as_ref(),
-    )
+    super::fleet_of(g, std::slice::from_ref(&t.machine))
 }
 
 /// The machine's backups, and where they run.

@@ -20,11 +20,7 @@ pub struct Opts {
 
 pub fn run(g: &Global, o: Opts) -> Result {
     let selected: Vec<String> = o.machine.iter().cloned().collect();
-    let fleet = clan_ops::Fleet::load_only(
-        super::super::clan_dir(g)?,
-        &selected,
-        crate::render::reporter().as_ref(),
-    )?;
+    let fleet = super::super::fleet_of(g, &selected)?;
     if o.json {
         match &o.machine {
             Some(m) => output::json(fleet.machine(m)?),

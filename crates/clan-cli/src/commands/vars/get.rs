@@ -15,11 +15,7 @@ pub struct Opts {
 }
 
 pub fn run(g: &Global, o: Opts) -> Result {
-    let fleet = clan_ops::Fleet::load_only(
-        super::super::clan_dir(g)?,
-        std::slice::from_ref(&o.machine),
-        crate::render::reporter().as_ref(),
-    )?;
+    let fleet = super::super::fleet_of(g, std::slice::from_ref(&o.machine))?;
     let value = clan_ops::vars::get(&fleet, &o.machine, &o.var)?;
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(&value);

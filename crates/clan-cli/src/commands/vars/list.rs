@@ -11,11 +11,7 @@ pub struct Opts {
 }
 
 pub fn run(g: &Global, o: Opts) -> Result {
-    let fleet = clan_ops::Fleet::load_only(
-        super::super::clan_dir(g)?,
-        std::slice::from_ref(&o.machine),
-        crate::render::reporter().as_ref(),
-    )?;
+    let fleet = super::super::fleet_of(g, std::slice::from_ref(&o.machine))?;
     for v in clan_ops::vars::list(&fleet, &o.machine)? {
         let shown = match (v.set, v.secret, v.value) {
             (false, _, _) => "<not set>".to_string(),
