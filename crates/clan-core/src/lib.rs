@@ -19,6 +19,7 @@ pub mod process;
 pub mod providers;
 pub mod resolve;
 pub mod schema;
+pub mod services;
 pub mod validate;
 
 pub use clan_dir::ClanDir;

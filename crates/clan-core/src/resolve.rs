@@ -24,6 +24,7 @@ use crate::modules::{InstanceContext, Origin, Registry, builtin};
 use crate::names::{MachineName, did_you_mean};
 use crate::nix::{Nix, Query};
 use crate::options::apply_defaults;
+use crate::services::MachineService;
 use crate::validate::Validator;
 
 /// A loaded clan: its inventory merged and validated, its modules known.
@@ -101,6 +102,12 @@ pub struct ResolvedMachine {
     pub deploy: Deploy,
     pub instances: Vec<RoleAssignment>,
     pub clan_core: ClanCore,
+    /// The clan's domain (`meta.domain`).
+    #[serde(default)]
+    pub domain: String,
+    /// The services an owner sees on this machine.
+    #[serde(default)]
+    pub services: Vec<MachineService>,
     /// Other (NixOS) settings, as data.
     pub other: Value,
     /// Where the configuration came from, in order.
@@ -411,6 +418,26 @@ impl Clan {
         let clan_core: ClanCore = serde_json::from_value(core)
             .map_err(|e| Error::Invalid(format!("machine '{name}': clan.core: {e}")))?;
         let m = &self.inventory.machines[name];
+        let provenance: BTreeMap<String, Vec<String>> = merged
+            .provenance
+            .iter()
+            .map(|(p, s)| (p.clone(), s.iter().map(|s| s.0.clone()).collect()))
+            .collect();
+        let services = MachineService::of_machine(&instances, &clan_core, &provenance, |i| {
+            let instance = self.inventory.instances.get(i)?;
+            let module = self
+                .registry
+                .lookup(&instance.module.name, instance.module.input.as_deref())?;
+            let mut meta = module.manifest.service.clone();
+            meta.description
+                .get_or_insert_with(|| module.manifest.description.clone());
+            let interfaces = module
+                .roles
+                .iter()
+                .map(|(r, info)| (r.clone(), info.interface.clone()))
+                .collect();
+            Some((meta, interfaces))
+        });
         Ok(ResolvedMachine {
             name: m.name.clone(),
             description: m.description.clone(),
@@ -419,13 +446,11 @@ impl Clan {
             deploy: m.deploy.clone(),
             instances,
             clan_core,
+            domain: self.inventory.meta.domain.clone(),
+            services,
             other,
             sources,
-            provenance: merged
-                .provenance
-                .iter()
-                .map(|(p, s)| (p.clone(), s.iter().map(|s| s.0.clone()).collect()))
-                .collect(),
+            provenance,
         })
     }
 

@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
-use super::{Builtin, InstanceContext, ServiceModule, manifest, role, secret_path};
+use super::{
+    Builtin, InstanceContext, License, ServiceModule, builtin_service, manifest, role, secret_path,
+};
 use crate::options::build::*;
 
 pub struct Borgbackup;
@@ -50,7 +52,7 @@ impl Builtin for Borgbackup {
                 &["System"],
                 "Clients back up all their `clan.core.state` to each server of the instance (and to extra \
                  destinations). A machine can be both client and server.",
-            ),
+            ).with_service(builtin_service("BorgBackup", 'B', License::spdx("BSD-3-Clause", "BSD 3-clause \"New\" or \"Revised\" License"), "https://www.borgbackup.org", "The repositories this machine keeps for its clients.")),
             roles: BTreeMap::from([
                 (
                     "client".into(),

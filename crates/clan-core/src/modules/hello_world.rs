@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::{Builtin, InstanceContext, ServiceModule, manifest, role};
+use super::{Builtin, InstanceContext, License, ServiceMeta, ServiceModule, manifest, role};
 use crate::options::build::*;
 
 pub struct HelloWorld;
@@ -19,7 +19,7 @@ impl Builtin for HelloWorld {
                 "An example service: greeters greet every listener of the instance",
                 &["Utility"],
                 "Each greeter machine gets a file /etc/hello-world/<instance> that greets the listeners by name.",
-            ),
+            ).with_service(ServiceMeta { display_name: Some("Hello world".into()), svg_icon: Some(super::letter_icon('H', "#6a8f3a")), license: vec![License::spdx("MIT", "MIT License")], support_level: Some("experimental".into()), backup_description: Some("Nothing: the greeting is configuration.".into()), ..ServiceMeta::default() }),
             roles: BTreeMap::from([
                 (
                     "greeter".into(),

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
-use super::{Builtin, InstanceContext, ServiceModule, manifest, role};
+use super::{Builtin, InstanceContext, License, ServiceModule, builtin_service, manifest, role};
 use crate::options::build::*;
 
 pub struct Localbackup;
@@ -39,7 +39,7 @@ impl Builtin for Localbackup {
                 "Snapshots of the machine's state on locally attached storage; unchanged files are hard links",
                 &["System"],
                 "Each target is a provider named <instance>-<target>.",
-            ),
+            ).with_service(builtin_service("Local backup", 'L', License::spdx("MIT", "MIT License"), "https://github.com/rsnapshot/rsnapshot", "Nothing of its own: it keeps the other services' backups.")),
             roles: BTreeMap::from([(
                 "default".into(),
                 role(

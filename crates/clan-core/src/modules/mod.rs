@@ -13,7 +13,7 @@ mod users;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::inventory::Meta;
@@ -26,6 +26,57 @@ pub struct Manifest {
     pub description: String,
     pub categories: Vec<String>,
     pub readme: String,
+    /// What an owner-facing frontend shows of the service.
+    pub service: ServiceMeta,
+}
+
+/// A module's description for people who manage services in an app (SelfPrivacy's
+/// module metadata): unset fields take the documented defaults where they are read.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ServiceMeta {
+    pub display_name: Option<String>,
+    pub description: Option<String>,
+    /// SVG text (the API sends it base64-encoded).
+    pub svg_icon: Option<String>,
+    pub license: Vec<License>,
+    pub homepage: Option<String>,
+    pub source_page: Option<String>,
+    /// normal, experimental, deprecated, community or unknown.
+    pub support_level: Option<String>,
+    pub is_required: Option<bool>,
+    pub is_movable: Option<bool>,
+    pub is_system_service: Option<bool>,
+    pub can_be_backed_up: Option<bool>,
+    pub backup_description: Option<String>,
+}
+
+/// A license as nixpkgs' `lib.licenses` describes one.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct License {
+    pub short_name: String,
+    pub full_name: String,
+    pub spdx_id: Option<String>,
+    pub url: Option<String>,
+    pub free: bool,
+    pub redistributable: bool,
+    pub deprecated: bool,
+}
+
+impl License {
+    /// An open-source license by its SPDX id.
+    pub fn spdx(id: &str, full_name: &str) -> Self {
+        Self {
+            short_name: id.to_lowercase(),
+            full_name: full_name.into(),
+            spdx_id: Some(id.into()),
+            url: Some(format!("https://spdx.org/licenses/{id}.html")),
+            free: true,
+            redistributable: true,
+            deprecated: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -210,6 +261,8 @@ fn user_module(name: &str, info: &Value) -> Result<ServiceModule, ModuleError> {
             })
             .unwrap_or_else(|| vec!["Uncategorized".into()]),
         readme: text("readme").unwrap_or_default(),
+        service: serde_json::from_value(manifest.clone())
+            .map_err(|e| malformed(format!("manifest: {e}")))?,
     };
     let mut roles = BTreeMap::new();
     for (role, r) in info["roles"].as_object().into_iter().flatten() {
@@ -249,6 +302,42 @@ fn manifest(name: &str, description: &str, categories: &[&str], readme: &str) ->
         description: description.into(),
         categories: categories.iter().map(|c| c.to_string()).collect(),
         readme: readme.into(),
+        service: ServiceMeta::default(),
+    }
+}
+
+impl Manifest {
+    fn with_service(mut self, service: ServiceMeta) -> Self {
+        self.service = service;
+        self
+    }
+}
+
+/// A square icon with one letter, for built-in modules.
+fn letter_icon(letter: char, color: &str) -> String {
+    format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 24 24\"><rect width=\"24\" height=\"24\" rx=\"5\" fill=\"{color}\"/><text x=\"12\" y=\"17\" font-family=\"sans-serif\" font-size=\"14\" text-anchor=\"middle\" fill=\"#fff\">{letter}</text></svg>"
+    )
+}
+
+/// What a built-in module's manifest tells owners.
+fn builtin_service(
+    display_name: &str,
+    icon: char,
+    license: License,
+    homepage: &str,
+    backup_description: &str,
+) -> ServiceMeta {
+    ServiceMeta {
+        display_name: Some(display_name.into()),
+        svg_icon: Some(letter_icon(icon, "#3a6ea5")),
+        license: vec![license],
+        homepage: Some(homepage.into()),
+        source_page: Some(homepage.into()),
+        support_level: Some("normal".into()),
+        is_system_service: Some(true),
+        backup_description: Some(backup_description.into()),
+        ..ServiceMeta::default()
     }
 }
 

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::{Builtin, InstanceContext, ServiceModule, manifest, role, secret_path};
+use super::{
+    Builtin, InstanceContext, License, ServiceModule, builtin_service, manifest, role, secret_path,
+};
 use crate::options::build::*;
 
 pub struct Restic;
@@ -21,7 +23,7 @@ impl Builtin for Restic {
                 &["System"],
                 "Backs up every clan.core.state of the client. Without passwordFile, the repository password is a \
                  generated secret var (restic-<instance>/password).",
-            ),
+            ).with_service(builtin_service("Restic backups", 'R', License::spdx("BSD-2-Clause", "BSD 2-Clause \"Simplified\" License"), "https://restic.net", "Nothing of its own: it keeps the other services' backups.")),
             roles: BTreeMap::from([(
                 "client".into(),
                 role(

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::{Builtin, InstanceContext, ServiceModule, manifest, role};
+use super::{Builtin, InstanceContext, License, ServiceModule, builtin_service, manifest, role};
 use crate::options::build::*;
 
 pub struct Sshd;
@@ -19,7 +19,7 @@ impl Builtin for Sshd {
                 "OpenSSH server with persistent host keys and authorized admin keys",
                 &["System", "Network"],
                 "Host keys are generated once per machine (var openssh/ssh.id_ed25519) so they survive reinstalls.",
-            ),
+            ).with_service(builtin_service("SSH server", 'S', License::spdx("SSH-OpenSSH", "SSH OpenSSH license"), "https://www.openssh.com", "The machine's SSH host keys are vars; nothing to back up.")),
             roles: BTreeMap::from([
                 (
                     "server".into(),

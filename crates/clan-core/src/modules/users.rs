@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::{Builtin, InstanceContext, ServiceModule, manifest, role};
+use super::{Builtin, InstanceContext, License, ServiceModule, builtin_service, manifest, role};
 use crate::options::build::*;
 
 pub struct Users;
@@ -20,7 +20,7 @@ impl Builtin for Users {
                 &["System"],
                 "The password is kept as the secret var user-password-<user>/user-password; \
                  `clan vars get MACHINE user-password-<user>/user-password` shows it.",
-            ),
+            ).with_service(builtin_service("User accounts", 'U', License::spdx("MIT", "MIT License"), "https://clan.lol", "Accounts are configuration; their passwords are vars.")),
             roles: BTreeMap::from([(
                 "default".into(),
                 role(
