@@ -1,36 +1,55 @@
-//! The agent's HTTP side: `POST/GET /graphql`, `GET /api/version`, `GET /health`.
+//! The agent's HTTP side: `POST/GET /graphql`, WebSocket `/graphql`
+//! (`graphql-transport-ws` and `graphql-ws`), `GET /api/version`, `GET /health`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use async_graphql::Data;
+use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
+use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Query, State, WebSocketUpgrade};
 use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+use crate::agent::{Agent, Source};
 use crate::schema::{AgentSchema, Caller};
 use crate::store::Store;
 use crate::{API_VERSION, AgentError, NOT_AUTHENTICATED};
 
-/// Where the agent listens and keeps its data.
+/// Where the agent listens, keeps its data, and which machine it serves.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
+    pub source: Source,
+    /// A token to accept for `device` (the `agent/token` var), registered on start.
+    pub initial_token: Option<(String, String)>,
 }
 
 #[derive(Clone)]
 struct App {
-    store: Arc<Store>,
+    agent: Arc<Agent>,
     schema: AgentSchema,
 }
 
-/// The token of `Authorization: Bearer <token>` (a bare token too, as SelfPrivacy).
-fn token(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get("authorization")?.to_str().ok()?;
-    Some(value.strip_prefix("Bearer ").unwrap_or(value).trim())
+/// The token of an `Authorization` value: `Bearer <token>`, or the bare token (as
+/// SelfPrivacy takes it).
+fn bearer(value: &str) -> &str {
+    value.strip_prefix("Bearer ").unwrap_or(value).trim()
+}
+
+fn header_token(headers: &HeaderMap) -> Option<&str> {
+    Some(bearer(headers.get("authorization")?.to_str().ok()?))
+}
+
+impl App {
+    /// The device of a token (a database error counts as no device).
+    fn device(&self, token: Option<&str>) -> Option<String> {
+        self.agent.store.device_of(token?).ok().flatten()
+    }
 }
 
 async fn graphql(
@@ -38,7 +57,13 @@ async fn graphql(
     headers: HeaderMap,
     req: GraphQLRequest,
 ) -> GraphQLResponse {
-    let device = token(&headers).and_then(|t| app.store.device_of(t).ok().flatten());
+    let device = {
+        let (app, token) = (app.clone(), header_token(&headers).map(str::to_string));
+        tokio::task::spawn_blocking(move || app.device(token.as_deref()))
+            .await
+            .ok()
+            .flatten()
+    };
     let mut resp = app
         .schema
         .execute(req.into_inner().data(Caller(device)))
@@ -49,6 +74,52 @@ async fn graphql(
         resp.data = async_graphql::Value::Null;
     }
     resp.into()
+}
+
+#[derive(serde::Deserialize)]
+struct WsParams {
+    token: Option<String>,
+}
+
+/// GET /graphql: a WebSocket for subscriptions when the client asks to upgrade,
+/// else a query in the URL.
+async fn graphql_get(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Query(params): Query<WsParams>,
+    upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+    protocol: Result<GraphQLProtocol, axum::http::StatusCode>,
+    req: GraphQLRequest,
+) -> Response {
+    let (Ok(upgrade), Ok(protocol)) = (upgrade, protocol) else {
+        return graphql(State(app), headers, req).await.into_response();
+    };
+    // The token: the handshake's header, else `?token=`, else `connection_init`'s
+    // payload {"Authorization": "Bearer …"} (SelfPrivacy takes all three).
+    let early = header_token(&headers)
+        .map(str::to_string)
+        .or(params.token.as_deref().map(|t| bearer(t).to_string()));
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |stream| {
+            let schema = app.schema.clone();
+            GraphQLWebSocket::new(stream, schema, protocol)
+                .on_connection_init(move |payload| async move {
+                    let from_payload = payload
+                        .get("Authorization")
+                        .and_then(|v| v.as_str())
+                        .map(|v| bearer(v).to_string());
+                    let token = early.or(from_payload);
+                    let device = tokio::task::spawn_blocking(move || app.device(token.as_deref()))
+                        .await
+                        .ok()
+                        .flatten();
+                    let mut data = Data::default();
+                    data.insert(Caller(device));
+                    Ok(data)
+                })
+                .serve()
+        })
 }
 
 async fn version() -> axum::Json<serde_json::Value> {
@@ -62,24 +133,33 @@ async fn health() -> &'static str {
     "ok\n"
 }
 
-/// The agent's routes over `store`.
-pub fn router(store: Arc<Store>) -> Router {
-    let schema = crate::schema::build(store.clone());
+/// The agent's routes.
+pub fn router(agent: Arc<Agent>) -> Router {
+    let schema = crate::schema::build(agent.clone());
     Router::new()
-        .route("/graphql", get(graphql).post(graphql))
+        .route("/graphql", get(graphql_get).post(graphql))
         .route("/api/version", get(version))
         .route("/health", get(health))
-        .with_state(App { store, schema })
+        .with_state(App { agent, schema })
 }
 
 /// Serves on `listener` until the future is dropped.
-pub async fn serve(listener: tokio::net::TcpListener, store: Arc<Store>) -> std::io::Result<()> {
-    axum::serve(listener, router(store)).await
+pub async fn serve(listener: tokio::net::TcpListener, agent: Arc<Agent>) -> std::io::Result<()> {
+    axum::serve(listener, router(agent)).await
+}
+
+/// Opens the store, registers the initial token, loads the machine.
+pub fn open(config: &Config) -> Result<Arc<Agent>, AgentError> {
+    let store = Arc::new(Store::open(&config.data_dir)?);
+    if let Some((device, token)) = &config.initial_token {
+        store.register_token(device, token)?;
+    }
+    Agent::new(store, config.source.clone())
 }
 
 /// Runs the agent in the foreground until Ctrl-C or SIGTERM.
 pub fn run(config: &Config) -> Result<(), AgentError> {
-    let store = Arc::new(Store::open(&config.data_dir)?);
+    let agent = open(config)?;
     let io = |context: String| move |source| AgentError::Io { context, source };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -98,7 +178,7 @@ pub fn run(config: &Config) -> Result<(), AgentError> {
                 _ = term.recv() => {}
             }
         };
-        axum::serve(listener, router(store))
+        axum::serve(listener, router(agent))
             .with_graceful_shutdown(stop)
             .await
             .map_err(io("serving".into()))

@@ -1,5 +1,6 @@
-//! The agent's own data in SQLite: device tokens (hashed). Created and migrated on
-//! open; a file that is not the agent's database is an error, never replaced.
+//! The agent's own data in SQLite: device tokens (hashed), the pending new-device
+//! key and the recovery key (hashes of their entropy), and jobs. Created and migrated
+//! on open; a file that is not the agent's database is an error, never replaced.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -10,7 +11,7 @@ use sha2::Digest;
 use crate::AgentError;
 
 /// The schema version this build writes.
-const VERSION: i64 = 1;
+const VERSION: i64 = 2;
 
 pub struct Store {
     path: PathBuf,
@@ -25,8 +26,70 @@ pub struct Device {
     pub created_at: String,
 }
 
+/// A pending or recovery key (SelfPrivacy's two kinds of one-time secret).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum KeyKind {
+    NewDevice,
+    Recovery,
+}
+
+impl KeyKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::NewDevice => "new_device",
+            Self::Recovery => "recovery",
+        }
+    }
+}
+
+/// A stored key's limits (the secret itself is only a hash).
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyStatus {
+    pub created_at: jiff::Timestamp,
+    pub expires_at: Option<jiff::Timestamp>,
+    pub uses_left: Option<i64>,
+}
+
+impl KeyStatus {
+    pub fn valid(&self, now: jiff::Timestamp) -> bool {
+        self.expires_at.is_none_or(|e| e > now) && self.uses_left.is_none_or(|u| u > 0)
+    }
+}
+
+/// A job as SelfPrivacy's API shows it: status CREATED, RUNNING, FINISHED or ERROR,
+/// times naive local (`datetime.now().isoformat()`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub uid: String,
+    pub type_id: String,
+    pub name: String,
+    pub description: String,
+    pub status: String,
+    pub status_text: Option<String>,
+    pub progress: Option<i32>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub finished_at: Option<String>,
+    pub error: Option<String>,
+    pub result: Option<String>,
+}
+
+/// The machine's local time without a zone, microseconds, as Python's isoformat.
+pub fn local_now() -> String {
+    jiff::Zoned::now()
+        .strftime("%Y-%m-%dT%H:%M:%S%.6f")
+        .to_string()
+}
+
+/// How long finished jobs are kept (SelfPrivacy: 10 days).
+const JOB_DAYS: i64 = 10;
+
 fn hash(token: &str) -> String {
-    sha2::Sha256::digest(token.as_bytes())
+    hash_bytes(token.as_bytes())
+}
+
+fn hash_bytes(bytes: &[u8]) -> String {
+    sha2::Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
@@ -36,6 +99,13 @@ fn hash(token: &str) -> String {
 fn new_token() -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
+}
+
+/// UTC without a zone, as SelfPrivacy shows device creation dates.
+fn naive_utc_now() -> String {
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%S%.6f")
+        .to_string()
 }
 
 /// Device names as SelfPrivacy keeps them: other characters than letters and digits
@@ -92,6 +162,42 @@ impl Store {
             )
             .map_err(fail)?;
         }
+        if version < 2 {
+            db.execute_batch(
+                "BEGIN;
+                 CREATE TABLE keys (
+                     kind TEXT PRIMARY KEY,
+                     hash TEXT NOT NULL,
+                     created_at TEXT NOT NULL,
+                     expires_at TEXT,
+                     uses_left INTEGER
+                 );
+                 CREATE TABLE jobs (
+                     uid TEXT PRIMARY KEY,
+                     type_id TEXT NOT NULL,
+                     name TEXT NOT NULL,
+                     description TEXT NOT NULL,
+                     status TEXT NOT NULL,
+                     status_text TEXT,
+                     progress INTEGER,
+                     created_at TEXT NOT NULL,
+                     updated_at TEXT NOT NULL,
+                     finished_at TEXT,
+                     error TEXT,
+                     result TEXT
+                 );
+                 PRAGMA user_version = 2;
+                 COMMIT;",
+            )
+            .map_err(fail)?;
+        }
+        // Jobs that ran when the agent last stopped will never finish.
+        db.execute(
+            "UPDATE jobs SET status = 'ERROR', error = 'The agent stopped while this job ran.', \
+             finished_at = ?1, updated_at = ?1 WHERE status IN ('CREATED', 'RUNNING')",
+            [local_now()],
+        )
+        .map_err(fail)?;
         Ok(Store {
             path,
             db: Mutex::new(db),
@@ -126,12 +232,9 @@ impl Store {
             device = format!("{base}{}", rand::random_range(0..10u8));
         }
         let token = new_token();
-        let now = jiff::Timestamp::now()
-            .strftime("%Y-%m-%dT%H:%M:%S%.6f")
-            .to_string();
         db.execute(
             "INSERT INTO tokens (device, hash, created_at) VALUES (?1, ?2, ?3)",
-            params![device, hash(&token), now],
+            params![device, hash(&token), naive_utc_now()],
         )
         .map_err(self.err())?;
         Ok((device, token))
@@ -147,6 +250,242 @@ impl Store {
         )
         .optional()
         .map_err(self.err())
+    }
+
+    /// Registers a token made elsewhere (the `agent/token` var) for `device`; its
+    /// hash replaces the device's old one. Nothing changes when it is already known.
+    pub fn register_token(&self, device: &str, token: &str) -> Result<(), AgentError> {
+        let db = self.db.lock().expect("database");
+        db.execute(
+            "INSERT INTO tokens (device, hash, created_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT(device) DO UPDATE SET hash = excluded.hash \
+             WHERE tokens.hash != excluded.hash",
+            params![device, hash(token), naive_utc_now()],
+        )
+        .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// A new token for `device`, which keeps its name and creation time.
+    pub fn refresh_token(&self, device: &str) -> Result<Option<String>, AgentError> {
+        let token = new_token();
+        let db = self.db.lock().expect("database");
+        let n = db
+            .execute(
+                "UPDATE tokens SET hash = ?1 WHERE device = ?2",
+                params![hash(&token), device],
+            )
+            .map_err(self.err())?;
+        Ok((n == 1).then_some(token))
+    }
+
+    /// Removes a device; false when there is none of that name.
+    pub fn delete_device(&self, device: &str) -> Result<bool, AgentError> {
+        let db = self.db.lock().expect("database");
+        let n = db
+            .execute("DELETE FROM tokens WHERE device = ?1", [device])
+            .map_err(self.err())?;
+        Ok(n == 1)
+    }
+
+    /// Stores a key (replacing the previous one of its kind) by its entropy's hash.
+    pub fn set_key(
+        &self,
+        kind: KeyKind,
+        entropy: &[u8],
+        status: &KeyStatus,
+    ) -> Result<(), AgentError> {
+        let db = self.db.lock().expect("database");
+        db.execute(
+            "INSERT OR REPLACE INTO keys (kind, hash, created_at, expires_at, uses_left) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                kind.as_str(),
+                hash_bytes(entropy),
+                status.created_at.to_string(),
+                status.expires_at.map(|t| t.to_string()),
+                status.uses_left
+            ],
+        )
+        .map_err(self.err())?;
+        Ok(())
+    }
+
+    pub fn key(&self, kind: KeyKind) -> Result<Option<KeyStatus>, AgentError> {
+        let db = self.db.lock().expect("database");
+        let row: Option<(String, Option<String>, Option<i64>)> = db
+            .query_row(
+                "SELECT created_at, expires_at, uses_left FROM keys WHERE kind = ?1",
+                [kind.as_str()],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(self.err())?;
+        let time = |t: &str| {
+            t.parse::<jiff::Timestamp>().map_err(|e| AgentError::Store {
+                path: self.path.display().to_string(),
+                message: format!("a key's time {t:?}: {e}"),
+            })
+        };
+        row.map(|(created, expires, uses_left)| {
+            Ok(KeyStatus {
+                created_at: time(&created)?,
+                expires_at: expires.as_deref().map(time).transpose()?,
+                uses_left,
+            })
+        })
+        .transpose()
+    }
+
+    pub fn delete_key(&self, kind: KeyKind) -> Result<(), AgentError> {
+        let db = self.db.lock().expect("database");
+        db.execute("DELETE FROM keys WHERE kind = ?1", [kind.as_str()])
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Uses a key: when `entropy` is the stored key's and it is still valid, a new
+    /// device gets a token (a new-device key is consumed, a recovery key loses a use).
+    pub fn use_key(
+        &self,
+        kind: KeyKind,
+        entropy: &[u8],
+        device: &str,
+        now: jiff::Timestamp,
+    ) -> Result<Option<(String, String)>, AgentError> {
+        let Some(status) = self.key(kind)? else {
+            return Ok(None);
+        };
+        {
+            let db = self.db.lock().expect("database");
+            let stored: String = db
+                .query_row(
+                    "SELECT hash FROM keys WHERE kind = ?1",
+                    [kind.as_str()],
+                    |r| r.get(0),
+                )
+                .map_err(self.err())?;
+            if stored != hash_bytes(entropy) || !status.valid(now) {
+                return Ok(None);
+            }
+            match kind {
+                KeyKind::NewDevice => db.execute("DELETE FROM keys WHERE kind = ?1", [kind.as_str()]),
+                KeyKind::Recovery => db.execute(
+                    "UPDATE keys SET uses_left = uses_left - 1 WHERE kind = ?1 AND uses_left IS NOT NULL",
+                    [kind.as_str()],
+                ),
+            }
+            .map_err(self.err())?;
+        }
+        self.create_token(device).map(Some)
+    }
+
+    /// A new job, CREATED.
+    pub fn add_job(&self, type_id: &str, name: &str, description: &str) -> Result<Job, AgentError> {
+        let now = local_now();
+        let job = Job {
+            uid: uuid::Uuid::new_v4().to_string(),
+            type_id: type_id.into(),
+            name: name.into(),
+            description: description.into(),
+            status: "CREATED".into(),
+            status_text: Some(String::new()),
+            progress: Some(0),
+            created_at: now.clone(),
+            updated_at: now,
+            finished_at: None,
+            error: None,
+            result: None,
+        };
+        let db = self.db.lock().expect("database");
+        db.execute(
+            "INSERT INTO jobs (uid, type_id, name, description, status, status_text, progress, \
+             created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                job.uid,
+                job.type_id,
+                job.name,
+                job.description,
+                job.status,
+                job.status_text,
+                job.progress,
+                job.created_at,
+                job.updated_at
+            ],
+        )
+        .map_err(self.err())?;
+        Ok(job)
+    }
+
+    /// Writes a job's new state; false when it was removed meanwhile (it is not
+    /// made again).
+    pub fn update_job(&self, job: &Job) -> Result<bool, AgentError> {
+        let db = self.db.lock().expect("database");
+        let n = db
+            .execute(
+                "UPDATE jobs SET status = ?2, status_text = ?3, progress = ?4, updated_at = ?5, \
+                 finished_at = ?6, error = ?7, result = ?8 WHERE uid = ?1",
+                params![
+                    job.uid,
+                    job.status,
+                    job.status_text,
+                    job.progress,
+                    job.updated_at,
+                    job.finished_at,
+                    job.error,
+                    job.result
+                ],
+            )
+            .map_err(self.err())?;
+        Ok(n == 1)
+    }
+
+    /// All jobs, oldest first; finished jobs older than ten days are dropped.
+    pub fn jobs(&self) -> Result<Vec<Job>, AgentError> {
+        let db = self.db.lock().expect("database");
+        let cutoff = jiff::Zoned::now()
+            .checked_sub(jiff::SignedDuration::from_hours(24 * JOB_DAYS))
+            .map(|z| z.strftime("%Y-%m-%dT%H:%M:%S%.6f").to_string())
+            .unwrap_or_default();
+        db.execute(
+            "DELETE FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ?1",
+            [cutoff],
+        )
+        .map_err(self.err())?;
+        let mut q = db
+            .prepare(
+                "SELECT uid, type_id, name, description, status, status_text, progress, \
+                 created_at, updated_at, finished_at, error, result FROM jobs \
+                 ORDER BY created_at, uid",
+            )
+            .map_err(self.err())?;
+        let rows = q
+            .query_map([], |r| {
+                Ok(Job {
+                    uid: r.get(0)?,
+                    type_id: r.get(1)?,
+                    name: r.get(2)?,
+                    description: r.get(3)?,
+                    status: r.get(4)?,
+                    status_text: r.get(5)?,
+                    progress: r.get(6)?,
+                    created_at: r.get(7)?,
+                    updated_at: r.get(8)?,
+                    finished_at: r.get(9)?,
+                    error: r.get(10)?,
+                    result: r.get(11)?,
+                })
+            })
+            .map_err(self.err())?;
+        rows.collect::<Result<_, _>>().map_err(self.err())
+    }
+
+    pub fn remove_job(&self, uid: &str) -> Result<bool, AgentError> {
+        let db = self.db.lock().expect("database");
+        let n = db
+            .execute("DELETE FROM jobs WHERE uid = ?1", [uid])
+            .map_err(self.err())?;
+        Ok(n == 1)
     }
 
     pub fn devices(&self) -> Result<Vec<Device>, AgentError> {

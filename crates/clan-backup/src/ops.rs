@@ -50,15 +50,24 @@ impl Machine {
 
     /// This machine as far as one state goes (a backup of that state only).
     pub fn only_state(&self, state: &str) -> Result<Machine> {
-        let s = self
-            .states
-            .get(state)
-            .ok_or_else(|| BackupError::UnknownState {
-                name: state.to_string(),
-                available: self.states.keys().cloned().collect(),
-            })?;
+        self.only_states(&[state.to_string()])
+    }
+
+    /// This machine as far as some states go (a service's backup and restore).
+    pub fn only_states(&self, states: &[String]) -> Result<Machine> {
+        let mut kept = BTreeMap::new();
+        for state in states {
+            let s = self
+                .states
+                .get(state)
+                .ok_or_else(|| BackupError::UnknownState {
+                    name: state.to_string(),
+                    available: self.states.keys().cloned().collect(),
+                })?;
+            kept.insert(state.to_string(), s.clone());
+        }
         Ok(Machine {
-            states: [(state.to_string(), s.clone())].into(),
+            states: kept,
             ..self.clone()
         })
     }

@@ -50,7 +50,7 @@ pub fn run(cli: Cli) -> Result {
         Command::Modules(ModulesCommand::List(o)) => modules::list::run(g, o),
         Command::Modules(ModulesCommand::Show(o)) => modules::show::run(g, o),
         Command::Schema(SchemaCommand::Module(o)) => schema::module::run(o),
-        Command::Agent(AgentCommand::Serve(o)) => agent::serve::run(o),
+        Command::Agent(AgentCommand::Serve(o)) => agent::serve::run(g, o),
         Command::Agent(AgentCommand::Token(AgentTokenCommand::Create(o))) => {
             agent::token::create(o)
         }

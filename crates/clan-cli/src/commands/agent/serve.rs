@@ -1,10 +1,14 @@
-//! `clan agent serve [--listen ADDR] [--data-dir DIR]`: the agent in the foreground.
+//! `clan agent serve [--listen ADDR] [--data-dir DIR] [--machine NAME]`: the agent
+//! in the foreground, serving the machine `clan machines update` set up here, or
+//! with `--machine` a machine of the clan directory.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use clan_agent::agent::Source;
 use clap::Args;
 
+use crate::cli::Global;
 use crate::error::{CliError, Result};
 
 #[derive(Debug, Args)]
@@ -12,16 +16,48 @@ pub struct Opts {
     /// Address and port to listen on
     #[arg(long, default_value = "127.0.0.1:5050")]
     pub listen: SocketAddr,
-    /// Where the agent keeps its data (device tokens)
+    /// Where the agent keeps its data (device tokens, jobs)
     #[arg(long, default_value = super::DATA_DIR)]
     pub data_dir: PathBuf,
+    /// Serve this machine of the clan directory (else the machine this is, as
+    /// `clan machines update` set it up)
+    #[arg(long)]
+    pub machine: Option<String>,
+    /// A file holding a token to accept for the device "Initial device" (default:
+    /// the deployed `agent/token` var, when there is one)
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
 }
 
-pub fn run(o: Opts) -> Result {
+/// The device name of the token from the `agent/token` var.
+const INITIAL_DEVICE: &str = "Initial device";
+
+pub fn run(g: &Global, o: Opts) -> Result {
+    let source = match &o.machine {
+        Some(machine) => Source::Clan {
+            dir: super::super::clan_dir(g)?,
+            machine: machine.clone(),
+        },
+        None => Source::Installed(clan_runtime::apply::CONFIG_FILE.into()),
+    };
+    let token_file = o.token_file.clone().or_else(|| {
+        let deployed = PathBuf::from(clan_core::modules::secret_path("agent", "token"));
+        (o.machine.is_none() && deployed.is_file()).then_some(deployed)
+    });
+    let initial_token = match token_file {
+        Some(path) => {
+            let token = std::fs::read_to_string(&path)
+                .map_err(|e| CliError::Usage(format!("reading {}: {e}", path.display())))?;
+            Some((INITIAL_DEVICE.to_string(), token.trim().to_string()))
+        }
+        None => None,
+    };
     eprintln!("clan agent: serving on http://{}", o.listen);
     clan_agent::server::run(&clan_agent::server::Config {
         listen: o.listen,
         data_dir: o.data_dir,
+        source,
+        initial_token,
     })
     .map_err(|e| CliError::Usage(e.to_string()))
 }

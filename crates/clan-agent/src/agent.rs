@@ -1,0 +1,154 @@
+//! What the agent serves: one machine, from the configuration `clan machines update`
+//! installed, or from a clan directory (`--machine NAME`: developers, tests, and a
+//! machine that holds its own clan).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use clan_backup::BackupInfo;
+use clan_core::services::MachineService;
+use clan_core::{ClanDir, ResolvedMachine};
+
+use crate::AgentError;
+use crate::jobs::Jobs;
+use crate::store::Store;
+
+/// Where the served machine's configuration comes from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// The configuration `clan machines update` wrote (`/etc/clan/machine.json`).
+    Installed(PathBuf),
+    /// A machine of the clan in this directory, resolved here.
+    Clan { dir: ClanDir, machine: String },
+}
+
+impl Source {
+    pub fn load(&self) -> Result<ResolvedMachine, AgentError> {
+        match self {
+            Source::Installed(path) => {
+                let text = std::fs::read(path).map_err(|source| AgentError::Io {
+                    context: format!(
+                        "reading {} (run `clan machines update` for this machine first, or \
+                         serve a machine of a clan with --machine NAME)",
+                        path.display()
+                    ),
+                    source,
+                })?;
+                serde_json::from_slice(&text).map_err(|e| AgentError::Machine {
+                    message: format!("{}: {e}", path.display()),
+                })
+            }
+            Source::Clan { dir, machine } => {
+                let fleet = clan_ops::Fleet::load_only(
+                    dir.clone(),
+                    std::slice::from_ref(machine),
+                    &clan_core::event::Silent,
+                )
+                .map_err(|e| AgentError::Machine {
+                    message: e.to_string(),
+                })?;
+                fleet
+                    .machine(machine)
+                    .cloned()
+                    .map_err(|e| AgentError::Machine {
+                        message: e.to_string(),
+                    })
+            }
+        }
+    }
+}
+
+/// How long measured sizes and listed backups are reused.
+const SIZE_TTL: Duration = Duration::from_secs(60);
+const SNAPSHOT_TTL: Duration = Duration::from_secs(60);
+
+/// The agent's state, shared by every request.
+pub struct Agent {
+    pub store: Arc<Store>,
+    pub jobs: Arc<Jobs>,
+    pub source: Source,
+    machine: RwLock<Arc<ResolvedMachine>>,
+    sizes: Mutex<HashMap<String, (Instant, u64)>>,
+    snapshots: Mutex<Option<(Instant, Arc<Vec<BackupInfo>>)>>,
+}
+
+impl Agent {
+    pub fn new(store: Arc<Store>, source: Source) -> Result<Arc<Self>, AgentError> {
+        let machine = source.load()?;
+        Ok(Arc::new(Self {
+            jobs: Arc::new(Jobs::new(store.clone())),
+            store,
+            source,
+            machine: RwLock::new(Arc::new(machine)),
+            sizes: Mutex::default(),
+            snapshots: Mutex::default(),
+        }))
+    }
+
+    pub fn machine(&self) -> Arc<ResolvedMachine> {
+        self.machine.read().expect("machine").clone()
+    }
+
+    pub fn service(&self, id: &str) -> Option<MachineService> {
+        self.machine().services.iter().find(|s| s.id == id).cloned()
+    }
+
+    /// The machine's backups, run here.
+    pub fn backups(&self) -> clan_runtime::backups::Backups {
+        clan_runtime::backups::Backups {
+            machine: clan_backup::Machine::from_resolved(&self.machine()),
+            place: clan_runtime::backups::Place::Here,
+        }
+    }
+
+    /// Bytes in a folder (regular files, links not followed), measured at most once
+    /// a minute.
+    pub fn folder_size(&self, folder: &str) -> u64 {
+        if let Some((at, size)) = self.sizes.lock().expect("sizes").get(folder)
+            && at.elapsed() < SIZE_TTL
+        {
+            return *size;
+        }
+        let size = crate::system::tree_size(std::path::Path::new(folder));
+        self.sizes
+            .lock()
+            .expect("sizes")
+            .insert(folder.to_string(), (Instant::now(), size));
+        size
+    }
+
+    /// Every backup of every provider (a provider that cannot be read is left out
+    /// and its error returned beside).
+    pub fn snapshots(&self) -> (Arc<Vec<BackupInfo>>, Vec<String>) {
+        if let Some((at, list)) = &*self.snapshots.lock().expect("snapshots")
+            && at.elapsed() < SNAPSHOT_TTL
+        {
+            return (list.clone(), Vec::new());
+        }
+        let mut all = Vec::new();
+        let mut errors = Vec::new();
+        match self.backups().list(None, &clan_core::event::Silent) {
+            Ok(per) => {
+                for (provider, r) in per {
+                    match r {
+                        Ok(list) => all.extend(list),
+                        Err(e) => errors.push(format!("{provider}: {e}")),
+                    }
+                }
+            }
+            Err(e) => errors.push(e.to_string()),
+        }
+        let all = Arc::new(all);
+        if errors.is_empty() {
+            *self.snapshots.lock().expect("snapshots") = Some((Instant::now(), all.clone()));
+        }
+        (all, errors)
+    }
+
+    /// Forgets listed backups (after a backup, restore or forget of ours).
+    pub fn snapshots_changed(&self) {
+        *self.snapshots.lock().expect("snapshots") = None;
+    }
+}
