@@ -19,10 +19,9 @@ use crate::schema::{AgentSchema, Caller};
 use crate::store::Store;
 use crate::{API_VERSION, AgentError, NOT_AUTHENTICATED};
 
-/// Where the agent listens, keeps its data, and which machine it serves.
+/// Where the agent keeps its data and which machine it serves.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub listen: SocketAddr,
     pub data_dir: PathBuf,
     pub source: Source,
     /// A token to accept for `device` (the `agent/token` var), registered on start.
@@ -157,18 +156,17 @@ pub fn open(config: &Config) -> Result<Arc<Agent>, AgentError> {
     Agent::new(store, config.source.clone())
 }
 
-/// Runs the agent in the foreground until Ctrl-C or SIGTERM.
-pub fn run(config: &Config) -> Result<(), AgentError> {
-    let agent = open(config)?;
+/// Serves `agent` on `listen` in the foreground until Ctrl-C or SIGTERM.
+pub fn run(agent: Arc<Agent>, listen: SocketAddr) -> Result<(), AgentError> {
     let io = |context: String| move |source| AgentError::Io { context, source };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(io("starting the agent's runtime".into()))?;
     runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(config.listen)
+        let listener = tokio::net::TcpListener::bind(listen)
             .await
-            .map_err(io(format!("listening on {}", config.listen)))?;
+            .map_err(io(format!("listening on {listen}")))?;
         let stop = async {
             let mut term =
                 tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

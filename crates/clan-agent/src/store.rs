@@ -556,4 +556,94 @@ mod tests {
             b"this is not a database, but someone's data"
         );
     }
+
+    #[test]
+    fn jobs_change_in_place_and_those_a_stopped_agent_ran_end_in_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut job = store
+            .add_job("services.a.backup", "Backup A", "Backing up A")
+            .unwrap();
+        assert_eq!((job.status.as_str(), job.progress), ("CREATED", Some(0)));
+        job.status = "RUNNING".into();
+        job.progress = Some(40);
+        assert!(store.update_job(&job).unwrap());
+        assert_eq!(store.jobs().unwrap(), [job.clone()]);
+        let done = store.add_job("services.b.backup", "Backup B", "").unwrap();
+        assert!(store.remove_job(&done.uid).unwrap());
+        assert!(
+            !store.update_job(&done).unwrap(),
+            "a removed job is not made again"
+        );
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        let jobs = store.jobs().unwrap();
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(jobs[0].status, "ERROR");
+        assert!(jobs[0].finished_at.is_some());
+        assert!(jobs[0].error.as_deref().unwrap().contains("agent stopped"));
+    }
+
+    #[test]
+    fn keys_are_stored_as_hashes_and_used_within_their_limits() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let now = jiff::Timestamp::now();
+        let entropy = [7u8; 24];
+        let status = KeyStatus {
+            created_at: now,
+            expires_at: None,
+            uses_left: Some(2),
+        };
+        store.set_key(KeyKind::Recovery, &entropy, &status).unwrap();
+        assert!(
+            store
+                .use_key(KeyKind::Recovery, &[8u8; 24], "x", now)
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            store
+                .use_key(KeyKind::Recovery, &entropy, "a", now)
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            store
+                .use_key(KeyKind::Recovery, &entropy, "b", now)
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            store
+                .use_key(KeyKind::Recovery, &entropy, "c", now)
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(
+            store.key(KeyKind::Recovery).unwrap().unwrap().uses_left,
+            Some(0)
+        );
+        // An expired new-device key gives nothing.
+        let expired = KeyStatus {
+            created_at: now,
+            expires_at: Some(now - jiff::SignedDuration::from_secs(1)),
+            uses_left: None,
+        };
+        store
+            .set_key(KeyKind::NewDevice, &[1u8; 16], &expired)
+            .unwrap();
+        assert!(
+            store
+                .use_key(KeyKind::NewDevice, &[1u8; 16], "d", now)
+                .unwrap()
+                .is_none()
+        );
+        drop(store);
+        let bytes = std::fs::read(dir.path().join("agent.sqlite")).unwrap();
+        assert!(
+            !bytes.windows(24).any(|w| w == entropy),
+            "no key in the clear"
+        );
+    }
 }

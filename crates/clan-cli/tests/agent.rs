@@ -1,5 +1,6 @@
 //! `clan agent`: a token made on the command line opens the API of an agent served
-//! by the same binary (real process, real HTTP on loopback).
+//! by the same binary for a machine of the clan (real process, real HTTP on
+//! loopback); without a machine to serve it says what to do.
 
 mod common;
 use common::*;
@@ -11,6 +12,11 @@ use clan_lab::{Server, free_port, wait_listening};
 #[test]
 fn a_token_from_the_command_line_opens_the_served_api() {
     let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("clan.nix"),
+        r#"{ meta.name = "t"; inventory.machines.m = { }; machines.m.clan.core.state.notes.folders = [ "/srv/notes" ]; }"#,
+    )
+    .unwrap();
     let data = tmp.path().join("agent");
     let data_arg = data.to_str().unwrap();
     let run = clan_in(
@@ -34,7 +40,8 @@ fn a_token_from_the_command_line_opens_the_served_api() {
     let mut server = Server(
         Command::new(env!("CARGO_BIN_EXE_clan"))
             .args(["agent", "serve", "--listen", &format!("127.0.0.1:{port}")])
-            .args(["--data-dir", data_arg])
+            .args(["--data-dir", data_arg, "--machine", "m"])
+            .current_dir(tmp.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -44,7 +51,7 @@ fn a_token_from_the_command_line_opens_the_served_api() {
     let ask = |token: Option<&str>| -> serde_json::Value {
         let mut req = reqwest::blocking::Client::new()
             .post(format!("http://127.0.0.1:{port}/graphql"))
-            .json(&serde_json::json!({"query": "{ api { devices { name isCaller } } }"}));
+            .json(&serde_json::json!({"query": "{ api { devices { name isCaller } } services { allServices { id } } }"}));
         if let Some(t) = token {
             req = req.header("Authorization", format!("Bearer {t}"));
         }
@@ -56,9 +63,39 @@ fn a_token_from_the_command_line_opens_the_served_api() {
         serde_json::json!([{"name": "admin_laptop", "isCaller": true}]),
         "{body}"
     );
+    assert_eq!(
+        body["data"]["services"]["allServices"],
+        serde_json::json!([{"id": "notes"}]),
+        "{body}"
+    );
     let body = ask(None);
     assert_eq!(body["data"], serde_json::Value::Null, "{body}");
     // The agent keeps only the token's hash.
     let db = std::fs::read(data.join("agent.sqlite")).unwrap();
     assert!(!String::from_utf8_lossy(&db).contains(&token));
+}
+
+#[test]
+fn without_a_machine_to_serve_the_agent_says_what_to_do() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("agent");
+    // --machine, but no clan here.
+    let err = clan_in(
+        tmp.path(),
+        &[
+            "agent",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--machine",
+            "m",
+        ],
+    )
+    .fails();
+    assert!(
+        err.contains("no clan found") && err.contains("clan init"),
+        "{err}"
+    );
 }

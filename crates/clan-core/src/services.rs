@@ -93,7 +93,7 @@ impl MachineService {
                 .collect();
             claimed.extend(states.iter().cloned());
             let module = roles[0].module.clone();
-            let (meta, interfaces) = module_of(&instance.to_string()).unwrap_or_default();
+            let (meta, interfaces) = module_of(instance).unwrap_or_default();
             let several = roles.len() > 1;
             let mut settings: Vec<Setting> = roles
                 .iter()

@@ -96,6 +96,8 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 }
 
 /// What every mutation answers with.
+// The derive repeats `ty` once per field, which clippy takes for a duplicate.
+#[allow(clippy::duplicated_attributes)]
 #[derive(Interface)]
 #[graphql(
     field(name = "success", ty = "&bool"),

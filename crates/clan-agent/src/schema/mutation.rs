@@ -36,118 +36,118 @@ fn flat(r: GenericJobMutationReturn) -> GenericMutationReturn {
 
 #[Object]
 impl Mutation {
-    #[graphql(deprecation = "Use `api.get_new_recovery_api_key` instead")]
+    #[graphql(deprecation = "Moved to `api.getNewRecoveryApiKey`")]
     async fn get_new_recovery_api_key(
         &self,
         ctx: &Context<'_>,
         #[graphql(default)] limits: Option<RecoveryKeyLimitsInput>,
     ) -> Result<ApiKeyMutationReturn> {
-        Ok(ApiMutations.get_new_recovery_api_key(ctx, limits).await?)
+        ApiMutations.get_new_recovery_api_key(ctx, limits).await
     }
 
-    #[graphql(deprecation = "Use `api.use_recovery_api_key` instead")]
+    #[graphql(deprecation = "Moved to `api.useRecoveryApiKey`")]
     async fn use_recovery_api_key(
         &self,
         ctx: &Context<'_>,
         input: UseRecoveryKeyInput,
     ) -> Result<DeviceApiTokenMutationReturn> {
-        Ok(ApiMutations.use_recovery_api_key(ctx, input).await?)
+        ApiMutations.use_recovery_api_key(ctx, input).await
     }
 
-    #[graphql(deprecation = "Use `api.refresh_device_api_token` instead")]
+    #[graphql(deprecation = "Moved to `api.refreshDeviceApiToken`")]
     async fn refresh_device_api_token(
         &self,
         ctx: &Context<'_>,
     ) -> Result<DeviceApiTokenMutationReturn> {
-        Ok(ApiMutations.refresh_device_api_token(ctx).await?)
+        ApiMutations.refresh_device_api_token(ctx).await
     }
 
-    #[graphql(deprecation = "Use `api.delete_device_api_token` instead")]
+    #[graphql(deprecation = "Moved to `api.deleteDeviceApiToken`")]
     async fn delete_device_api_token(
         &self,
         ctx: &Context<'_>,
         device: String,
     ) -> Result<GenericMutationReturn> {
-        Ok(ApiMutations.delete_device_api_token(ctx, device).await?)
+        ApiMutations.delete_device_api_token(ctx, device).await
     }
 
-    #[graphql(deprecation = "Use `api.get_new_device_api_key` instead")]
+    #[graphql(deprecation = "Moved to `api.getNewDeviceApiKey`")]
     async fn get_new_device_api_key(&self, ctx: &Context<'_>) -> Result<ApiKeyMutationReturn> {
-        Ok(ApiMutations.get_new_device_api_key(ctx).await?)
+        ApiMutations.get_new_device_api_key(ctx).await
     }
 
-    #[graphql(deprecation = "Use `api.invalidate_new_device_api_key` instead")]
+    #[graphql(deprecation = "Moved to `api.invalidateNewDeviceApiKey`")]
     async fn invalidate_new_device_api_key(
         &self,
         ctx: &Context<'_>,
     ) -> Result<GenericMutationReturn> {
-        Ok(ApiMutations.invalidate_new_device_api_key(ctx).await?)
+        ApiMutations.invalidate_new_device_api_key(ctx).await
     }
 
-    #[graphql(deprecation = "Use `api.authorize_with_new_device_api_key` instead")]
+    #[graphql(deprecation = "Moved to `api.authorizeWithNewDeviceApiKey`")]
     async fn authorize_with_new_device_api_key(
         &self,
         ctx: &Context<'_>,
         input: UseNewDeviceKeyInput,
     ) -> Result<DeviceApiTokenMutationReturn> {
-        Ok(ApiMutations
+        ApiMutations
             .authorize_with_new_device_api_key(ctx, input)
-            .await?)
+            .await
     }
 
-    #[graphql(deprecation = "Use `system.change_timezone` instead")]
+    #[graphql(deprecation = "Moved to `system.changeTimezone`")]
     async fn change_timezone(
         &self,
         ctx: &Context<'_>,
         timezone: String,
     ) -> Result<TimezoneMutationReturn> {
         caller(ctx)?;
-        Ok(SystemMutations.change_timezone(ctx, timezone).await?)
+        SystemMutations.change_timezone(ctx, timezone).await
     }
 
-    #[graphql(deprecation = "Use `system.change_auto_upgrade_settings` instead")]
+    #[graphql(deprecation = "Moved to `system.changeAutoUpgradeSettings`")]
     async fn change_auto_upgrade_settings(
         &self,
         ctx: &Context<'_>,
         settings: AutoUpgradeSettingsInput,
     ) -> Result<AutoUpgradeSettingsMutationReturn> {
         caller(ctx)?;
-        Ok(SystemMutations
+        SystemMutations
             .change_auto_upgrade_settings(ctx, settings)
-            .await?)
+            .await
     }
 
-    #[graphql(deprecation = "Use `system.run_system_rebuild` instead")]
+    #[graphql(deprecation = "Moved to `system.runSystemRebuild`")]
     async fn run_system_rebuild(&self, ctx: &Context<'_>) -> Result<GenericMutationReturn> {
         caller(ctx)?;
         Ok(flat(SystemMutations.run_system_rebuild(ctx).await?))
     }
 
-    #[graphql(deprecation = "Use `system.run_system_rollback` instead")]
+    #[graphql(deprecation = "Moved to `system.runSystemRollback`")]
     async fn run_system_rollback(&self, ctx: &Context<'_>) -> Result<GenericMutationReturn> {
         caller(ctx)?;
-        Ok(SystemMutations.run_system_rollback(ctx).await?)
+        SystemMutations.run_system_rollback(ctx).await
     }
 
-    #[graphql(deprecation = "Use `system.run_system_upgrade` instead")]
+    #[graphql(deprecation = "Moved to `system.runSystemUpgrade`")]
     async fn run_system_upgrade(&self, ctx: &Context<'_>) -> Result<GenericMutationReturn> {
         caller(ctx)?;
         Ok(flat(SystemMutations.run_system_upgrade(ctx).await?))
     }
 
-    #[graphql(deprecation = "Use `system.reboot_system` instead")]
+    #[graphql(deprecation = "Moved to `system.rebootSystem`")]
     async fn reboot_system(&self, ctx: &Context<'_>) -> Result<GenericMutationReturn> {
         caller(ctx)?;
-        Ok(SystemMutations.reboot_system(ctx).await?)
+        SystemMutations.reboot_system(ctx).await
     }
 
-    #[graphql(deprecation = "Use `system.pull_repository_changes` instead")]
+    #[graphql(deprecation = "Moved to `system.pullRepositoryChanges`")]
     async fn pull_repository_changes(&self, ctx: &Context<'_>) -> Result<GenericMutationReturn> {
         caller(ctx)?;
-        Ok(SystemMutations.pull_repository_changes(ctx).await?)
+        SystemMutations.pull_repository_changes(ctx).await
     }
 
-    #[graphql(deprecation = "Use `system.change_ssh_settings` instead")]
+    #[graphql(deprecation = "Moved to `system.changeSshSettings`")]
     async fn set_ssh_settings(
         &self,
         ctx: &Context<'_>,
@@ -162,156 +162,156 @@ impl Mutation {
         })
     }
 
-    #[graphql(deprecation = "Use `users.create_user` instead")]
+    #[graphql(deprecation = "Moved to `users.createUser`")]
     async fn create_user(
         &self,
         ctx: &Context<'_>,
         user: UserMutationInput,
     ) -> Result<UserMutationReturn> {
         caller(ctx)?;
-        Ok(UsersMutations.create_user(ctx, user).await?)
+        UsersMutations.create_user(ctx, user).await
     }
 
-    #[graphql(deprecation = "Use `users.delete_user` instead")]
+    #[graphql(deprecation = "Moved to `users.deleteUser`")]
     async fn delete_user(
         &self,
         ctx: &Context<'_>,
         username: String,
     ) -> Result<GenericMutationReturn> {
         caller(ctx)?;
-        Ok(UsersMutations.delete_user(ctx, username).await?)
+        UsersMutations.delete_user(ctx, username).await
     }
 
-    #[graphql(deprecation = "Use `users.update_user` instead")]
+    #[graphql(deprecation = "Moved to `users.updateUser`")]
     async fn update_user(
         &self,
         ctx: &Context<'_>,
         user: UserMutationInput,
     ) -> Result<UserMutationReturn> {
         caller(ctx)?;
-        Ok(UsersMutations.update_user(ctx, user).await?)
+        UsersMutations.update_user(ctx, user).await
     }
 
-    #[graphql(deprecation = "Use `users.add_ssh_key` instead")]
+    #[graphql(deprecation = "Moved to `users.addSshKey`")]
     async fn add_ssh_key(
         &self,
         ctx: &Context<'_>,
         ssh_input: SshMutationInput,
     ) -> Result<UserMutationReturn> {
         caller(ctx)?;
-        Ok(UsersMutations.add_ssh_key(ctx, ssh_input).await?)
+        UsersMutations.add_ssh_key(ctx, ssh_input).await
     }
 
-    #[graphql(deprecation = "Use `users.remove_ssh_key` instead")]
+    #[graphql(deprecation = "Moved to `users.removeSshKey`")]
     async fn remove_ssh_key(
         &self,
         ctx: &Context<'_>,
         ssh_input: SshMutationInput,
     ) -> Result<UserMutationReturn> {
         caller(ctx)?;
-        Ok(UsersMutations.remove_ssh_key(ctx, ssh_input).await?)
+        UsersMutations.remove_ssh_key(ctx, ssh_input).await
     }
 
-    #[graphql(deprecation = "Use `storage.resize_volume` instead")]
+    #[graphql(deprecation = "Moved to `storage.resizeVolume`")]
     async fn resize_volume(
         &self,
         ctx: &Context<'_>,
         name: String,
     ) -> Result<GenericMutationReturn> {
         caller(ctx)?;
-        Ok(StorageMutations.resize_volume(ctx, name).await?)
+        StorageMutations.resize_volume(ctx, name).await
     }
 
-    #[graphql(deprecation = "Use `storage.mount_volume` instead")]
+    #[graphql(deprecation = "Moved to `storage.mountVolume`")]
     async fn mount_volume(&self, ctx: &Context<'_>, name: String) -> Result<GenericMutationReturn> {
         caller(ctx)?;
-        Ok(StorageMutations.mount_volume(ctx, name).await?)
+        StorageMutations.mount_volume(ctx, name).await
     }
 
-    #[graphql(deprecation = "Use `storage.unmount_volume` instead")]
+    #[graphql(deprecation = "Moved to `storage.unmountVolume`")]
     async fn unmount_volume(
         &self,
         ctx: &Context<'_>,
         name: String,
     ) -> Result<GenericMutationReturn> {
         caller(ctx)?;
-        Ok(StorageMutations.unmount_volume(ctx, name).await?)
+        StorageMutations.unmount_volume(ctx, name).await
     }
 
-    #[graphql(deprecation = "Use `storage.migrate_to_binds` instead")]
+    #[graphql(deprecation = "Moved to `storage.migrateToBinds`")]
     async fn migrate_to_binds(
         &self,
         ctx: &Context<'_>,
         input: MigrateToBindsInput,
     ) -> Result<GenericJobMutationReturn> {
         caller(ctx)?;
-        Ok(StorageMutations.migrate_to_binds(ctx, input).await?)
+        StorageMutations.migrate_to_binds(ctx, input).await
     }
 
-    #[graphql(deprecation = "Use `services.enable_service` instead")]
+    #[graphql(deprecation = "Moved to `services.enableService`")]
     async fn enable_service(
         &self,
         ctx: &Context<'_>,
         service_id: String,
     ) -> Result<ServiceMutationReturn> {
         caller(ctx)?;
-        Ok(ServicesMutations.enable_service(ctx, service_id).await?)
+        ServicesMutations.enable_service(ctx, service_id).await
     }
 
-    #[graphql(deprecation = "Use `services.disable_service` instead")]
+    #[graphql(deprecation = "Moved to `services.disableService`")]
     async fn disable_service(
         &self,
         ctx: &Context<'_>,
         service_id: String,
     ) -> Result<ServiceMutationReturn> {
         caller(ctx)?;
-        Ok(ServicesMutations.disable_service(ctx, service_id).await?)
+        ServicesMutations.disable_service(ctx, service_id).await
     }
 
-    #[graphql(deprecation = "Use `services.stop_service` instead")]
+    #[graphql(deprecation = "Moved to `services.stopService`")]
     async fn stop_service(
         &self,
         ctx: &Context<'_>,
         service_id: String,
     ) -> Result<ServiceMutationReturn> {
         caller(ctx)?;
-        Ok(ServicesMutations.stop_service(ctx, service_id).await?)
+        ServicesMutations.stop_service(ctx, service_id).await
     }
 
-    #[graphql(deprecation = "Use `services.start_service` instead")]
+    #[graphql(deprecation = "Moved to `services.startService`")]
     async fn start_service(
         &self,
         ctx: &Context<'_>,
         service_id: String,
     ) -> Result<ServiceMutationReturn> {
         caller(ctx)?;
-        Ok(ServicesMutations.start_service(ctx, service_id).await?)
+        ServicesMutations.start_service(ctx, service_id).await
     }
 
-    #[graphql(deprecation = "Use `services.restart_service` instead")]
+    #[graphql(deprecation = "Moved to `services.restartService`")]
     async fn restart_service(
         &self,
         ctx: &Context<'_>,
         service_id: String,
     ) -> Result<ServiceMutationReturn> {
         caller(ctx)?;
-        Ok(ServicesMutations.restart_service(ctx, service_id).await?)
+        ServicesMutations.restart_service(ctx, service_id).await
     }
 
-    #[graphql(deprecation = "Use `services.move_service` instead")]
+    #[graphql(deprecation = "Moved to `services.moveService`")]
     async fn move_service(
         &self,
         ctx: &Context<'_>,
         input: MoveServiceInput,
     ) -> Result<ServiceJobMutationReturn> {
         caller(ctx)?;
-        Ok(ServicesMutations.move_service(ctx, input).await?)
+        ServicesMutations.move_service(ctx, input).await
     }
 
-    #[graphql(deprecation = "Use `jobs.remove_job` instead")]
+    #[graphql(deprecation = "Moved to `jobs.removeJob`")]
     async fn remove_job(&self, ctx: &Context<'_>, job_id: String) -> Result<GenericMutationReturn> {
         caller(ctx)?;
-        Ok(JobMutations.remove_job(ctx, job_id).await?)
+        JobMutations.remove_job(ctx, job_id).await
     }
 
     /// Public: some of its mutations need no token (using a key).

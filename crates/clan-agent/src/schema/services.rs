@@ -61,6 +61,8 @@ pub struct LicenseType {
     pub url: Option<String>,
 }
 
+// The derive repeats `ty` once per field, which clippy takes for a duplicate.
+#[allow(clippy::duplicated_attributes)]
 #[derive(Interface)]
 #[graphql(
     field(name = "field_id", ty = "&String"),

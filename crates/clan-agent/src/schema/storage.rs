@@ -7,6 +7,8 @@ use super::services::{ServiceStorageUsage, all};
 use super::{GenericMutationReturn, blocking, managed_elsewhere, unsupported};
 use crate::system::{self, Volume};
 
+// The derive repeats `ty` once per field, which clippy takes for a duplicate.
+#[allow(clippy::duplicated_attributes)]
 #[derive(Interface)]
 #[graphql(
     field(name = "used_space", ty = "&str"),
@@ -117,9 +119,7 @@ impl StorageMutations {
         managed_elsewhere(ctx, "what is mounted")
     }
 
-    #[graphql(
-        deprecation = "Installations without binds are no longer supported and support for migrating existing installations will be removed in next major release"
-    )]
+    #[graphql(deprecation = "Kept for older apps; not supported.")]
     pub async fn migrate_to_binds(&self, input: MigrateToBindsInput) -> GenericJobMutationReturn {
         let _ = input;
         GenericJobMutationReturn::without_job(unsupported("Migrating to bind mounts"))

@@ -93,9 +93,7 @@ impl SshSettings {
             .any(|a| a.module == "sshd")
     }
 
-    #[graphql(
-        deprecation = "For security reasons, password authentication is no longer supported. Please use SSH keys."
-    )]
+    #[graphql(deprecation = "Always false: logging in over SSH takes a key.")]
     async fn password_authentication(&self) -> bool {
         false
     }

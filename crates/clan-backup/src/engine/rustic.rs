@@ -369,6 +369,12 @@ impl Engine for Rustic {
     }
 
     fn snapshots(&self) -> EngineResult<Vec<Snapshot>> {
+        // A repository not made yet (no backup so far) holds no snapshots.
+        let backends = self.backends()?;
+        let fresh = Repository::new(&RepositoryOptions::default(), &backends).map_err(err)?;
+        if fresh.config_id().map_err(err)?.is_none() {
+            return Ok(Vec::new());
+        }
         let mut snaps = self.open()?.get_all_snapshots().map_err(err)?;
         snaps.sort_by(|a, b| a.time.cmp(&b.time));
         Ok(snaps.iter().map(to_snapshot).collect())

@@ -52,12 +52,17 @@ pub fn run(g: &Global, o: Opts) -> Result {
         }
         None => None,
     };
-    eprintln!("clan agent: serving on http://{}", o.listen);
-    clan_agent::server::run(&clan_agent::server::Config {
-        listen: o.listen,
+    let fail = |e: clan_agent::AgentError| CliError::Usage(e.to_string());
+    let agent = clan_agent::server::open(&clan_agent::server::Config {
         data_dir: o.data_dir,
         source,
         initial_token,
     })
-    .map_err(|e| CliError::Usage(e.to_string()))
+    .map_err(fail)?;
+    eprintln!(
+        "clan agent: serving machine '{}' on http://{}",
+        agent.machine().name,
+        o.listen
+    );
+    clan_agent::server::run(agent, o.listen).map_err(fail)
 }
