@@ -77,9 +77,11 @@ impl Jobs {
         work: impl FnOnce(&dyn Reporter) -> Outcome + Send + 'static,
     ) -> Result<Job, AgentError> {
         let job = self.store.add_job(type_id, name, description)?;
+        tracing::info!(job = %job.uid, "{type_id}: started");
         self.notify();
         let jobs = self.clone();
         let mut running = job.clone();
+        let running_uid = job.uid.clone();
         std::thread::spawn(move || {
             jobs.write(&mut running, |j| j.status = "RUNNING".into());
             let reporter = JobReporter {
@@ -87,6 +89,10 @@ impl Jobs {
                 job: Mutex::new(running),
             };
             let outcome = work(&reporter);
+            match &outcome {
+                Ok(result) => tracing::info!(job = %running_uid, "finished: {result}"),
+                Err(error) => tracing::warn!(job = %running_uid, "failed: {error}"),
+            }
             let mut job = reporter.job.into_inner().expect("job");
             jobs.write(&mut job, |j| match outcome {
                 Ok(result) => {

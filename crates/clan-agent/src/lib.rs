@@ -17,6 +17,7 @@ pub mod schema;
 pub mod server;
 pub mod store;
 pub mod system;
+pub mod tls;
 
 /// The API version the SelfPrivacy app checks (it wants at least 3.8.3).
 pub const API_VERSION: &str = "3.8.4";
@@ -28,6 +29,8 @@ pub const NOT_AUTHENTICATED: &str = "You must be authenticated to access this re
 pub enum AgentError {
     #[error("the agent's database {path}: {message}")]
     Store { path: String, message: String },
+    #[error("TLS with {path}: {message}")]
+    Tls { path: String, message: String },
     #[error("the machine to serve: {message}")]
     Machine { message: String },
     #[error("{context}: {source}")]

@@ -156,8 +156,19 @@ pub fn open(config: &Config) -> Result<Arc<Agent>, AgentError> {
     Agent::new(store, config.source.clone())
 }
 
-/// Serves `agent` on `listen` in the foreground until Ctrl-C or SIGTERM.
-pub fn run(agent: Arc<Agent>, listen: SocketAddr) -> Result<(), AgentError> {
+/// A certificate chain and its key (PEM files), to serve HTTPS.
+#[derive(Debug, Clone)]
+pub struct Tls {
+    pub certificate: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Serves `agent` on `listen` (HTTPS with `tls`) in the foreground until Ctrl-C or
+/// SIGTERM.
+pub fn run(agent: Arc<Agent>, listen: SocketAddr, tls: Option<&Tls>) -> Result<(), AgentError> {
+    let acceptor = tls
+        .map(|t| crate::tls::acceptor(&t.certificate, &t.key))
+        .transpose()?;
     let io = |context: String| move |source| AgentError::Io { context, source };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -176,9 +187,26 @@ pub fn run(agent: Arc<Agent>, listen: SocketAddr) -> Result<(), AgentError> {
                 _ = term.recv() => {}
             }
         };
-        axum::serve(listener, router(agent))
-            .with_graceful_shutdown(stop)
-            .await
-            .map_err(io("serving".into()))
+        tracing::info!(
+            "serving machine '{}' on {}://{listen}",
+            agent.machine().name,
+            if acceptor.is_some() { "https" } else { "http" }
+        );
+        let app = router(agent);
+        match acceptor {
+            Some(acceptor) => {
+                let listener = crate::tls::TlsListener::new(listener, acceptor)
+                    .map_err(io(format!("listening on {listen}")))?;
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stop)
+                    .await
+            }
+            None => {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stop)
+                    .await
+            }
+        }
+        .map_err(io("serving".into()))
     })
 }

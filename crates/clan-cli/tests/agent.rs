@@ -99,3 +99,170 @@ fn without_a_machine_to_serve_the_agent_says_what_to_do() {
         "{err}"
     );
 }
+
+#[test]
+fn with_a_certificate_the_agent_serves_https_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("clan.nix"),
+        r#"{ meta.name = "t"; inventory.machines.m = { }; }"#,
+    )
+    .unwrap();
+    let (ca, cert, key) = certificates(tmp.path());
+    let port = free_port();
+    let mut server = Server(
+        Command::new(env!("CARGO_BIN_EXE_clan"))
+            .args([
+                "agent",
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--machine",
+                "m",
+            ])
+            .arg("--data-dir")
+            .arg(tmp.path().join("agent"))
+            .arg("--tls-certificate")
+            .arg(&cert)
+            .arg("--tls-key")
+            .arg(&key)
+            .current_dir(tmp.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_listening(port, &mut server);
+    let client = reqwest::blocking::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(&ca).unwrap()).unwrap())
+        .build()
+        .unwrap();
+    let body: serde_json::Value = client
+        .post(format!("https://127.0.0.1:{port}/graphql"))
+        .json(&serde_json::json!({"query": "{ api { version } }"}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(body["data"]["api"]["version"], "3.8.4");
+    // Plain HTTP gets no answer from a TLS server.
+    let plain = reqwest::blocking::Client::new()
+        .get(format!("http://127.0.0.1:{port}/health"))
+        .timeout(std::time::Duration::from_secs(15))
+        .send();
+    assert!(plain.is_err(), "{plain:?}");
+}
+
+#[test]
+fn a_key_that_is_not_one_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("clan.nix"),
+        r#"{ meta.name = "t"; inventory.machines.m = { }; }"#,
+    )
+    .unwrap();
+    std::fs::write(tmp.path().join("cert.pem"), "not a certificate\n").unwrap();
+    std::fs::write(tmp.path().join("key.pem"), "not a key\n").unwrap();
+    let err = clan_in(
+        tmp.path(),
+        &[
+            "agent",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--machine",
+            "m",
+            "--data-dir",
+            "agent",
+            "--tls-certificate",
+            "cert.pem",
+            "--tls-key",
+            "key.pem",
+        ],
+    )
+    .fails();
+    assert!(
+        err.contains("TLS with cert.pem") && err.contains("no certificate"),
+        "{err}"
+    );
+}
+
+/// A test CA and a certificate for 127.0.0.1 it signed (with its key): the CA's
+/// certificate, the certificate, the key.
+fn certificates(
+    dir: &std::path::Path,
+) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let p = |name: &str| dir.join(name);
+    let openssl = |args: &[&str]| {
+        let ok = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "openssl {args:?}");
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    openssl(
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-subj",
+                "/CN=test CA",
+                "-days",
+                "1",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+            ],
+        ]
+        .concat(),
+    );
+    openssl(
+        &[
+            &["req"][..],
+            &ec,
+            &[
+                "-subj",
+                "/CN=agent",
+                "-keyout",
+                "key.pem",
+                "-out",
+                "agent.csr",
+            ],
+        ]
+        .concat(),
+    );
+    std::fs::write(
+        p("ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "agent.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "ext",
+        "-out",
+        "cert.pem",
+    ]);
+    (p("ca.pem"), p("cert.pem"), p("key.pem"))
+}

@@ -611,3 +611,221 @@ fn restoring_a_running_service_stops_it_restores_folder_and_database_and_starts_
         "active\nstop\nstart\n"
     );
 }
+
+/// A unit that says hello in the journal and then waits.
+const NOTES_UNIT: &str = r#"[Unit]
+Description=clan lab notes service
+[Service]
+ExecStart=/bin/sh -c 'echo notes service says hello; exec sleep infinity'
+"#;
+
+/// The agent's API on a lab machine, as the app calls it.
+struct Api {
+    url: String,
+    token: String,
+}
+
+impl Api {
+    fn data(&self, query: &str, variables: serde_json::Value) -> serde_json::Value {
+        let body = self.call(Some(&self.token), query, variables);
+        assert!(body["errors"].is_null(), "{query}: {body}");
+        body["data"].clone()
+    }
+
+    fn call(
+        &self,
+        token: Option<&str>,
+        query: &str,
+        variables: serde_json::Value,
+    ) -> serde_json::Value {
+        let mut req = reqwest::blocking::Client::new()
+            .post(&self.url)
+            .json(&serde_json::json!({"query": query, "variables": variables}));
+        if let Some(t) = token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        req.send().unwrap().json().unwrap()
+    }
+
+    fn status(&self, service: &str) -> String {
+        let d = self.data(
+            "{ services { allServices { id status } } }",
+            serde_json::json!({}),
+        );
+        let all = d["services"]["allServices"].as_array().unwrap().clone();
+        let s = all.iter().find(|s| s["id"] == service).unwrap();
+        s["status"].as_str().unwrap().to_string()
+    }
+
+    /// Waits for job `uid` to end (it runs on the machine, not in this request).
+    fn wait_job(&self, uid: &str) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(180);
+        loop {
+            let d = self.data(
+                "query($id: String!) { jobs { getJob(jobId: $id) { status statusText error result } } }",
+                serde_json::json!({"id": uid}),
+            );
+            let job = d["jobs"]["getJob"].clone();
+            if matches!(job["status"].as_str(), Some("FINISHED" | "ERROR")) {
+                return job;
+            }
+            assert!(Instant::now() < deadline, "job {uid} still {job}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs root (network namespaces, containers); ./test.sh runs it as root"]
+fn the_agent_that_update_installs_serves_the_machine_to_the_app() {
+    const HOST: &str = "agent-host";
+    let lab = Lab::start(&[(HOST, "10.231.0.31")]);
+    let tmp = tempfile::tempdir_in("/var/tmp").unwrap();
+    let ip = lab.ip(HOST).to_string();
+    let clan_nix = format!(
+        r#"{{
+          meta.name = "agents";
+          inventory.machines.{HOST} = {{ deploy.targetHost = "root@{ip}"; machineClass = "linux"; }};
+          inventory.instances.agent.roles.server.machines.{HOST}.settings.listen = "0.0.0.0:5050";
+          inventory.instances.restic.roles.client.machines.{HOST}.settings.repository = "/var/backup/restic";
+          machines.{HOST}.clan.core.state.notes = {{ folders = [ "/var/lib/notes" ]; services = [ "notes.service" ]; }};
+        }}"#
+    );
+    let admin = Admin::new(tmp.path(), &lab, &clan_nix);
+    lab.ssh(
+        HOST,
+        &format!(
+            "set -e; mkdir -p /var/lib/notes/2026; echo 'first note' > /var/lib/notes/a.txt
+             echo 'second note' > /var/lib/notes/2026/b.txt
+             cat > /etc/systemd/system/notes.service <<'UNIT'\n{NOTES_UNIT}UNIT
+             systemctl daemon-reload; systemctl start notes.service"
+        ),
+    );
+    admin.clan(&["machines", "update", HOST]).ok();
+    assert_eq!(
+        lab.ssh(HOST, "systemctl is-active clan-agent.service"),
+        "active\n"
+    );
+    let unit = lab.ssh(HOST, "cat /etc/systemd/system/clan-agent.service");
+    assert!(
+        unit.contains("/usr/local/lib/clan/clan-")
+            && unit.contains("agent serve --listen 0.0.0.0:5050"),
+        "{unit}"
+    );
+    assert!(unit.contains("Restart=on-failure"), "{unit}");
+
+    // The first token is the machine's `agent/token` var.
+    let token = admin
+        .clan(&["vars", "get", HOST, "agent/token"])
+        .ok()
+        .stdout()
+        .trim()
+        .to_string();
+    assert_eq!(token.len(), 43, "{token}");
+    let api = Api {
+        url: format!("http://{ip}:5050/graphql"),
+        token,
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect((ip.as_str(), 5050)).is_err() {
+        assert!(Instant::now() < deadline, "the agent does not listen");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let refused = api.call(
+        Some("not the token"),
+        "{ services { allServices { id } } }",
+        serde_json::json!({}),
+    );
+    assert_eq!(refused["data"], serde_json::Value::Null, "{refused}");
+    let devices = api.data(
+        "{ api { devices { name isCaller } } }",
+        serde_json::json!({}),
+    );
+    assert_eq!(
+        devices["api"]["devices"],
+        serde_json::json!([{"name": "Initial device", "isCaller": true}])
+    );
+
+    // Status from systemd; stop and start a real unit.
+    assert_eq!(api.status("notes"), "ACTIVE");
+    let stop = api.data(
+        r#"mutation { services { stopService(serviceId: "notes") { code } } }"#,
+        serde_json::json!({}),
+    );
+    assert_eq!(stop["services"]["stopService"]["code"], 200);
+    assert_eq!(api.status("notes"), "INACTIVE");
+    assert_eq!(
+        lab.ssh(HOST, "systemctl is-active notes.service || true"),
+        "inactive\n"
+    );
+    let start = api.data(
+        r#"mutation { services { startService(serviceId: "notes") { code } } }"#,
+        serde_json::json!({}),
+    );
+    assert_eq!(start["services"]["startService"]["code"], 200);
+    assert_eq!(api.status("notes"), "ACTIVE");
+
+    // The journal, by unit.
+    let logs = api.data(
+        r#"{ logs { paginated(limit: 20, filterByUnit: "notes.service") { pageMeta { upCursor downCursor } entries { message systemdUnit cursor } } } }"#,
+        serde_json::json!({}),
+    );
+    let entries = logs["logs"]["paginated"]["entries"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["message"] == "notes service says hello"),
+        "{logs}"
+    );
+    assert!(
+        entries.iter().all(|e| e["systemdUnit"] == "notes.service"),
+        "{logs}"
+    );
+
+    // A backup of the service, then damage, then the restore through the API.
+    let r = api.data(
+        r#"mutation { backup { startBackup(serviceId: "notes") { code job { uid } } } }"#,
+        serde_json::json!({}),
+    );
+    let job = api.wait_job(r["backup"]["startBackup"]["job"]["uid"].as_str().unwrap());
+    assert_eq!(job["status"], "FINISHED", "{job}");
+    let before = checksums(&lab, HOST, "/var/lib/notes");
+    lab.ssh(HOST, "echo damaged > /var/lib/notes/a.txt; rm -r /var/lib/notes/2026; echo stray > /var/lib/notes/c.txt");
+    let snaps = api.data(
+        "{ backup { allSnapshots { id service { id } reason } } }",
+        serde_json::json!({}),
+    );
+    let snaps = snaps["backup"]["allSnapshots"].as_array().unwrap().clone();
+    assert_eq!(snaps.len(), 1, "{snaps:?}");
+    let r = api.data(
+        "mutation($id: String!) { backup { restoreBackup(snapshotId: $id) { code job { uid } } } }",
+        serde_json::json!({"id": snaps[0]["id"]}),
+    );
+    let job = api.wait_job(r["backup"]["restoreBackup"]["job"]["uid"].as_str().unwrap());
+    assert_eq!(job["status"], "FINISHED", "{job}");
+    assert_eq!(checksums(&lab, HOST, "/var/lib/notes"), before);
+    assert_eq!(
+        lab.ssh(HOST, "systemctl is-active notes.service"),
+        "active\n"
+    );
+
+    // An update that changes nothing leaves the agent running as it is; a changed
+    // unit (as a new build makes one) restarts it.
+    let pid = || lab.ssh(HOST, "systemctl show -P MainPID clan-agent.service");
+    let first = pid();
+    admin.clan(&["machines", "update", HOST]).ok();
+    assert_eq!(pid(), first);
+    lab.ssh(
+        HOST,
+        "sed -i 's/RestartSec=2/RestartSec=3/' /etc/systemd/system/clan-agent.service",
+    );
+    admin.clan(&["machines", "update", HOST]).ok();
+    assert_ne!(pid(), first);
+    assert_eq!(
+        lab.ssh(HOST, "systemctl is-active clan-agent.service"),
+        "active\n"
+    );
+}

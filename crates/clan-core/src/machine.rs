@@ -205,6 +205,19 @@ pub struct ClanCore {
     pub users: BTreeMap<String, User>,
     pub sshd: Sshd,
     pub borgbackup: Borgbackup,
+    /// The machine agent, when an `agent` instance runs it here.
+    #[serde(default)]
+    pub agent: Option<AgentConfig>,
+}
+
+/// `clan.core.agent`: how `clan-agent.service` serves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentConfig {
+    pub listen: String,
+    pub tls_certificate: Option<String>,
+    pub tls_key: Option<String>,
+    pub log_level: String,
 }
 
 /// The declarations of `clan.core`, from which its schema and defaults come.
@@ -401,6 +414,7 @@ pub fn clan_core_options() -> Group {
         ("users", opt(attrs_of(anything())).default(json!({})).node()),
         ("sshd", opt(anything()).default(json!({})).node()),
         ("borgbackup", opt(anything()).default(json!({})).node()),
+        ("agent", opt(anything()).default(Value::Null).node()),
     ])
 }
 

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use clan_backup::{Event, Reporter};
 use clan_core::ResolvedMachine;
-use clan_core::machine::{BorgClient, KeyRef, User, VarFile};
+use clan_core::machine::{AgentConfig, BorgClient, KeyRef, User, VarFile};
 use clan_core::process::Cmd;
 
 use crate::serve::SECRETS_DIR;
@@ -21,6 +21,7 @@ use crate::serve::SECRETS_DIR;
 pub const CONFIG_FILE: &str = "/etc/clan/machine.json";
 const UNIT_DIR: &str = "/etc/systemd/system";
 const UNIT_PREFIX: &str = "clan-backup-";
+const AGENT_UNIT: &str = "clan-agent.service";
 
 type Result<T> = std::result::Result<T, String>;
 
@@ -84,6 +85,8 @@ pub fn apply(m: &ResolvedMachine, reporter: &dyn Reporter) -> Result<Vec<String>
     }
     step(reporter, "backup timers");
     changed.extend(timers(&m.clan_core.backups.providers)?);
+    step(reporter, "the machine agent");
+    changed.extend(agent(m.clan_core.agent.as_ref())?);
     if Path::new(SECRETS_DIR).is_dir() {
         // Secrets may belong to users created just now.
         clan_vars::upload::reapply_ownership(Path::new(SECRETS_DIR))
@@ -377,4 +380,147 @@ fn timers(providers: &BTreeMap<String, clan_backup::ProviderConfig>) -> Result<V
         run(Cmd::new("systemctl").args(["enable", "--now", &format!("{unit}.timer")]))?;
     }
     Ok(changed)
+}
+
+/// The agent's unit text: it runs this very build (so a new build changes the unit
+/// and restarts the agent) and restarts after failures.
+fn agent_unit(c: &AgentConfig, exe: &str) -> Result<String> {
+    let listen: std::net::SocketAddr = c
+        .listen
+        .parse()
+        .map_err(|e| format!("clan.core.agent.listen {:?}: {e}", c.listen))?;
+    let mut args = format!("agent serve --listen {listen} --log-level {}", c.log_level);
+    match (&c.tls_certificate, &c.tls_key) {
+        (Some(cert), Some(key)) => {
+            for (name, path) in [("tlsCertificate", cert), ("tlsKey", key)] {
+                // Plain absolute paths only: the unit's command line is not quoted.
+                if !path.starts_with('/')
+                    || path.contains(|ch: char| ch.is_whitespace() || "\"'\\$%;".contains(ch))
+                {
+                    return Err(format!(
+                        "clan.core.agent.{name} {path:?}: give an absolute path without spaces, quotes, '$', '%' or ';'"
+                    ));
+                }
+            }
+            args.push_str(&format!(" --tls-certificate {cert} --tls-key {key}"));
+        }
+        (None, None) => {}
+        _ => return Err("clan.core.agent: give both tlsCertificate and tlsKey, or neither".into()),
+    }
+    if !["error", "warn", "info", "debug"].contains(&c.log_level.as_str()) {
+        return Err(format!(
+            "clan.core.agent.logLevel {:?}: one of error, warn, info, debug",
+            c.log_level
+        ));
+    }
+    Ok(format!(
+        "[Unit]\nDescription=clan agent: the API of this machine\n\
+         After=network-online.target\nWants=network-online.target\n\n\
+         [Service]\nExecStart={exe} {args}\nRestart=on-failure\nRestartSec=2\n\n\
+         [Install]\nWantedBy=multi-user.target\n"
+    ))
+}
+
+/// Installs, starts and (when its unit changed) restarts `clan-agent.service`; or
+/// removes it when the machine has no agent any more.
+fn agent(config: Option<&AgentConfig>) -> Result<Vec<String>> {
+    let path = Path::new(UNIT_DIR).join(AGENT_UNIT);
+    let mut changed = Vec::new();
+    let Some(c) = config else {
+        if path.exists() {
+            if systemd_running() {
+                let _ = run(Cmd::new("systemctl").args(["disable", "--now", AGENT_UNIT]));
+            }
+            std::fs::remove_file(&path).map_err(|e| format!("removing {}: {e}", path.display()))?;
+            if systemd_running() {
+                run(Cmd::new("systemctl").arg("daemon-reload"))?;
+            }
+            changed.push(format!("{} removed", path.display()));
+        }
+        return Ok(changed);
+    };
+    let installed = crate::binary::remote_path().map_err(|e| e.to_string())?;
+    let exe = if Path::new(&installed).is_file() {
+        installed
+    } else {
+        std::env::current_exe()
+            .map_err(|e| format!("finding this clan binary: {e}"))?
+            .display()
+            .to_string()
+    };
+    let unit = agent_unit(c, &exe)?;
+    let new = std::fs::read_to_string(&path).ok().as_deref() != Some(unit.as_str());
+    if new {
+        write_file(&path, unit.as_bytes(), 0o644)?;
+        changed.push(path.display().to_string());
+    }
+    if systemd_running() {
+        if new {
+            run(Cmd::new("systemctl").arg("daemon-reload"))?;
+        }
+        run(Cmd::new("systemctl").args(["enable", AGENT_UNIT]))?;
+        let verb = if new { "restart" } else { "start" };
+        run(Cmd::new("systemctl").args([verb, AGENT_UNIT]))?;
+    }
+    Ok(changed)
+}
+
+#[cfg(test)]
+mod agent_tests {
+    use super::*;
+
+    fn config() -> AgentConfig {
+        AgentConfig {
+            listen: "0.0.0.0:5050".into(),
+            tls_certificate: None,
+            tls_key: None,
+            log_level: "info".into(),
+        }
+    }
+
+    #[test]
+    fn the_agent_unit_runs_this_build_and_restarts_after_failures() {
+        let unit = agent_unit(&config(), "/usr/local/lib/clan/clan-0.1.0-abc").unwrap();
+        assert!(unit.contains("ExecStart=/usr/local/lib/clan/clan-0.1.0-abc agent serve --listen 0.0.0.0:5050 --log-level info\n"), "{unit}");
+        assert!(unit.contains("Restart=on-failure"));
+        assert!(unit.contains("After=network-online.target"));
+        let tls = AgentConfig {
+            tls_certificate: Some("/etc/ssl/agent.pem".into()),
+            tls_key: Some("/etc/ssl/agent.key".into()),
+            ..config()
+        };
+        assert!(
+            agent_unit(&tls, "/x")
+                .unwrap()
+                .contains("--tls-certificate /etc/ssl/agent.pem --tls-key /etc/ssl/agent.key")
+        );
+    }
+
+    #[test]
+    fn settings_that_would_change_the_command_line_are_refused() {
+        let bad = AgentConfig {
+            listen: "127.0.0.1:5050 --data-dir /tmp".into(),
+            ..config()
+        };
+        assert!(
+            agent_unit(&bad, "/x")
+                .unwrap_err()
+                .contains("clan.core.agent.listen")
+        );
+        let bad = AgentConfig {
+            tls_certificate: Some("/a b".into()),
+            tls_key: Some("/k".into()),
+            ..config()
+        };
+        assert!(
+            agent_unit(&bad, "/x")
+                .unwrap_err()
+                .contains("tlsCertificate")
+        );
+        let half = AgentConfig {
+            tls_key: Some("/k".into()),
+            ..config()
+        };
+        assert!(agent_unit(&half, "/x").unwrap_err().contains("both"));
+    }
 }

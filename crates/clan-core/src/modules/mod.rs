@@ -3,6 +3,7 @@
 //! Both describe roles with a settings interface; a module contributes machine
 //! configuration per instance and role.
 
+pub mod agent;
 pub mod borgbackup;
 mod hello_world;
 mod localbackup;
@@ -147,8 +148,9 @@ pub trait Builtin: Sync {
     fn per_instance(&self, ctx: &InstanceContext<'_>) -> Value;
 }
 
-fn builtins() -> [&'static dyn Builtin; 6] {
+fn builtins() -> [&'static dyn Builtin; 7] {
     [
+        &agent::Agent,
         &hello_world::HelloWorld,
         &borgbackup::Borgbackup,
         &restic::Restic,

@@ -23,6 +23,15 @@ pub struct Opts {
     /// `clan machines update` set it up)
     #[arg(long)]
     pub machine: Option<String>,
+    /// What to write to the journal (stderr)
+    #[arg(long, default_value = "info", value_parser = ["error", "warn", "info", "debug"])]
+    pub log_level: String,
+    /// PEM certificate chain: serve HTTPS (with --tls-key)
+    #[arg(long, requires = "tls_key")]
+    pub tls_certificate: Option<PathBuf>,
+    /// PEM private key of --tls-certificate
+    #[arg(long, requires = "tls_certificate")]
+    pub tls_key: Option<PathBuf>,
     /// A file holding a token to accept for the device "Initial device" (default:
     /// the deployed `agent/token` var, when there is one)
     #[arg(long)]
@@ -33,6 +42,13 @@ pub struct Opts {
 const INITIAL_DEVICE: &str = "Initial device";
 
 pub fn run(g: &Global, o: Opts) -> Result {
+    let level: tracing_subscriber::filter::LevelFilter =
+        o.log_level.parse().expect("one of the values clap allows");
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
     let source = match &o.machine {
         Some(machine) => Source::Clan {
             dir: super::super::clan_dir(g)?,
@@ -59,10 +75,9 @@ pub fn run(g: &Global, o: Opts) -> Result {
         initial_token,
     })
     .map_err(fail)?;
-    eprintln!(
-        "clan agent: serving machine '{}' on http://{}",
-        agent.machine().name,
-        o.listen
-    );
-    clan_agent::server::run(agent, o.listen).map_err(fail)
+    let tls = match (o.tls_certificate, o.tls_key) {
+        (Some(certificate), Some(key)) => Some(clan_agent::server::Tls { certificate, key }),
+        _ => None,
+    };
+    clan_agent::server::run(agent, o.listen, tls.as_ref()).map_err(fail)
 }
