@@ -27,7 +27,7 @@ pub enum BackupProvider {
     File,
 }
 
-#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[derive(Enum, Copy, Clone, Debug, Eq, PartialEq)]
 pub enum BackupReason {
     Explicit,
     Auto,
@@ -495,5 +495,97 @@ impl BackupMutations {
     async fn force_snapshots_reload(&self, ctx: &Context<'_>) -> GenericMutationReturn {
         agent(ctx).snapshots_changed();
         GenericMutationReturn::ok("Snapshots are listed again on the next read.")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clan_backup::provider::Listed;
+
+    fn service(id: &str, states: &[&str]) -> Service {
+        Service(Arc::new(MachineService {
+            id: id.into(),
+            instance: Some(id.into()),
+            module: None,
+            roles: Vec::new(),
+            meta: ServiceMeta::default(),
+            states: states.iter().map(|s| s.to_string()).collect(),
+            units: Vec::new(),
+            settings: Vec::new(),
+        }))
+    }
+
+    fn backup(
+        provider: &str,
+        name: &str,
+        time: &str,
+        states: &[&str],
+        reason: Option<&str>,
+    ) -> BackupInfo {
+        BackupInfo {
+            provider: provider.into(),
+            backup: Listed {
+                name: name.into(),
+                time: time.into(),
+                states: states.iter().map(|s| s.to_string()).collect(),
+                reason: reason.map(str::to_string),
+                size: None,
+                missing: Vec::new(),
+            },
+        }
+    }
+
+    #[test]
+    fn each_service_in_a_backup_is_one_snapshot_and_lost_states_are_orphans() {
+        let services = [
+            service("cloud", &["files", "db"]),
+            service("notes", &["notes"]),
+        ];
+        let backups = [
+            backup(
+                "borg",
+                "m-borg-2",
+                "2026-11-30T02:00:00Z",
+                &["notes"],
+                Some("auto"),
+            ),
+            backup(
+                "restic",
+                "m-restic-1",
+                "2026-11-30T01:00:00Z",
+                &["db", "files", "notes", "gone"],
+                None,
+            ),
+            backup(
+                "restic",
+                "m-restic-3",
+                "2026-11-30T03:00:00Z",
+                &["files"],
+                Some("pre-restore"),
+            ),
+        ];
+        let infos = infos(&services, &backups);
+        let seen: Vec<(&str, &str, BackupReason)> = infos
+            .iter()
+            .map(|s| (s.id.as_str(), s.service.0.display_name(), s.reason))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                // One per service, though the cloud's two states are both in it.
+                ("restic/m-restic-1/cloud", "cloud", BackupReason::Explicit),
+                ("restic/m-restic-1/notes", "notes", BackupReason::Explicit),
+                (
+                    "restic/m-restic-1/gone",
+                    "gone (Orphaned)",
+                    BackupReason::Explicit
+                ),
+                ("borg/m-borg-2/notes", "notes", BackupReason::Auto),
+                ("restic/m-restic-3/cloud", "cloud", BackupReason::PreRestore),
+            ]
+        );
+        let orphan = &infos[2].service.0;
+        assert_eq!(orphan.meta.can_be_backed_up, Some(false));
     }
 }

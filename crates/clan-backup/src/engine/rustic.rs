@@ -369,7 +369,9 @@ impl Engine for Rustic {
     }
 
     fn snapshots(&self) -> EngineResult<Vec<Snapshot>> {
-        // A repository not made yet (no backup so far) holds no snapshots.
+        // A repository not made yet (no backup so far) holds no snapshots; a password
+        // that cannot be read is an error all the same.
+        self.credentials()?;
         let backends = self.backends()?;
         let fresh = Repository::new(&RepositoryOptions::default(), &backends).map_err(err)?;
         if fresh.config_id().map_err(err)?.is_none() {
