@@ -35,7 +35,7 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 pid=$!
 url="http://127.0.0.1:$port/graphql"
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
-rss() { awk '/^VmRSS/ {printf "%.1f", $2/1024}' "/proc/$pid/status"; }
+rss() { awk '/^VmRSS/ {r=$2} /^RssAnon/ {a=$2} END {printf "%.1f MiB (%.1f MiB its own, the rest pages of the clan binary)", r/1024, a/1024}' "/proc/$pid/status"; }
 hwm() { awk '/^VmHWM/ {printf "%.1f", $2/1024}' "/proc/$pid/status"; }
 "$bin/bench-load" "$url" "$token" '{ api { version } }' 1 1 >/dev/null   # warm up
 idle=$(rss)
@@ -43,10 +43,10 @@ version=$("$bin/bench-load" "$url" "$token" '{ api { version } }' "$clients" "$s
 services=$("$bin/bench-load" "$url" "$token" '{ services { allServices { id status } } }' "$clients" "$seconds")
 count=$(curl -s "$url" -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
   -d '{"query": "{ services { allServices { id } } }"}' | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["data"]["services"]["allServices"]))')
-row() { python3 -c 'import json,sys; r=json.loads(sys.argv[2]); print(f"| {sys.argv[1]} | {r[\"rps\"]:.0f} | {r[\"p50_ms\"]} | {r[\"p99_ms\"]} | {r[\"requests\"]} |")' "$1" "$2"; }
+row() { python3 -c 'import json,sys; r=json.loads(sys.argv[2]); print("| %s | %.0f | %s | %s | %s |" % (sys.argv[1], r["rps"], r["p50_ms"], r["p99_ms"], r["requests"]))' "$1" "$2"; }
 echo "| query ($clients clients, ${seconds} s, loopback) | requests/s | p50 (ms) | p99 (ms) | requests |"
 echo "|---|---|---|---|---|"
 row '`{ api { version } }`' "$version"
 row "\`{ services { allServices { id status } } }\` ($count services)" "$services"
 echo
-echo "agent RSS: idle $idle MiB; after the load $(rss) MiB (peak $(hwm) MiB)"
+echo "agent RSS: idle $idle; after the load $(rss); peak $(hwm) MiB"

@@ -14,6 +14,7 @@ use clan_core::{ClanDir, ResolvedMachine};
 use crate::AgentError;
 use crate::jobs::Jobs;
 use crate::store::Store;
+use crate::system::UnitStatus;
 
 /// Where the served machine's configuration comes from.
 #[derive(Debug, Clone)]
@@ -63,6 +64,8 @@ impl Source {
 /// How long measured sizes and listed backups are reused.
 const SIZE_TTL: Duration = Duration::from_secs(60);
 const SNAPSHOT_TTL: Duration = Duration::from_secs(60);
+/// How long unit states are reused (one `systemctl show` for all units meanwhile).
+const UNITS_TTL: Duration = Duration::from_secs(1);
 
 /// The agent's state, shared by every request.
 pub struct Agent {
@@ -72,6 +75,7 @@ pub struct Agent {
     machine: RwLock<Arc<ResolvedMachine>>,
     sizes: Mutex<HashMap<String, (Instant, u64)>>,
     snapshots: Mutex<Option<(Instant, Arc<Vec<BackupInfo>>)>>,
+    units: Mutex<Option<(Instant, HashMap<String, UnitStatus>)>>,
 }
 
 impl Agent {
@@ -84,6 +88,7 @@ impl Agent {
             machine: RwLock::new(Arc::new(machine)),
             sizes: Mutex::default(),
             snapshots: Mutex::default(),
+            units: Mutex::default(),
         }))
     }
 
@@ -101,6 +106,43 @@ impl Agent {
             machine: clan_backup::Machine::from_resolved(&self.machine()),
             place: clan_runtime::backups::Place::Here,
         }
+    }
+
+    /// A service's status: its worst unit's (INACTIVE without units, as SelfPrivacy).
+    /// All units of the machine are asked at once, at most once a second; callers
+    /// meanwhile wait for that one answer.
+    pub fn status(&self, units: &[String]) -> UnitStatus {
+        if units.is_empty() {
+            return UnitStatus::Inactive;
+        }
+        let mut cache = self.units.lock().expect("units");
+        if cache
+            .as_ref()
+            .is_none_or(|(at, _)| at.elapsed() >= UNITS_TTL)
+        {
+            let mut all: Vec<String> = self
+                .machine()
+                .services
+                .iter()
+                .flat_map(|s| s.units.iter().cloned())
+                .chain(units.iter().cloned())
+                .collect();
+            all.sort();
+            all.dedup();
+            let states = crate::system::statuses(&all);
+            *cache = Some((Instant::now(), all.into_iter().zip(states).collect()));
+        }
+        let (_, states) = cache.as_ref().expect("filled");
+        units
+            .iter()
+            .map(|u| states.get(u).copied().unwrap_or(UnitStatus::Off))
+            .max()
+            .unwrap_or(UnitStatus::Inactive)
+    }
+
+    /// Forgets unit states (after starting or stopping units).
+    pub fn units_changed(&self) {
+        *self.units.lock().expect("units") = None;
     }
 
     /// Bytes in a folder (regular files, links not followed), measured at most once

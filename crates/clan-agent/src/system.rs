@@ -24,39 +24,41 @@ pub fn systemd_running() -> bool {
     clan_backup::services::systemd_running()
 }
 
-/// The worst state of `units` (INACTIVE when there are none, as SelfPrivacy).
-pub fn status(units: &[String]) -> UnitStatus {
+/// The state of each of `units`, in order, from one `systemctl show` (OFF for all
+/// where systemd does not run or cannot be asked).
+pub fn statuses(units: &[String]) -> Vec<UnitStatus> {
     if units.is_empty() {
-        return UnitStatus::Inactive;
+        return Vec::new();
     }
+    let off = || vec![UnitStatus::Off; units.len()];
     if !systemd_running() {
-        return UnitStatus::Off;
+        return off();
     }
-    let Ok(out) = Cmd::new("systemctl")
+    match Cmd::new("systemctl")
         .args(["show", "--property=LoadState,ActiveState", "--"])
         .args(units)
         .run()
-    else {
-        return UnitStatus::Off;
-    };
-    parse_show(&out.stdout_string(), units.len())
+    {
+        Ok(out) => parse_show(&out.stdout_string(), units.len()),
+        Err(_) => off(),
+    }
 }
 
-/// `systemctl show` of several units: blocks of `Key=value` lines.
-fn parse_show(text: &str, units: usize) -> UnitStatus {
-    let mut worst = UnitStatus::Active;
-    let mut seen = 0;
-    for block in text.split("\n\n").filter(|b| !b.trim().is_empty()) {
-        seen += 1;
-        let get = |k: &str| {
-            block
-                .lines()
-                .find_map(|l| l.strip_prefix(k)?.strip_prefix('='))
-                .unwrap_or("")
-        };
-        let s = if get("LoadState") != "loaded" {
-            UnitStatus::Off
-        } else {
+/// `systemctl show` of several units: blocks of `Key=value` lines, in order.
+fn parse_show(text: &str, units: usize) -> Vec<UnitStatus> {
+    let mut out: Vec<UnitStatus> = text
+        .split("\n\n")
+        .filter(|b| !b.trim().is_empty())
+        .map(|block| {
+            let get = |k: &str| {
+                block
+                    .lines()
+                    .find_map(|l| l.strip_prefix(k)?.strip_prefix('='))
+                    .unwrap_or("")
+            };
+            if get("LoadState") != "loaded" {
+                return UnitStatus::Off;
+            }
             match get("ActiveState") {
                 "active" => UnitStatus::Active,
                 "reloading" => UnitStatus::Reloading,
@@ -66,10 +68,10 @@ fn parse_show(text: &str, units: usize) -> UnitStatus {
                 "deactivating" => UnitStatus::Deactivating,
                 _ => UnitStatus::Off,
             }
-        };
-        worst = worst.max(s);
-    }
-    if seen < units { UnitStatus::Off } else { worst }
+        })
+        .collect();
+    out.resize(units, UnitStatus::Off);
+    out
 }
 
 /// `systemctl start|stop|restart` of units; the error says what systemctl said.
@@ -387,16 +389,17 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn a_service_is_as_bad_as_its_worst_unit() {
+    fn unit_states_come_in_order_and_a_service_is_its_worst() {
+        use UnitStatus::*;
         let show = "LoadState=loaded\nActiveState=active\n\nLoadState=loaded\nActiveState=failed\n";
-        assert_eq!(parse_show(show, 2), UnitStatus::Failed);
+        assert_eq!(parse_show(show, 2), [Active, Failed]);
+        assert_eq!(parse_show(show, 2).into_iter().max(), Some(Failed));
         let show =
             "LoadState=loaded\nActiveState=active\n\nLoadState=not-found\nActiveState=inactive\n";
-        assert_eq!(parse_show(show, 2), UnitStatus::Off);
-        assert_eq!(
-            parse_show("LoadState=loaded\nActiveState=active\n", 1),
-            UnitStatus::Active
-        );
+        assert_eq!(parse_show(show, 2), [Active, Off]);
+        // A unit systemctl said nothing about is OFF.
+        let one = "LoadState=loaded\nActiveState=active\n";
+        assert_eq!(parse_show(one, 2), [Active, Off]);
     }
 
     #[test]

@@ -454,6 +454,7 @@ impl BackupMutations {
                         .restore(&provider, &backup, &RestoreOptions::default(), reporter)
                         .map_err(|e| e.to_string());
                     a.snapshots_changed();
+                    a.units_changed();
                     let report = report?;
                     Ok(match report.safety_backup {
                         Some(s) => format!(

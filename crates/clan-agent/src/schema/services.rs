@@ -210,9 +210,9 @@ impl Service {
             .unwrap_or_else(|| "No backup description found!".into())
     }
 
-    async fn status(&self) -> ServiceStatusEnum {
-        let units = self.0.units.clone();
-        blocking(move || system::status(&units)).await.into()
+    async fn status(&self, ctx: &Context<'_>) -> ServiceStatusEnum {
+        let (a, units) = (agent(ctx).clone(), self.0.units.clone());
+        blocking(move || a.status(&units)).await.into()
     }
 
     async fn url(&self) -> Option<String> {
@@ -415,8 +415,13 @@ async fn control(ctx: &Context<'_>, id: &str, verb: &'static str) -> ServiceMuta
     let Some(s) = agent(ctx).service(id) else {
         return not_found();
     };
-    let units = s.units.clone();
-    let done = blocking(move || system::systemctl(verb, &units)).await;
+    let (a, units) = (agent(ctx).clone(), s.units.clone());
+    let done = blocking(move || {
+        let done = system::systemctl(verb, &units);
+        a.units_changed();
+        done
+    })
+    .await;
     let service = Some(Service(Arc::new(s)));
     match done {
         Ok(()) => {
