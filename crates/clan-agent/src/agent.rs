@@ -26,6 +26,15 @@ pub enum Source {
 }
 
 impl Source {
+    /// When the installed configuration last changed (None for a clan directory,
+    /// which is read once).
+    fn modified(&self) -> Option<std::time::SystemTime> {
+        match self {
+            Source::Installed(path) => std::fs::metadata(path).and_then(|m| m.modified()).ok(),
+            Source::Clan { .. } => None,
+        }
+    }
+
     pub fn load(&self) -> Result<ResolvedMachine, AgentError> {
         match self {
             Source::Installed(path) => {
@@ -72,7 +81,8 @@ pub struct Agent {
     pub store: Arc<Store>,
     pub jobs: Arc<Jobs>,
     pub source: Source,
-    machine: RwLock<Arc<ResolvedMachine>>,
+    /// The machine, and the modification time of its file when installed.
+    machine: RwLock<(Option<std::time::SystemTime>, Arc<ResolvedMachine>)>,
     sizes: Mutex<HashMap<String, (Instant, u64)>>,
     snapshots: Mutex<Option<(Instant, Arc<Vec<BackupInfo>>)>>,
     units: Mutex<Option<(Instant, HashMap<String, UnitStatus>)>>,
@@ -80,20 +90,38 @@ pub struct Agent {
 
 impl Agent {
     pub fn new(store: Arc<Store>, source: Source) -> Result<Arc<Self>, AgentError> {
-        let machine = source.load()?;
+        let machine = (source.modified(), Arc::new(source.load()?));
         Ok(Arc::new(Self {
             jobs: Arc::new(Jobs::new(store.clone())),
             store,
             source,
-            machine: RwLock::new(Arc::new(machine)),
+            machine: RwLock::new(machine),
             sizes: Mutex::default(),
             snapshots: Mutex::default(),
             units: Mutex::default(),
         }))
     }
 
+    /// The machine served. An installed configuration is read again when
+    /// `clan machines update` changed it (a file that cannot be read then leaves the
+    /// last one in use).
     pub fn machine(&self) -> Arc<ResolvedMachine> {
-        self.machine.read().expect("machine").clone()
+        let modified = self.source.modified();
+        {
+            let current = self.machine.read().expect("machine");
+            if current.0 == modified {
+                return current.1.clone();
+            }
+        }
+        let mut current = self.machine.write().expect("machine");
+        if current.0 != modified {
+            match self.source.load() {
+                Ok(m) => *current = (modified, Arc::new(m)),
+                Err(e) => tracing::warn!("keeping the machine as it was: {e}"),
+            }
+            current.0 = modified;
+        }
+        current.1.clone()
     }
 
     pub fn service(&self, id: &str) -> Option<MachineService> {

@@ -533,3 +533,50 @@ fn a_second_backup_of_a_running_service_is_refused_and_a_job_outlives_its_client
     let busy = agent.data(&token, "{ system { busy } }", json!({}));
     assert_eq!(busy["system"]["busy"], false);
 }
+
+#[test]
+fn an_installed_configuration_is_read_again_when_an_update_changes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let clan_dir = clan(dir.path(), "");
+    let resolved = clan_agent::agent::Source::Clan {
+        dir: clan_core::ClanDir::open(&clan_dir, "test").unwrap(),
+        machine: "m".into(),
+    }
+    .load()
+    .unwrap();
+    let installed = dir.path().join("machine.json");
+    std::fs::write(&installed, serde_json::to_vec(&resolved).unwrap()).unwrap();
+    let store =
+        std::sync::Arc::new(clan_agent::store::Store::open(&dir.path().join("agent")).unwrap());
+    let agent = clan_agent::agent::Agent::new(
+        store,
+        clan_agent::agent::Source::Installed(installed.clone()),
+    )
+    .unwrap();
+    let ids = |a: &clan_agent::agent::Agent| -> Vec<String> {
+        a.machine().services.iter().map(|s| s.id.clone()).collect()
+    };
+    assert_eq!(ids(&agent), ["diary", "restic", "docs", "web"]);
+    // An update drops the web state.
+    let mut changed = resolved.clone();
+    changed.services.retain(|s| s.id != "web");
+    std::fs::write(&installed, serde_json::to_vec(&changed).unwrap()).unwrap();
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+    std::fs::File::options()
+        .write(true)
+        .open(&installed)
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
+    assert_eq!(ids(&agent), ["diary", "restic", "docs"]);
+    // A broken file leaves the last good configuration in use.
+    std::fs::write(&installed, b"{ not json").unwrap();
+    let later = later + std::time::Duration::from_secs(5);
+    std::fs::File::options()
+        .write(true)
+        .open(&installed)
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
+    assert_eq!(ids(&agent), ["diary", "restic", "docs"]);
+}

@@ -410,6 +410,16 @@ fn not_found() -> ServiceMutationReturn {
     ServiceMutationReturn::from(GenericMutationReturn::with(404, "Service not found."), None)
 }
 
+/// A change of a service's configuration, refused (404 for an unknown service).
+fn refused(ctx: &Context<'_>, id: &str, what: &str) -> ServiceMutationReturn {
+    match agent(ctx).service(id) {
+        None => not_found(),
+        Some(s) => {
+            ServiceMutationReturn::from(managed_elsewhere(ctx, what), Some(Service(Arc::new(s))))
+        }
+    }
+}
+
 /// Runs `systemctl verb` on a service's units.
 async fn control(ctx: &Context<'_>, id: &str, verb: &'static str) -> ServiceMutationReturn {
     let Some(s) = agent(ctx).service(id) else {
@@ -443,13 +453,7 @@ impl ServicesMutations {
         ctx: &Context<'_>,
         service_id: String,
     ) -> ServiceMutationReturn {
-        match agent(ctx).service(&service_id) {
-            None => not_found(),
-            Some(s) => ServiceMutationReturn::from(
-                managed_elsewhere(ctx, "which services run"),
-                Some(Service(Arc::new(s))),
-            ),
-        }
+        refused(ctx, &service_id, "which services run")
     }
 
     pub async fn disable_service(
@@ -457,13 +461,7 @@ impl ServicesMutations {
         ctx: &Context<'_>,
         service_id: String,
     ) -> ServiceMutationReturn {
-        match agent(ctx).service(&service_id) {
-            None => not_found(),
-            Some(s) => ServiceMutationReturn::from(
-                managed_elsewhere(ctx, "which services run"),
-                Some(Service(Arc::new(s))),
-            ),
-        }
+        refused(ctx, &service_id, "which services run")
     }
 
     pub async fn stop_service(
@@ -495,13 +493,7 @@ impl ServicesMutations {
         ctx: &Context<'_>,
         input: SetServiceConfigurationInput,
     ) -> ServiceMutationReturn {
-        match agent(ctx).service(&input.service_id) {
-            None => not_found(),
-            Some(s) => ServiceMutationReturn::from(
-                managed_elsewhere(ctx, "a service's settings"),
-                Some(Service(Arc::new(s))),
-            ),
-        }
+        refused(ctx, &input.service_id, "a service's settings")
     }
 
     /// Services stay where their configuration puts their folders.
