@@ -229,6 +229,74 @@ fn a_service_is_backed_up_and_restored_exactly_through_jobs() {
         std::fs::read_to_string(agent.root.join("docs/welcome.md")).unwrap(),
         "Hello World!\n"
     );
+    // The safety backup holds the journal only: it can be forgotten.
+    let snaps = agent.data(
+        &token,
+        "{ backup { allSnapshots { id reason } } }",
+        json!({}),
+    );
+    let safety = snaps["backup"]["allSnapshots"][1]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let forget =
+        "mutation($id: String!) { backup { forgetSnapshot(snapshotId: $id) { code message } } }";
+    let d = agent.data(&token, forget, json!({"id": safety}));
+    assert_eq!(d["backup"]["forgetSnapshot"]["code"], 200, "{d}");
+    let snaps = agent.data(&token, "{ backup { allSnapshots { reason } } }", json!({}));
+    assert_eq!(
+        snaps["backup"]["allSnapshots"],
+        json!([{"reason": "EXPLICIT"}])
+    );
+}
+
+#[test]
+fn a_backup_that_holds_other_services_too_is_not_forgotten_for_one() {
+    let agent = start("");
+    let token = agent.token();
+    let r = agent.data(
+        &token,
+        "mutation { backup { totalBackup { code job { uid typeId } } } }",
+        json!({}),
+    );
+    assert_eq!(
+        r["backup"]["totalBackup"]["job"]["typeId"],
+        "backups.total_backup"
+    );
+    let job = wait_job(
+        &agent,
+        &token,
+        r["backup"]["totalBackup"]["job"]["uid"].as_str().unwrap(),
+    );
+    assert_eq!(job["status"], "FINISHED", "{job}");
+    let snaps = agent.data(
+        &token,
+        "{ backup { allSnapshots { id service { id } } } }",
+        json!({}),
+    );
+    let snaps = snaps["backup"]["allSnapshots"].as_array().unwrap().clone();
+    let services: Vec<&str> = snaps
+        .iter()
+        .map(|s| s["service"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        services,
+        ["docs", "diary", "web"],
+        "one backup, a snapshot per service"
+    );
+    let forget =
+        "mutation($id: String!) { backup { forgetSnapshot(snapshotId: $id) { code message } } }";
+    let d = agent.data(&token, forget, json!({"id": snaps[1]["id"]}));
+    assert_eq!(d["backup"]["forgetSnapshot"]["code"], 409, "{d}");
+    assert!(
+        d["backup"]["forgetSnapshot"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("docs, web"),
+        "{d}"
+    );
+    let after = agent.data(&token, "{ backup { allSnapshots { id } } }", json!({}));
+    assert_eq!(after["backup"]["allSnapshots"].as_array().unwrap().len(), 3);
 }
 
 #[test]

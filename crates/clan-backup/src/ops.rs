@@ -410,6 +410,24 @@ pub struct RestoreReport {
     pub states: Vec<String>,
 }
 
+/// `clan backups forget`: removes one backup of this machine from a provider.
+pub fn forget(m: &Machine, provider_name: &str, name: &str) -> Result<()> {
+    let (_, config) = m
+        .providers(Some(provider_name))?
+        .pop()
+        .expect("one provider");
+    let _lock = m.lock()?;
+    let p = provider::open(provider_name, &config, &m.name, &m.staging_directory);
+    if !p.has_backup(name)? {
+        return Err(BackupError::NoSuchBackup {
+            provider: provider_name.to_string(),
+            name: name.to_string(),
+            machine: m.name.clone(),
+        });
+    }
+    p.forget(name)
+}
+
 /// `clan backups restore`.
 pub fn restore(
     m: &Machine,

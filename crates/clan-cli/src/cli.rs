@@ -87,6 +87,8 @@ pub enum BackupsCommand {
     Check(commands::backups::check::Opts),
     /// Remove old backups (never the newest)
     Prune(commands::backups::prune::Opts),
+    /// Remove one backup
+    Forget(commands::backups::forget::Opts),
 }
 
 #[derive(Debug, Subcommand)]

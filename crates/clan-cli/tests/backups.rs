@@ -600,3 +600,82 @@ fn a_backup_of_one_state() {
         "{err}"
     );
 }
+
+#[test]
+fn one_backup_is_forgotten_in_every_provider_and_the_others_still_restore() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = tmp.path().display();
+    let providers = format!(
+        r#"clan.core.backups.providers.borg = {{ type = "borg"; passphraseFile = "{r}/pw"; destinations.disk.repo = "{r}/borg"; }};
+           clan.core.backups.providers.local = {{ type = "local"; directory = "{r}/snapshots"; }};"#
+    );
+    let dir = clan(tmp.path(), &restic_instance(tmp.path()), &providers);
+    let names = |provider: &str| -> Vec<String> {
+        let listed = clan_in(
+            &dir,
+            &["backups", "list", "m", "--provider", provider, "--json"],
+        )
+        .ok()
+        .json();
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    clan_in(&dir, &["backups", "create", "m"]).ok();
+    std::fs::write(tmp.path().join("docs/welcome.md"), "Hello again!\n").unwrap();
+    clan_in(&dir, &["backups", "create", "m"]).ok();
+    for provider in ["restic", "borg", "local"] {
+        let before = names(provider);
+        assert_eq!(before.len(), 2, "{provider}: {before:?}");
+        let out = clan_in(&dir, &["backups", "forget", "m", provider, &before[0]]).ok();
+        assert!(
+            out.stdout().contains(&format!("removed {}", before[0])),
+            "{}",
+            out.stdout()
+        );
+        assert_eq!(names(provider), &before[1..], "{provider}");
+        // What is left restores.
+        std::fs::write(tmp.path().join("docs/welcome.md"), "damaged\n").unwrap();
+        clan_in(
+            &dir,
+            &[
+                "backups",
+                "restore",
+                "m",
+                provider,
+                &before[1],
+                "--no-safety-backup",
+            ],
+        )
+        .ok();
+        assert_eq!(
+            std::fs::read_to_string(tmp.path().join("docs/welcome.md")).unwrap(),
+            "Hello again!\n",
+            "{provider}"
+        );
+        let err = clan_in(&dir, &["backups", "forget", "m", provider, &before[0]]).fails();
+        assert!(
+            err.contains(&format!("no backup named '{}'", before[0])),
+            "{err}"
+        );
+    }
+    // The restic repository is sound for the restic CLI after the prune.
+    let check = std::process::Command::new("restic")
+        .args([
+            "-r",
+            &format!("{r}/repo"),
+            "--password-file",
+            &format!("{r}/pw"),
+            "check",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+}

@@ -147,4 +147,22 @@ impl Backups {
             }
         }
     }
+
+    pub fn forget(
+        &self,
+        provider: &str,
+        name: &str,
+        reporter: &dyn Reporter,
+    ) -> clan_backup::Result<()> {
+        match &self.place {
+            Place::Here => ops::forget(&self.machine, provider, name),
+            Place::Remote(r) => {
+                let op = BackupOp::Forget {
+                    provider: provider.into(),
+                    name: name.into(),
+                };
+                self.call(r, op, reporter)
+            }
+        }
+    }
 }

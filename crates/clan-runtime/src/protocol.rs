@@ -43,6 +43,10 @@ pub enum BackupOp {
         only: Option<String>,
         keep: Option<Keep>,
     },
+    Forget {
+        provider: String,
+        name: String,
+    },
 }
 
 /// One line of the runtime's stdout.

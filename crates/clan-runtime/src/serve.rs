@@ -122,6 +122,7 @@ fn backups(m: &ops::Machine, op: BackupOp, reporter: &dyn Reporter) -> Result<Va
         BackupOp::Prune { only, keep } => {
             json(to_wire(ops::prune(m, only.as_deref(), keep).map_err(e)?))
         }
+        BackupOp::Forget { provider, name } => json(ops::forget(m, &provider, &name).map_err(e)?),
     })
 }
 

@@ -472,23 +472,54 @@ impl BackupMutations {
         ))
     }
 
+    /// Removes a backup that holds this service only; one that holds other services
+    /// too is refused (forgetting it would remove their data as well).
     async fn forget_snapshot(
         &self,
         ctx: &Context<'_>,
         snapshot_id: String,
     ) -> Result<GenericMutationReturn> {
         let known = snapshot_infos(ctx).await?;
+        let Some((backup, _)) = snapshot_id.rsplit_once('/') else {
+            return Ok(GenericMutationReturn::with(
+                404,
+                "Backup snapshot not found",
+            ));
+        };
         if !known.iter().any(|s| s.id == snapshot_id) {
             return Ok(GenericMutationReturn::with(
                 404,
                 "Backup snapshot not found",
             ));
         }
-        Ok(GenericMutationReturn::with(
-            400,
-            "Forgetting one backup is not supported yet: `clan backups prune` removes old backups \
-             by the provider's retention.",
-        ))
+        let others: Vec<String> = known
+            .iter()
+            .filter(|s| s.id.starts_with(&format!("{backup}/")) && s.id != snapshot_id)
+            .map(|s| s.service.0.display_name().to_string())
+            .collect();
+        if !others.is_empty() {
+            return Ok(GenericMutationReturn::with(
+                409,
+                format!(
+                    "This backup also holds {}; forgetting it would remove their data too.",
+                    others.join(", ")
+                ),
+            ));
+        }
+        let (provider, name) = backup.split_once('/').expect("<provider>/<backup>");
+        let (provider, name, a) = (provider.to_string(), name.to_string(), agent(ctx).clone());
+        let done = blocking(move || {
+            let done = a
+                .backups()
+                .forget(&provider, &name, &clan_core::event::Silent);
+            a.snapshots_changed();
+            done
+        })
+        .await;
+        Ok(match done {
+            Ok(()) => GenericMutationReturn::ok("Snapshot forgotten"),
+            Err(e) => GenericMutationReturn::with(400, e.to_string()),
+        })
     }
 
     /// Backups are listed from the repositories (kept a minute): the next read

@@ -93,6 +93,8 @@ pub trait Engine {
     /// Forgets `host`'s snapshots beyond `keep` (never its newest) and prunes;
     /// returns the labels of the forgotten snapshots.
     fn forget(&self, host: &str, keep: &Keep) -> EngineResult<Vec<String>>;
+    /// Forgets snapshot `id` and prunes what only it used.
+    fn forget_one(&self, id: &str) -> EngineResult<()>;
 }
 
 /// Where the repository is and how to open it.

@@ -517,15 +517,37 @@ impl Engine for Rustic {
             .filter(|s| ids.contains(&s.id))
             .map(|s| s.label.clone())
             .collect();
-        if !ids.is_empty() {
-            repo.delete_snapshots(&ids).map_err(err)?;
-        }
-        // Also when nothing was forgotten: packs a killed backup left unindexed are
-        // removed (at once under our exclusive lock; else restic's 23 hours later).
-        let mut prune = PruneOptions::default();
-        prune.instant_delete = lock.is_some();
-        let plan = repo.prune_plan(&prune).map_err(err)?;
-        repo.prune(&prune, plan).map_err(err)?;
+        delete_and_prune(&repo, &ids, lock.is_some())?;
         Ok(labels)
     }
+
+    fn forget_one(&self, id: &str) -> EngineResult<()> {
+        let repo = self.open()?;
+        let lock = self.lock(true)?;
+        let snap = repo
+            .get_all_snapshots()
+            .map_err(err)?
+            .into_iter()
+            .find(|s| s.id.to_hex().as_str() == id)
+            .ok_or_else(|| EngineError::Repository(format!("no snapshot {id}")))?;
+        delete_and_prune(&repo, &[snap.id], lock.is_some())
+    }
+}
+
+/// Deletes snapshots `ids`, then prunes. Also when there are none: packs a killed
+/// backup left unindexed are removed (at once under our exclusive lock, `locked`;
+/// else restic's 23 hours later).
+fn delete_and_prune(
+    repo: &Repository<rustic_core::OpenStatus>,
+    ids: &[rustic_core::repofile::SnapshotId],
+    locked: bool,
+) -> EngineResult<()> {
+    if !ids.is_empty() {
+        repo.delete_snapshots(ids).map_err(err)?;
+    }
+    let mut prune = PruneOptions::default();
+    prune.instant_delete = locked;
+    let plan = repo.prune_plan(&prune).map_err(err)?;
+    repo.prune(&prune, plan).map_err(err)?;
+    Ok(())
 }

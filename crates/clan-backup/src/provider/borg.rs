@@ -523,6 +523,32 @@ impl Provider for Borg {
             .filter(|n| !after.contains(n))
             .collect())
     }
+
+    fn forget(&self, name: &str) -> Result<()> {
+        let (d, dest, archive) = self.locate(name)?;
+        if dest.append_only {
+            return Err(BackupError::Provider {
+                provider: self.name.clone(),
+                message: format!(
+                    "destination '{d}' takes only new archives from this machine (append-only): \
+                     `clan backups prune` removes old ones from the admin's side"
+                ),
+            });
+        }
+        self.listed.lock().expect("listed").clear();
+        let target = format!("{}::{archive}", dest.repo);
+        self.run(
+            &d,
+            self.borg(&dest).args(["delete", &target]),
+            &crate::event::Silent,
+        )?;
+        self.run(
+            &d,
+            self.borg(&dest).arg("compact").arg(&dest.repo),
+            &crate::event::Silent,
+        )?;
+        Ok(())
+    }
 }
 
 /// The host of an ssh repository as known_hosts names it: `host`, or `[host]:port`.

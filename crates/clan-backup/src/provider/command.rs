@@ -143,4 +143,15 @@ impl Provider for Command {
     fn prune(&self, _keep: &Keep) -> Result<Vec<String>> {
         Ok(Vec::new())
     }
+
+    /// Clan's provider interface has no command to remove one backup.
+    fn forget(&self, name: &str) -> Result<()> {
+        Err(BackupError::Provider {
+            provider: self.name.clone(),
+            message: format!(
+                "cannot remove backup '{name}': command providers have no command for it; remove \
+                 it where the commands keep it"
+            ),
+        })
+    }
 }

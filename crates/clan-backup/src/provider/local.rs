@@ -338,6 +338,19 @@ impl Provider for Local {
             Ok(gone)
         })
     }
+
+    fn forget(&self, name: &str) -> Result<()> {
+        self.mounted(|| {
+            if !self.read_all()?.iter().any(|m| m.name == name) {
+                return Err(BackupError::NoSuchBackup {
+                    provider: self.name.clone(),
+                    name: name.to_string(),
+                    machine: self.owner.clone(),
+                });
+            }
+            self.remove(&[name.to_string()])
+        })
+    }
 }
 
 fn write_sums(

@@ -114,4 +114,12 @@ impl Provider for Memory {
     fn prune(&self, _: &Keep) -> Result<Vec<String>> {
         Ok(Vec::new())
     }
+
+    fn forget(&self, name: &str) -> Result<()> {
+        self.backups
+            .lock()
+            .expect("backups")
+            .retain(|(l, _)| l.name != name);
+        Ok(())
+    }
 }

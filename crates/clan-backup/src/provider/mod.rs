@@ -145,6 +145,8 @@ pub trait Provider {
     fn check(&self, read_data: bool) -> Result<String>;
     /// Removes backups beyond `keep` (never the newest); returns their names.
     fn prune(&self, keep: &Keep) -> Result<Vec<String>>;
+    /// Removes one backup (and the data only it used).
+    fn forget(&self, name: &str) -> Result<()>;
 }
 
 /// The provider `name` as machine `owner` sees it: listing, retention and restore

@@ -284,6 +284,12 @@ impl Provider for Restic {
             .forget(&self.owner, keep)
             .map_err(|e| self.fail(e))
     }
+
+    fn forget(&self, name: &str) -> Result<()> {
+        let snap = self.find(name)?;
+        *self.listed.lock().expect("listed") = None;
+        self.engine.forget_one(&snap.id).map_err(|e| self.fail(e))
+    }
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 pub mod check;
 pub mod create;
+pub mod forget;
 pub mod list;
 pub mod prune;
 pub mod restore;
