@@ -123,13 +123,28 @@ pub fn device_name(name: &str) -> String {
 }
 
 impl Store {
-    /// Opens (or creates) `dir/agent.sqlite`.
+    /// Opens (or creates) `dir/agent.sqlite`. A directory made here is root's alone
+    /// (0700), and the database file is its owner's alone (0600): jobs' messages
+    /// name paths and hosts.
     pub fn open(dir: &Path) -> Result<Store, AgentError> {
-        std::fs::create_dir_all(dir).map_err(|source| AgentError::Io {
-            context: format!("creating {}", dir.display()),
-            source,
-        })?;
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        let io = |context: String| move |source| AgentError::Io { context, source };
+        if !dir.is_dir() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(io(format!("creating {}", dir.display())))?;
+        }
         let path = dir.join("agent.sqlite");
+        if !path.exists() {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+                .and_then(|f| f.set_permissions(std::fs::Permissions::from_mode(0o600)))
+                .map_err(io(format!("creating {}", path.display())))?;
+        }
         let fail = |e: rusqlite::Error| AgentError::Store {
             path: path.display().to_string(),
             message: format!(
@@ -539,6 +554,17 @@ mod tests {
         // Reopened: the devices are still there.
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(store.devices().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn the_database_is_readable_by_its_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("agent");
+        Store::open(&data).unwrap().create_token("phone").unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&data), 0o700);
+        assert_eq!(mode(&data.join("agent.sqlite")), 0o600);
     }
 
     #[test]
