@@ -14,7 +14,7 @@ use clan_core::{ClanDir, ResolvedMachine};
 use crate::AgentError;
 use crate::jobs::Jobs;
 use crate::store::Store;
-use crate::system::UnitStatus;
+use crate::system::{UnitStatus, Volume};
 
 /// Where the served machine's configuration comes from.
 #[derive(Debug, Clone)]
@@ -73,6 +73,8 @@ impl Source {
 /// How long measured sizes and listed backups are reused.
 const SIZE_TTL: Duration = Duration::from_secs(60);
 const SNAPSHOT_TTL: Duration = Duration::from_secs(60);
+/// How long the list of volumes is reused (one `lsblk` for a whole request).
+const VOLUMES_TTL: Duration = Duration::from_secs(5);
 /// How long unit states are reused (one `systemctl show` for all units meanwhile).
 const UNITS_TTL: Duration = Duration::from_secs(1);
 
@@ -86,6 +88,7 @@ pub struct Agent {
     sizes: Mutex<HashMap<String, (Instant, u64)>>,
     snapshots: Mutex<Option<(Instant, Arc<Vec<BackupInfo>>)>>,
     units: Mutex<Option<(Instant, HashMap<String, UnitStatus>)>>,
+    volumes: Mutex<Option<(Instant, Arc<Vec<Volume>>)>>,
 }
 
 impl Agent {
@@ -99,6 +102,7 @@ impl Agent {
             sizes: Mutex::default(),
             snapshots: Mutex::default(),
             units: Mutex::default(),
+            volumes: Mutex::default(),
         }))
     }
 
@@ -171,6 +175,20 @@ impl Agent {
     /// Forgets unit states (after starting or stopping units).
     pub fn units_changed(&self) {
         *self.units.lock().expect("units") = None;
+    }
+
+    /// The machine's volumes, listed at most every few seconds (a request that shows
+    /// every service's volume lists them once).
+    pub fn volumes(&self) -> Arc<Vec<Volume>> {
+        let mut cache = self.volumes.lock().expect("volumes");
+        if let Some((at, list)) = &*cache
+            && at.elapsed() < VOLUMES_TTL
+        {
+            return list.clone();
+        }
+        let list = Arc::new(crate::system::volumes());
+        *cache = Some((Instant::now(), list.clone()));
+        list
     }
 
     /// Bytes in a folder (regular files, links not followed), measured at most once

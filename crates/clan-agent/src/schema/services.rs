@@ -126,7 +126,7 @@ impl Service {
         let a = agent(ctx).clone();
         let (used, volume) = blocking(move || {
             let used: u64 = folders.iter().map(|f| a.folder_size(f)).sum();
-            let volumes = system::volumes();
+            let volumes = a.volumes();
             let at = folders.first().map_or("/", String::as_str);
             let volume = system::volume_of(&volumes, at).map(|v| v.name.clone());
             (used, volume)
@@ -328,9 +328,9 @@ impl ServiceStorageUsage {
         &self.used_space
     }
 
-    pub async fn volume(&self) -> Option<StorageVolume> {
-        let name = self.volume.clone()?;
-        blocking(move || volume_named(&name)).await
+    pub async fn volume(&self, ctx: &Context<'_>) -> Option<StorageVolume> {
+        let (a, name) = (agent(ctx).clone(), self.volume.clone()?);
+        blocking(move || volume_named(&a, &name)).await
     }
 
     pub async fn title(&self) -> &str {

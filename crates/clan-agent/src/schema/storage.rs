@@ -4,8 +4,9 @@ use async_graphql::{Context, InputObject, Interface, Object};
 
 use super::jobs::GenericJobMutationReturn;
 use super::services::{ServiceStorageUsage, all};
-use super::{GenericMutationReturn, blocking, managed_elsewhere, unsupported};
-use crate::system::{self, Volume};
+use super::{GenericMutationReturn, agent, blocking, managed_elsewhere, unsupported};
+use crate::agent::Agent;
+use crate::system::Volume;
 
 // The derive repeats `ty` once per field, which clippy takes for a duplicate.
 #[allow(clippy::duplicated_attributes)]
@@ -23,10 +24,12 @@ pub enum StorageUsageInterface {
 #[derive(Clone)]
 pub struct StorageVolume(pub Volume);
 
-pub fn volume_named(name: &str) -> Option<StorageVolume> {
-    system::volumes()
-        .into_iter()
+pub fn volume_named(agent: &Agent, name: &str) -> Option<StorageVolume> {
+    agent
+        .volumes()
+        .iter()
         .find(|v| v.name == name)
+        .cloned()
         .map(StorageVolume)
 }
 
@@ -82,10 +85,12 @@ pub struct Storage;
 
 #[Object]
 impl Storage {
-    async fn volumes(&self) -> Vec<StorageVolume> {
-        blocking(system::volumes)
+    async fn volumes(&self, ctx: &Context<'_>) -> Vec<StorageVolume> {
+        let a = agent(ctx).clone();
+        blocking(move || a.volumes())
             .await
-            .into_iter()
+            .iter()
+            .cloned()
             .map(StorageVolume)
             .collect()
     }
