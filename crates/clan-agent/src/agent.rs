@@ -12,6 +12,7 @@ use clan_core::services::MachineService;
 use clan_core::{ClanDir, ResolvedMachine};
 
 use crate::AgentError;
+use crate::held::Held;
 use crate::jobs::Jobs;
 use crate::store::Store;
 use crate::system::{UnitStatus, Volume};
@@ -26,12 +27,31 @@ pub enum Source {
 }
 
 impl Source {
-    /// When the installed configuration last changed (None for a clan directory,
-    /// which is read once).
+    /// When the configuration last changed: the installed file, or a clan's
+    /// clan.nix and inventory.json (which the agent's own changes write).
     fn modified(&self) -> Option<std::time::SystemTime> {
+        let mtime = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
         match self {
-            Source::Installed(path) => std::fs::metadata(path).and_then(|m| m.modified()).ok(),
-            Source::Clan { .. } => None,
+            Source::Installed(path) => mtime(path),
+            Source::Clan { dir, .. } => mtime(&dir.inventory_json()).max(mtime(&dir.clan_nix())),
+        }
+    }
+
+    /// The clan this machine holds, where configuration changes go: the served
+    /// clan directory, or for an installed machine /var/lib/clan/clan when it
+    /// updates this machine here.
+    pub fn held(&self, machine: &str, admin_key: &std::path::Path) -> Option<Held> {
+        match self {
+            Source::Clan { dir, machine } => Some(Held {
+                dir: dir.clone(),
+                machine: machine.clone(),
+                admin_key: admin_key.to_path_buf(),
+            }),
+            Source::Installed(_) => Held::find(
+                std::path::Path::new(clan_core::clan_dir::MACHINE_HELD_DIR),
+                machine,
+                admin_key,
+            ),
         }
     }
 
@@ -83,6 +103,9 @@ pub struct Agent {
     pub store: Arc<Store>,
     pub jobs: Arc<Jobs>,
     pub source: Source,
+    /// The clan admin's age key the machine-held clan's vars and updates use
+    /// (root's, `clan init --machine-held` makes it).
+    admin_key: PathBuf,
     /// The machine, and the modification time of its file when installed.
     machine: RwLock<(Option<std::time::SystemTime>, Arc<ResolvedMachine>)>,
     sizes: Mutex<HashMap<String, (Instant, u64)>>,
@@ -93,8 +116,18 @@ pub struct Agent {
 
 impl Agent {
     pub fn new(store: Arc<Store>, source: Source) -> Result<Arc<Self>, AgentError> {
+        Self::with_admin_key(store, source, clan_vars::keys::admin_key_file())
+    }
+
+    /// [`Agent::new`] with another admin key than the user's.
+    pub fn with_admin_key(
+        store: Arc<Store>,
+        source: Source,
+        admin_key: PathBuf,
+    ) -> Result<Arc<Self>, AgentError> {
         let machine = (source.modified(), Arc::new(source.load()?));
         Ok(Arc::new(Self {
+            admin_key,
             jobs: Arc::new(Jobs::new(store.clone())),
             store,
             source,
@@ -126,6 +159,12 @@ impl Agent {
             current.0 = modified;
         }
         current.1.clone()
+    }
+
+    /// The clan this machine holds, if it holds one (see [`Source::held`]).
+    pub fn held(&self) -> Option<Held> {
+        self.source
+            .held(self.machine().name.as_str(), &self.admin_key)
     }
 
     pub fn service(&self, id: &str) -> Option<MachineService> {

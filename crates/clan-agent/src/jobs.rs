@@ -2,7 +2,7 @@
 //! database, with progress from the operation's events; subscribers hear of every
 //! change. A client that goes away does not stop a job.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 use clan_core::event::{Event, Reporter};
 use tokio::sync::watch;
@@ -13,6 +13,8 @@ use crate::store::{Job, Store, local_now};
 pub struct Jobs {
     store: Arc<Store>,
     changed: watch::Sender<u64>,
+    /// Jobs whose threads run; the agent stops only once none does.
+    active: (Mutex<usize>, Condvar),
 }
 
 /// How a job ended: its result text, or its error.
@@ -23,6 +25,20 @@ impl Jobs {
         Self {
             store,
             changed: watch::channel(0).0,
+            active: (Mutex::new(0), Condvar::new()),
+        }
+    }
+
+    /// Waits until no job runs (the agent stopping: a backup, a restore or the
+    /// update that restarts the agent ends, and is recorded, first).
+    pub fn wait_idle(&self) {
+        let (count, idle) = &self.active;
+        let mut n = count.lock().expect("active");
+        if *n > 0 {
+            tracing::info!("waiting for {n} running job(s) to end");
+        }
+        while *n > 0 {
+            n = idle.wait(n).expect("active");
         }
     }
 
@@ -82,6 +98,7 @@ impl Jobs {
         let jobs = self.clone();
         let mut running = job.clone();
         let running_uid = job.uid.clone();
+        *self.active.0.lock().expect("active") += 1;
         std::thread::spawn(move || {
             jobs.write(&mut running, |j| j.status = "RUNNING".into());
             let reporter = JobReporter {
@@ -105,6 +122,9 @@ impl Jobs {
                     j.error = Some(error);
                 }
             });
+            let (count, idle) = &jobs.active;
+            *count.lock().expect("active") -= 1;
+            idle.notify_all();
         });
         Ok(job)
     }

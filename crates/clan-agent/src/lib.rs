@@ -12,6 +12,7 @@
 
 pub mod agent;
 pub mod auth;
+pub mod held;
 pub mod jobs;
 pub mod schema;
 pub mod server;

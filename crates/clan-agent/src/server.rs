@@ -164,7 +164,7 @@ pub struct Tls {
 }
 
 /// Serves `agent` on `listen` (HTTPS with `tls`) in the foreground until Ctrl-C or
-/// SIGTERM.
+/// SIGTERM, then waits for running jobs to end.
 pub fn run(agent: Arc<Agent>, listen: SocketAddr, tls: Option<&Tls>) -> Result<(), AgentError> {
     let acceptor = tls
         .map(|t| crate::tls::acceptor(&t.certificate, &t.key))
@@ -192,8 +192,9 @@ pub fn run(agent: Arc<Agent>, listen: SocketAddr, tls: Option<&Tls>) -> Result<(
             agent.machine().name,
             if acceptor.is_some() { "https" } else { "http" }
         );
+        let jobs = agent.jobs.clone();
         let app = router(agent);
-        match acceptor {
+        let served = match acceptor {
             Some(acceptor) => {
                 let listener = crate::tls::TlsListener::new(listener, acceptor)
                     .map_err(io(format!("listening on {listen}")))?;
@@ -206,7 +207,8 @@ pub fn run(agent: Arc<Agent>, listen: SocketAddr, tls: Option<&Tls>) -> Result<(
                     .with_graceful_shutdown(stop)
                     .await
             }
-        }
-        .map_err(io("serving".into()))
+        };
+        let _ = tokio::task::spawn_blocking(move || jobs.wait_idle()).await;
+        served.map_err(io("serving".into()))
     })
 }

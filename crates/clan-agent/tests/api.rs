@@ -342,7 +342,7 @@ fn unknown_services_and_snapshots_get_selfprivacys_codes() {
 
 #[test]
 fn configuration_changes_point_to_the_clan_repository() {
-    let agent = start("");
+    let agent = start_installed("");
     let token = agent.token();
     let d = agent.data(
         &token,

@@ -9,11 +9,15 @@ pub const INVENTORY_JSON: &str = "inventory.json";
 pub const MACHINE_JSON: &str = "configuration.json";
 pub const MACHINES_DIR: &str = "machines";
 pub const MODULES_DIR: &str = "modules";
+/// Where a machine keeps the clan it holds (`clan init --machine-held`): found
+/// when no clan is given or around the current directory.
+pub const MACHINE_HELD_DIR: &str = "/var/lib/clan/clan";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClanDirError {
     #[error(
-        "no clan found in {} or any of its parents (a clan has clan.nix or inventory.json).\n\
+        "no clan found in {} or any of its parents, nor in /var/lib/clan/clan (a clan has \
+         clan.nix or inventory.json).\n\
          Run `clan init` to create one, or point to one with `--dir DIR` or CLAN_DIR",
         .start.display()
     )]
@@ -107,6 +111,7 @@ impl ClanDir {
         start
             .ancestors()
             .find(|d| Self::is_clan(d))
+            .or_else(|| Some(Path::new(MACHINE_HELD_DIR)).filter(|d| Self::is_clan(d)))
             .map(|d| Self {
                 root: d.to_path_buf(),
             })
@@ -116,6 +121,17 @@ impl ClanDir {
     /// `clan init`: a commented clan.nix, inventory.json, machines/, modules/, and a
     /// git repository with a first commit.
     pub fn init(dir: &Path, name: &str, domain: &str) -> Result<Self, ClanDirError> {
+        Self::init_with(dir, name, domain, true)
+    }
+
+    /// [`ClanDir::init`], with or without a clan.nix: a clan of inventory.json
+    /// alone needs no Nix (a machine that holds its own clan may have none).
+    pub fn init_with(
+        dir: &Path,
+        name: &str,
+        domain: &str,
+        clan_nix: bool,
+    ) -> Result<Self, ClanDirError> {
         if name.is_empty()
             || !name
                 .bytes()
@@ -147,7 +163,9 @@ impl ClanDir {
         let template = CLAN_NIX_TEMPLATE
             .replace("@NAME@", name)
             .replace("@DOMAIN@", domain);
-        std::fs::write(clan.clan_nix(), template).map_err(io(&clan.clan_nix()))?;
+        if clan_nix {
+            std::fs::write(clan.clan_nix(), template).map_err(io(&clan.clan_nix()))?;
+        }
         let inventory = serde_json::json!({ "meta": { "name": name, "domain": domain }, "machines": {}, "instances": {} });
         crate::inventory::write_json(&clan.inventory_json(), &inventory)
             .map_err(io(&clan.inventory_json()))?;

@@ -136,6 +136,8 @@ struct Contributions {
 
 /// Members and settings of every instance: instance -> role -> machine -> settings.
 type Memberships = BTreeMap<String, BTreeMap<String, BTreeMap<String, Value>>>;
+/// Per machine, the (instance, module, role) it would hold but is disabled in.
+type Disabled = BTreeMap<String, Vec<(String, String, String)>>;
 
 impl Clan {
     pub fn open(dir: ClanDir) -> Result<Self> {
@@ -211,7 +213,7 @@ impl Clan {
     /// only those of the selected machines.
     pub fn resolve(&self, selected: &[String]) -> Result<Resolution> {
         let mut warnings = Vec::new();
-        let memberships = self.memberships(&mut warnings)?;
+        let (memberships, mut disabled) = self.memberships(&mut warnings)?;
         let names: Vec<String> = if selected.is_empty() {
             self.inventory.machines.keys().cloned().collect()
         } else {
@@ -236,6 +238,7 @@ impl Clan {
                 &n,
                 defs,
                 assignments.remove(&n).unwrap_or_default(),
+                disabled.remove(&n).unwrap_or_default(),
                 &core_options,
                 &core_validator,
             )?;
@@ -380,6 +383,7 @@ impl Clan {
         name: &str,
         defs: Vec<Definition>,
         instances: Vec<RoleAssignment>,
+        disabled: Vec<(String, String, String)>,
         core_options: &crate::options::Group,
         core_validator: &Validator,
     ) -> Result<ResolvedMachine> {
@@ -423,21 +427,22 @@ impl Clan {
             .iter()
             .map(|(p, s)| (p.clone(), s.iter().map(|s| s.0.clone()).collect()))
             .collect();
-        let services = MachineService::of_machine(&instances, &clan_core, &provenance, |i| {
-            let instance = self.inventory.instances.get(i)?;
-            let module = self
-                .registry
-                .lookup(&instance.module.name, instance.module.input.as_deref())?;
-            let mut meta = module.manifest.service.clone();
-            meta.description
-                .get_or_insert_with(|| module.manifest.description.clone());
-            let interfaces = module
-                .roles
-                .iter()
-                .map(|(r, info)| (r.clone(), info.interface.clone()))
-                .collect();
-            Some((meta, interfaces))
-        });
+        let services =
+            MachineService::of_machine(&instances, &disabled, &clan_core, &provenance, |i| {
+                let instance = self.inventory.instances.get(i)?;
+                let module = self
+                    .registry
+                    .lookup(&instance.module.name, instance.module.input.as_deref())?;
+                let mut meta = module.manifest.service.clone();
+                meta.description
+                    .get_or_insert_with(|| module.manifest.description.clone());
+                let interfaces = module
+                    .roles
+                    .iter()
+                    .map(|(r, info)| (r.clone(), info.interface.clone()))
+                    .collect();
+                Some((meta, interfaces))
+            });
         Ok(ResolvedMachine {
             name: m.name.clone(),
             description: m.description.clone(),
@@ -503,9 +508,10 @@ impl Clan {
     }
 
     /// Resolves every instance's members and their final, validated settings.
-    fn memberships(&self, warnings: &mut Vec<String>) -> Result<Memberships> {
+    fn memberships(&self, warnings: &mut Vec<String>) -> Result<(Memberships, Disabled)> {
         let inv = &self.inventory;
         let mut out = Memberships::new();
+        let mut disabled = Disabled::new();
         for (name, instance) in &inv.instances {
             let module = self
                 .registry
@@ -557,6 +563,15 @@ impl Clan {
                     }
                     members.extend(tagged);
                 }
+                for m in &role.disabled {
+                    if members.remove(m) {
+                        disabled.entry(m.clone()).or_default().push((
+                            name.clone(),
+                            module.name.clone(),
+                            role_name.clone(),
+                        ));
+                    }
+                }
                 let schema = crate::schema::document(&role_info.interface).map_err(|source| {
                     Error::Schema {
                         module: module.name.clone(),
@@ -591,7 +606,7 @@ impl Clan {
             }
             out.insert(name.clone(), roles);
         }
-        Ok(out)
+        Ok((out, disabled))
     }
 }
 

@@ -25,6 +25,10 @@ pub struct MachineService {
     pub module: Option<String>,
     /// This machine's roles in the instance.
     pub roles: Vec<String>,
+    /// False when the inventory turns the instance off on this machine
+    /// (`roles.<r>.machines.<m>.enabled = false`): listed, with no states or units.
+    #[serde(default = "yes")]
+    pub enabled: bool,
     pub meta: ServiceMeta,
     /// The states the service contributes (what its backups hold).
     pub states: Vec<String>,
@@ -59,12 +63,17 @@ pub enum SettingKind {
     Enum { options: Vec<String> },
 }
 
+fn yes() -> bool {
+    true
+}
+
 impl MachineService {
     /// Every service of a machine: its instances (in name order), then the states
     /// no instance contributed. `provenance` maps `/clan/core/...` pointers to their
     /// sources, which name the instance that set them.
     pub fn of_machine(
         assignments: &[RoleAssignment],
+        disabled: &[(String, String, String)],
         core: &ClanCore,
         provenance: &BTreeMap<String, Vec<String>>,
         module_of: impl Fn(&str) -> Option<(ServiceMeta, BTreeMap<String, Group>)>,
@@ -110,12 +119,37 @@ impl MachineService {
                 instance: Some(instance.to_string()),
                 module: Some(module),
                 roles: roles.iter().map(|a| a.role.clone()).collect(),
+                enabled: true,
                 units: units_of(core, &states),
                 states,
                 meta,
                 settings,
             });
         }
+        let mut off: BTreeMap<&str, (&str, Vec<String>)> = BTreeMap::new();
+        for (instance, module, role) in disabled {
+            let entry = off.entry(instance).or_insert((module, Vec::new()));
+            entry.1.push(role.clone());
+        }
+        for (instance, (module, roles)) in off {
+            if services.iter().any(|s| s.id == instance) {
+                continue;
+            }
+            services.push(MachineService {
+                id: instance.to_string(),
+                instance: Some(instance.to_string()),
+                module: Some(module.to_string()),
+                roles,
+                enabled: false,
+                meta: module_of(instance)
+                    .map(|(meta, _)| meta)
+                    .unwrap_or_default(),
+                states: Vec::new(),
+                units: Vec::new(),
+                settings: Vec::new(),
+            });
+        }
+        services.sort_by(|a, b| a.id.cmp(&b.id));
         for state in core.state.keys() {
             if claimed.iter().any(|c| c == state.as_str()) {
                 continue;
@@ -126,6 +160,7 @@ impl MachineService {
                 instance: None,
                 module: None,
                 roles: Vec::new(),
+                enabled: true,
                 meta: ServiceMeta {
                     display_name: Some(state.to_string()),
                     backup_description: Some(format!("The state '{state}' of this machine.")),
@@ -284,7 +319,7 @@ mod tests {
                 opt(enum_of(&["small", "big"])).default("small").node(),
             ),
         ]);
-        let services = MachineService::of_machine(&assignments, &core, &provenance, |_| {
+        let services = MachineService::of_machine(&assignments, &[], &core, &provenance, |_| {
             Some((
                 ServiceMeta {
                     display_name: Some("Cloud".into()),

@@ -54,6 +54,17 @@ pub enum Edit {
         module: String,
         input: Option<String>,
     },
+    RemoveInstance {
+        instance: String,
+    },
+    /// Turns an instance on or off on one machine, in one role
+    /// (`roles.<r>.machines.<m>.enabled`; the machine's entry stays).
+    SetEnabled {
+        instance: String,
+        role: String,
+        machine: String,
+        enabled: bool,
+    },
 }
 
 /// What an edit wrote.
@@ -132,6 +143,35 @@ pub fn apply(json: &mut Value, edit: &Edit) -> Result<()> {
             i.insert("module".into(), Value::Object(m));
             i.insert("roles".into(), Value::Object(Map::new()));
             set_at(json, &at, Some(Value::Object(i)))
+        }
+        Edit::RemoveInstance { instance } => {
+            set_at(json, &["instances".to_string(), instance.clone()], None)
+        }
+        Edit::SetEnabled {
+            instance,
+            role,
+            machine,
+            enabled: false,
+        } => {
+            let mut at = member_path(instance, role, machine);
+            at.push("enabled".into());
+            set_at(json, &at, Some(Value::Bool(false)))
+        }
+        Edit::SetEnabled {
+            instance,
+            role,
+            machine,
+            enabled: true,
+        } => {
+            let at = member_path(instance, role, machine);
+            if let Some(entry) = at
+                .iter()
+                .try_fold(&mut *json, |v, k| v.get_mut(k))
+                .and_then(Value::as_object_mut)
+            {
+                entry.remove("enabled");
+            }
+            Ok(())
         }
     }
 }
@@ -275,6 +315,34 @@ pub fn sorted(value: &Value) -> Value {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn turning_a_member_off_and_on_keeps_its_entry_and_settings() {
+        let mut inv = json!({"instances": {"i": {"roles": {"r": {"machines": {
+            "a": {"settings": {"x": 1}}, "b": {}
+        }}}}}});
+        let set = |inv: &mut Value, machine: &str, enabled| {
+            let edit = Edit::SetEnabled {
+                instance: "i".into(),
+                role: "r".into(),
+                machine: machine.into(),
+                enabled,
+            };
+            apply(inv, &edit).unwrap();
+        };
+        set(&mut inv, "a", false);
+        set(&mut inv, "b", false);
+        let machines = &inv["instances"]["i"]["roles"]["r"]["machines"];
+        assert_eq!(
+            machines["a"],
+            json!({"settings": {"x": 1}, "enabled": false})
+        );
+        assert_eq!(machines["b"], json!({"enabled": false}));
+        set(&mut inv, "a", true);
+        set(&mut inv, "b", true);
+        let machines = &inv["instances"]["i"]["roles"]["r"]["machines"];
+        assert_eq!(machines, &json!({"a": {"settings": {"x": 1}}, "b": {}}));
+    }
 
     #[test]
     fn edits_change_only_their_place_and_removals_leave_no_empty_objects() {

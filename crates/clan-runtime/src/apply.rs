@@ -416,9 +416,16 @@ fn agent_unit(c: &AgentConfig, exe: &str) -> Result<String> {
     Ok(format!(
         "[Unit]\nDescription=clan agent: the API of this machine\n\
          After=network-online.target\nWants=network-online.target\n\n\
-         [Service]\nExecStart={exe} {args}\nRestart=on-failure\nRestartSec=2\n\n\
+         [Service]\nExecStart={exe} {args}\nRestart=on-failure\nRestartSec=2\n\
+         KillMode=mixed\nTimeoutStopSec=15min\n\n\
          [Install]\nWantedBy=multi-user.target\n"
     ))
+}
+
+/// Whether this process runs in the agent's unit (the agent applies its machine).
+fn inside_agent() -> bool {
+    std::fs::read_to_string("/proc/self/cgroup")
+        .is_ok_and(|c| c.lines().any(|l| l.ends_with(&format!("/{AGENT_UNIT}"))))
 }
 
 /// Installs, starts and (when its unit changed) restarts `clan-agent.service`; or
@@ -460,7 +467,15 @@ fn agent(config: Option<&AgentConfig>) -> Result<Vec<String>> {
         }
         run(Cmd::new("systemctl").args(["enable", AGENT_UNIT]))?;
         let verb = if new { "restart" } else { "start" };
-        run(Cmd::new("systemctl").args([verb, AGENT_UNIT]))?;
+        if new && inside_agent() {
+            // The agent runs this update (system.runSystemRebuild): it restarts once
+            // its jobs have ended (KillMode=mixed: only it gets SIGTERM), so the
+            // update's own job is recorded first.
+            run(Cmd::new("systemctl").args(["--no-block", verb, AGENT_UNIT]))?;
+            changed.push("the agent restarts once its jobs end".into());
+        } else {
+            run(Cmd::new("systemctl").args([verb, AGENT_UNIT]))?;
+        }
     }
     Ok(changed)
 }

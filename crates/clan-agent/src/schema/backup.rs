@@ -16,7 +16,7 @@ use clan_core::services::MachineService;
 
 use super::jobs::GenericJobMutationReturn;
 use super::services::{Service, all};
-use super::{DateTime, GenericMutationReturn, agent, blocking, managed_elsewhere};
+use super::{DateTime, GenericMutationReturn, agent, blocking, change_config, managed_elsewhere};
 use crate::jobs::Outcome;
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
@@ -134,6 +134,7 @@ fn orphan(state: &str) -> Service {
         instance: None,
         module: None,
         roles: Vec::new(),
+        enabled: false,
         meta: ServiceMeta {
             display_name: Some(format!("{state} (Orphaned)")),
             can_be_backed_up: Some(false),
@@ -229,7 +230,10 @@ pub struct InitializeRepositoryInput {
 }
 
 fn config_refused(ctx: &Context<'_>, what: &str) -> GenericBackupConfigReturn {
-    let r = managed_elsewhere(ctx, what);
+    config_return(ctx, managed_elsewhere(ctx, what))
+}
+
+fn config_return(ctx: &Context<'_>, r: GenericMutationReturn) -> GenericBackupConfigReturn {
     GenericBackupConfigReturn {
         success: r.success,
         message: r.message,
@@ -302,8 +306,15 @@ impl BackupMutations {
         ctx: &Context<'_>,
         #[graphql(default)] period: Option<i32>,
     ) -> GenericBackupConfigReturn {
-        let _ = period;
-        config_refused(ctx, "when backups run")
+        let what = format!(
+            "backups: every {} minutes",
+            period.map_or("-".into(), |p| p.to_string())
+        );
+        let r = change_config(ctx, "when backups run", what, move |clan, m| {
+            crate::held::autobackup_period(clan, m, period)
+        })
+        .await;
+        config_return(ctx, r)
     }
 
     async fn set_autobackup_quotas(
@@ -311,8 +322,20 @@ impl BackupMutations {
         ctx: &Context<'_>,
         quotas: AutobackupQuotasInput,
     ) -> GenericBackupConfigReturn {
-        let _ = quotas;
-        config_refused(ctx, "how many backups are kept")
+        let q = &quotas;
+        let keep = [
+            ("last", q.last),
+            ("daily", q.daily),
+            ("weekly", q.weekly),
+            ("monthly", q.monthly),
+            ("yearly", q.yearly),
+        ];
+        let what = "backups: quotas".to_string();
+        let r = change_config(ctx, "how many backups are kept", what, move |clan, m| {
+            crate::held::autobackup_quotas(clan, m, keep)
+        })
+        .await;
+        config_return(ctx, r)
     }
 
     /// A backup of one service's states, as job `services.<id>.backup`.
@@ -541,6 +564,7 @@ mod tests {
             instance: Some(id.into()),
             module: None,
             roles: Vec::new(),
+            enabled: true,
             meta: ServiceMeta::default(),
             states: states.iter().map(|s| s.to_string()).collect(),
             units: Vec::new(),

@@ -24,6 +24,7 @@ use async_graphql::{
 
 use crate::NOT_AUTHENTICATED;
 use crate::agent::Agent;
+use crate::held::Refusal;
 
 pub use mutation::Mutation;
 
@@ -153,6 +154,34 @@ fn managed_elsewhere(ctx: &Context<'_>, what: &str) -> GenericMutationReturn {
         ),
     )
 }
+
+/// A configuration change (`what`, as the commit names it; `topic` in a refusal):
+/// made in the clan this machine holds, else refused as managed elsewhere.
+async fn change_config(
+    ctx: &Context<'_>,
+    topic: &str,
+    what: String,
+    plan: impl FnOnce(
+        &clan_core::Clan,
+        &clan_core::ResolvedMachine,
+    ) -> std::result::Result<Vec<clan_ops::inventory::Edit>, Refusal>
+    + Send
+    + 'static,
+) -> GenericMutationReturn {
+    let a = agent(ctx).clone();
+    let (Ok(device), Some(held)) = (caller(ctx), a.held()) else {
+        return managed_elsewhere(ctx, topic);
+    };
+    let device = device.to_string();
+    match blocking(move || held.change(&device, &what, plan)).await {
+        Ok(()) => GenericMutationReturn::ok(APPLY_HINT),
+        Err(r) => GenericMutationReturn::with(r.code, r.message),
+    }
+}
+
+/// What a saved configuration change still needs.
+const APPLY_HINT: &str =
+    "Saved in the machine's clan; a system rebuild (system.runSystemRebuild) applies it.";
 
 /// An action this kind of machine does not have.
 fn unsupported(what: &str) -> GenericMutationReturn {

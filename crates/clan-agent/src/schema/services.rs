@@ -13,7 +13,8 @@ use super::backup::SnapshotInfo;
 use super::jobs::ApiJob;
 use super::storage::{StorageVolume, volume_named};
 use super::system::DnsRecord;
-use super::{GenericMutationReturn, agent, blocking, managed_elsewhere};
+use super::{GenericMutationReturn, agent, blocking, change_config};
+use crate::held::{self, Refusal};
 use crate::system::{self, UnitStatus};
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
@@ -185,9 +186,9 @@ impl Service {
         self.0.meta.is_required.unwrap_or(false)
     }
 
-    /// Every service of the machine's configuration is enabled and installed.
+    /// False when the clan turns it off on this machine (`enableService` turns it on).
     async fn is_enabled(&self) -> bool {
-        true
+        self.0.enabled
     }
 
     async fn is_installed(&self) -> bool {
@@ -211,6 +212,9 @@ impl Service {
     }
 
     async fn status(&self, ctx: &Context<'_>) -> ServiceStatusEnum {
+        if !self.0.enabled {
+            return ServiceStatusEnum::Off;
+        }
         let (a, units) = (agent(ctx).clone(), self.0.units.clone());
         blocking(move || a.status(&units)).await.into()
     }
@@ -410,14 +414,27 @@ fn not_found() -> ServiceMutationReturn {
     ServiceMutationReturn::from(GenericMutationReturn::with(404, "Service not found."), None)
 }
 
-/// A change of a service's configuration, refused (404 for an unknown service).
-fn refused(ctx: &Context<'_>, id: &str, what: &str) -> ServiceMutationReturn {
-    match agent(ctx).service(id) {
-        None => not_found(),
-        Some(s) => {
-            ServiceMutationReturn::from(managed_elsewhere(ctx, what), Some(Service(Arc::new(s))))
-        }
-    }
+/// A change of a service's configuration in the machine's clan (404 for an
+/// unknown service); the service as served after it.
+async fn change(
+    ctx: &Context<'_>,
+    id: &str,
+    topic: &str,
+    what: String,
+    plan: impl FnOnce(
+        &MachineService,
+        &clan_core::Clan,
+        &clan_core::ResolvedMachine,
+    ) -> Result<Vec<clan_ops::inventory::Edit>, Refusal>
+    + Send
+    + 'static,
+) -> ServiceMutationReturn {
+    let Some(service) = agent(ctx).service(id) else {
+        return not_found();
+    };
+    let r = change_config(ctx, topic, what, move |clan, m| plan(&service, clan, m)).await;
+    let service = agent(ctx).service(id).map(|s| Service(Arc::new(s)));
+    ServiceMutationReturn::from(r, service)
 }
 
 /// Runs `systemctl verb` on a service's units.
@@ -453,7 +470,11 @@ impl ServicesMutations {
         ctx: &Context<'_>,
         service_id: String,
     ) -> ServiceMutationReturn {
-        refused(ctx, &service_id, "which services run")
+        let what = format!("services: enable {service_id}");
+        change(ctx, &service_id, "which services run", what, |s, _, m| {
+            held::enable(s, m.name.as_str(), true)
+        })
+        .await
     }
 
     pub async fn disable_service(
@@ -461,7 +482,11 @@ impl ServicesMutations {
         ctx: &Context<'_>,
         service_id: String,
     ) -> ServiceMutationReturn {
-        refused(ctx, &service_id, "which services run")
+        let what = format!("services: disable {service_id}");
+        change(ctx, &service_id, "which services run", what, |s, _, m| {
+            held::enable(s, m.name.as_str(), false)
+        })
+        .await
     }
 
     pub async fn stop_service(
@@ -493,7 +518,16 @@ impl ServicesMutations {
         ctx: &Context<'_>,
         input: SetServiceConfigurationInput,
     ) -> ServiceMutationReturn {
-        refused(ctx, &input.service_id, "a service's settings")
+        let what = format!("services: configure {}", input.service_id);
+        let values = input.configuration.0;
+        change(
+            ctx,
+            &input.service_id,
+            "a service's settings",
+            what,
+            move |s, clan, m| held::configure(clan, s, m.name.as_str(), &values),
+        )
+        .await
     }
 
     /// Services stay where their configuration puts their folders.

@@ -1,5 +1,7 @@
 //! `system`: the machine's identity and settings, and its mutations. Settings live
-//! in the clan repository; changing them here is refused with what to run there.
+//! in the clan repository: the clan the machine holds (see `held`), where a rebuild
+//! applies them, else elsewhere, and changing them here is refused with what to
+//! run there.
 
 use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject};
 
@@ -278,6 +280,8 @@ pub struct SetDnsProviderInput {
 
 pub struct SystemMutations;
 
+const REBUILD_JOB: &str = "system.nixos.rebuild";
+
 #[Object]
 impl SystemMutations {
     pub async fn change_timezone(
@@ -327,8 +331,39 @@ impl SystemMutations {
         })
     }
 
+    /// `clan machines update` of this machine from the clan it holds, as job
+    /// `system.nixos.rebuild` (the app's name for it).
     pub async fn run_system_rebuild(&self, ctx: &Context<'_>) -> GenericJobMutationReturn {
-        GenericJobMutationReturn::without_job(managed_elsewhere(ctx, "the system"))
+        let a = agent(ctx).clone();
+        let Some(held) = a.held() else {
+            return GenericJobMutationReturn::without_job(managed_elsewhere(ctx, "the system"));
+        };
+        let refuse = |code, message: String| {
+            GenericJobMutationReturn::without_job(GenericMutationReturn::with(code, message))
+        };
+        match a.jobs.running(REBUILD_JOB) {
+            Ok(Some(_)) => return refuse(409, "A system rebuild is running already".into()),
+            Ok(None) => {}
+            Err(e) => return refuse(500, e.to_string()),
+        }
+        let started = a.jobs.start(
+            REBUILD_JOB,
+            "Rebuild system",
+            "Applying the machine's clan to it",
+            {
+                let a = a.clone();
+                move |reporter| {
+                    let outcome = held.rebuild(reporter);
+                    a.units_changed();
+                    a.snapshots_changed();
+                    outcome
+                }
+            },
+        );
+        match started {
+            Ok(job) => GenericJobMutationReturn::started("Starting system rebuild", job),
+            Err(e) => refuse(500, e.to_string()),
+        }
     }
 
     pub async fn run_system_rollback(&self) -> GenericMutationReturn {

@@ -1,10 +1,15 @@
 //! `users` and `groups`: the accounts of the machine's `users` instances and
-//! root's keys from `sshd`. Accounts are configuration: changes are refused with
-//! what to run in the clan.
+//! root's keys from `sshd`. Accounts are configuration: changes go to the clan the
+//! machine holds (see `held`), else are refused with what to run in the clan.
 
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
 
-use super::{DateTime, GenericMutationReturn, agent, managed_elsewhere, unsupported};
+use std::collections::BTreeMap;
+
+use super::{
+    DateTime, GenericMutationReturn, agent, blocking, change_config, managed_elsewhere, unsupported,
+};
+use crate::held;
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 pub enum UserType {
@@ -174,29 +179,138 @@ pub struct SshMutationInput {
 
 pub struct UsersMutations;
 
+/// A user's password, set as the answer of its generator's prompt (empty: one is
+/// generated).
+async fn set_password(
+    ctx: &Context<'_>,
+    user: &str,
+    password: String,
+    regenerate: bool,
+) -> GenericMutationReturn {
+    let Some(held) = agent(ctx).held() else {
+        return managed_elsewhere(ctx, "passwords");
+    };
+    let generator = format!("user-password-{user}");
+    let answers = BTreeMap::from([("user-password", password.into_bytes())]);
+    match blocking(move || held.generate(&generator, answers, regenerate)).await {
+        Ok(()) => GenericMutationReturn::ok(super::APPLY_HINT),
+        Err(r) => {
+            GenericMutationReturn::with(r.code, format!("The password was not set: {}", r.message))
+        }
+    }
+}
+
+/// The user as served after a change, else as the input describes it.
+fn user_after(
+    ctx: &Context<'_>,
+    r: GenericMutationReturn,
+    input: &UserMutationInput,
+) -> UserMutationReturn {
+    let user = r.success.then(|| {
+        users_of(ctx)
+            .into_iter()
+            .find(|u| u.username == input.username)
+            .unwrap_or_else(|| User {
+                username: input.username.clone(),
+                user_type: UserType::Normal,
+                ssh_keys: Some(Vec::new()),
+                directmemberof: input.directmemberof.clone(),
+                memberof: input.directmemberof.clone(),
+                display_name: input.display_name.clone(),
+                email: None,
+                email_password_metadata: None,
+            })
+    });
+    UserMutationReturn { user, ..r.into() }
+}
+
+async fn ssh_key(ctx: &Context<'_>, input: SshMutationInput, add: bool) -> UserMutationReturn {
+    let SshMutationInput { username, ssh_key } = input;
+    let what = format!(
+        "users: {} an SSH key of {username}",
+        if add { "add" } else { "remove" }
+    );
+    let user = username.clone();
+    let r = change_config(ctx, "SSH keys", what, move |clan, m| {
+        held::ssh_key(clan, m, &user, &ssh_key, add)
+    })
+    .await;
+    let user = if username == "root" {
+        Some(root(ctx))
+    } else {
+        users_of(ctx).into_iter().find(|u| u.username == username)
+    };
+    UserMutationReturn {
+        user: user.filter(|_| r.success),
+        ..r.into()
+    }
+}
+
 #[Object]
 impl UsersMutations {
+    /// A user of module `users` on this machine (instance `user-<name>`), its
+    /// password the answer of its generator's prompt.
     pub async fn create_user(
         &self,
         ctx: &Context<'_>,
         user: UserMutationInput,
     ) -> UserMutationReturn {
-        let _ = user;
-        managed_elsewhere(ctx, "the machine's accounts").into()
+        let (name, groups) = (
+            user.username.clone(),
+            user.directmemberof.clone().unwrap_or_default(),
+        );
+        let what = format!("users: create {name}");
+        let r = change_config(ctx, "the machine's accounts", what, move |clan, m| {
+            held::create_user(clan, m, &name, &groups)
+        })
+        .await;
+        let r = if r.success {
+            set_password(
+                ctx,
+                &user.username,
+                user.password.clone().unwrap_or_default(),
+                false,
+            )
+            .await
+        } else {
+            r
+        };
+        user_after(ctx, r, &user)
     }
 
     pub async fn delete_user(&self, ctx: &Context<'_>, username: String) -> GenericMutationReturn {
-        let _ = username;
-        managed_elsewhere(ctx, "the machine's accounts")
+        let what = format!("users: delete {username}");
+        change_config(ctx, "the machine's accounts", what, move |clan, m| {
+            held::delete_user(clan, m, &username)
+        })
+        .await
     }
 
+    /// Groups and password (a display name is not part of clan's users).
     pub async fn update_user(
         &self,
         ctx: &Context<'_>,
         user: UserMutationInput,
     ) -> UserMutationReturn {
-        let _ = user;
-        managed_elsewhere(ctx, "the machine's accounts").into()
+        let mut r = GenericMutationReturn::ok(super::APPLY_HINT);
+        if let Some(groups) = user.directmemberof.clone() {
+            let name = user.username.clone();
+            let what = format!("users: groups of {name}");
+            r = change_config(ctx, "the machine's accounts", what, move |clan, m| {
+                held::set_groups(clan, m, &name, &groups)
+            })
+            .await;
+        }
+        if let (true, Some(password)) = (r.success, user.password.clone()) {
+            let exists = agent(ctx).held().is_none()
+                || held::user_instance(&agent(ctx).machine(), &user.username).is_some();
+            r = if exists {
+                set_password(ctx, &user.username, password, true).await
+            } else {
+                GenericMutationReturn::with(404, "User not found")
+            };
+        }
+        user_after(ctx, r, &user)
     }
 
     pub async fn add_ssh_key(
@@ -204,8 +318,7 @@ impl UsersMutations {
         ctx: &Context<'_>,
         ssh_input: SshMutationInput,
     ) -> UserMutationReturn {
-        let _ = ssh_input;
-        managed_elsewhere(ctx, "SSH keys").into()
+        ssh_key(ctx, ssh_input, true).await
     }
 
     pub async fn remove_ssh_key(
@@ -213,8 +326,7 @@ impl UsersMutations {
         ctx: &Context<'_>,
         ssh_input: SshMutationInput,
     ) -> UserMutationReturn {
-        let _ = ssh_input;
-        managed_elsewhere(ctx, "SSH keys").into()
+        ssh_key(ctx, ssh_input, false).await
     }
 
     pub async fn generate_password_reset_link(&self, username: String) -> PasswordResetLinkReturn {

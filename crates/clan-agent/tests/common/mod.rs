@@ -97,19 +97,41 @@ pub fn clan(root: &Path, extra: &str) -> PathBuf {
     dir
 }
 
-/// Starts an agent for machine `m` of [`clan`] with `extra`.
+/// Starts an agent for machine `m` of [`clan`] with `extra`, serving the clan
+/// directory (which it then holds: configuration changes go there).
 pub fn start(extra: &str) -> TestAgent {
+    start_with(extra, false, None)
+}
+
+/// [`start`] with the clan's admin key at `admin_key`.
+pub fn start_held(admin_key: &Path) -> TestAgent {
+    start_with("", false, Some(admin_key))
+}
+
+/// Starts an agent for machine `m` as `machines update` installed it: its
+/// configuration from a machine.json, its clan elsewhere.
+pub fn start_installed(extra: &str) -> TestAgent {
+    start_with(extra, true, None)
+}
+
+fn start_with(extra: &str, installed: bool, admin_key: Option<&Path>) -> TestAgent {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_path_buf();
     let clan_dir = clan(&root, extra);
     let store = Arc::new(Store::open(&root.join("agent")).unwrap());
-    let agent = Agent::new(
-        store.clone(),
-        Source::Clan {
-            dir: clan_core::ClanDir::open(&clan_dir, "test").unwrap(),
-            machine: "m".into(),
-        },
-    )
+    let mut source = Source::Clan {
+        dir: clan_core::ClanDir::open(&clan_dir, "test").unwrap(),
+        machine: "m".into(),
+    };
+    if installed {
+        let path = root.join("machine.json");
+        std::fs::write(&path, serde_json::to_vec(&source.load().unwrap()).unwrap()).unwrap();
+        source = Source::Installed(path);
+    }
+    let agent = match admin_key {
+        Some(key) => Agent::with_admin_key(store.clone(), source, key.to_path_buf()),
+        None => Agent::new(store.clone(), source),
+    }
     .unwrap();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();

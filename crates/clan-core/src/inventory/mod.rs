@@ -113,6 +113,9 @@ pub struct ModuleRef {
 pub struct Role {
     /// Machines named explicitly (`roles.<r>.machines.<m>`).
     pub machines: Vec<String>,
+    /// Machines whose entry says `enabled = false`: the service is off there (not
+    /// a member) but stays listed, so an owner can turn it on again.
+    pub disabled: Vec<String>,
     /// Tags whose machines join (`roles.<r>.tags.<t>`).
     pub tags: Vec<String>,
     pub settings: SettingsLayers,
@@ -252,6 +255,12 @@ impl Inventory {
                 (
                     role,
                     Role {
+                        disabled: r
+                            .machines
+                            .iter()
+                            .filter(|(_, v)| v.get("enabled") == Some(&Value::Bool(false)))
+                            .map(|(m, _)| m.clone())
+                            .collect(),
                         machines: r.machines.into_keys().collect(),
                         tags: r.tags.into_keys().collect(),
                         settings,
@@ -421,7 +430,18 @@ pub fn schema() -> Group {
                 (
                     "roles",
                     opt(attrs_of(submodule(group([
-                        ("machines", opt(attrs_of(empty())).default(json!({})).node()),
+                        (
+                            "machines",
+                            opt(attrs_of(submodule(group([(
+                                "enabled",
+                                opt(bool())
+                                    .default(true)
+                                    .desc("false: the service is off on this machine (still listed, to turn on again)")
+                                    .node(),
+                            )]))))
+                            .default(json!({}))
+                            .node(),
+                        ),
                         ("tags", opt(attrs_of(empty())).default(json!({})).node()),
                         (
                             "extraModules",

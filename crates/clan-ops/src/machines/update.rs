@@ -98,8 +98,13 @@ pub fn select(fleet: &Fleet, o: &UpdateOptions) -> Result<Vec<String>> {
 pub type Connect =
     dyn Fn(&Fleet, &ResolvedMachine) -> std::result::Result<Box<dyn Host>, String> + Sync;
 
-/// The machine's SSH connection (what `clan machines update` uses).
+/// The machine's SSH connection (what `clan machines update` uses); this machine
+/// itself, without SSH, when its target host is `localhost` (a clan the machine
+/// holds: `clan init --machine-held`).
 pub fn ssh(fleet: &Fleet, m: &ResolvedMachine) -> std::result::Result<Box<dyn Host>, String> {
+    if crate::remote::is_local(m.deploy.target_host.as_deref()) {
+        return Ok(Box::new(clan_core::host::Local));
+    }
     crate::remote::ssh(&fleet.clan, m)
         .map(|s| Box::new(s) as Box<dyn Host>)
         .map_err(|e| e.to_string())
