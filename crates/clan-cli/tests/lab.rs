@@ -829,3 +829,163 @@ fn the_agent_that_update_installs_serves_the_machine_to_the_app() {
         "active\n"
     );
 }
+
+#[test]
+#[ignore = "needs root (network namespaces, containers); ./test.sh runs it as root"]
+fn a_machine_that_holds_its_clan_changes_and_applies_it_through_its_agent() {
+    const HOST: &str = "held";
+    let lab = Lab::start(&[(HOST, "10.231.0.32")]);
+    let ip = lab.ip(HOST).to_string();
+    // The owner installs clan on the machine and makes it hold its own clan; no
+    // admin machine, no SSH from elsewhere, no Nix.
+    let mut copy = lab.ssh_command(HOST);
+    copy.arg("cat > /usr/local/bin/clan.part && chmod 755 /usr/local/bin/clan.part && mv /usr/local/bin/clan.part /usr/local/bin/clan")
+        .stdin(std::fs::File::open(env!("CARGO_BIN_EXE_clan")).unwrap());
+    assert!(copy.status().unwrap().success());
+    let init = lab.ssh(
+        HOST,
+        &format!("cd /root && clan init --machine-held {HOST} --agent-listen 0.0.0.0:5050"),
+    );
+    assert!(init.contains("/var/lib/clan/clan"), "{init}");
+    assert_eq!(lab.ssh(HOST, "stat -c %a /var/lib/clan/clan"), "700\n");
+    // The owner's restic backups of a notes folder (an edit of the clan as any
+    // other: the file, committed).
+    lab.ssh(
+        HOST,
+        &format!(
+            r#"set -e; mkdir -p /var/lib/notes; echo 'a note' > /var/lib/notes/a.txt
+            cd /var/lib/clan/clan
+            clan config --machine {HOST} clan.core.state.notes.folders '["/var/lib/notes"]'
+            sed -i 's|"instances": {{|"instances": {{ "restic": {{ "module": {{ "name": "restic" }}, "roles": {{ "client": {{ "machines": {{ "{HOST}": {{ "settings": {{ "repository": "/var/backup/restic" }} }} }} }} }} }},|' inventory.json
+            git -c user.name=owner -c user.email=owner@held commit -qam 'restic backups'"#
+        ),
+    );
+    // `machines update` on the machine applies here, without SSH.
+    let update = lab.ssh(HOST, &format!("cd / && clan machines update {HOST} 2>&1"));
+    assert!(
+        update.contains("done") || update.contains("updated"),
+        "{update}"
+    );
+    assert_eq!(
+        lab.ssh(HOST, "systemctl is-active clan-agent.service"),
+        "active\n"
+    );
+    assert_eq!(
+        lab.ssh(HOST, "systemctl is-enabled clan-backup-restic.timer"),
+        "enabled\n"
+    );
+    let token = lab
+        .ssh(HOST, &format!("clan vars get {HOST} agent/token"))
+        .trim()
+        .to_string();
+    let api = Api {
+        url: format!("http://{ip}:5050/graphql"),
+        token,
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect((ip.as_str(), 5050)).is_err() {
+        assert!(Instant::now() < deadline, "the agent does not listen");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let rebuild = |api: &Api| {
+        let r = api.data(
+            "mutation { system { runSystemRebuild { code message job { uid typeId } } } }",
+            serde_json::json!({}),
+        );
+        let r = &r["system"]["runSystemRebuild"];
+        assert_eq!(r["code"], 200, "{r}");
+        assert_eq!(r["job"]["typeId"], "system.nixos.rebuild");
+        r["job"]["uid"].as_str().unwrap().to_string()
+    };
+    let toggle = |verb: &str| {
+        let q = format!(
+            r#"mutation {{ services {{ {verb}(serviceId: "restic") {{ code message }} }} }}"#
+        );
+        let d = api.data(&q, serde_json::json!({}));
+        assert_eq!(d["services"][verb]["code"], 200, "{d}");
+    };
+
+    // Off through the API: committed in the machine's clan, applied by a rebuild.
+    toggle("disableService");
+    let log = lab.ssh(HOST, "git -C /var/lib/clan/clan log -1 --format=%s");
+    assert_eq!(
+        log,
+        "services: disable restic (agent, device 'Initial device')\n"
+    );
+    let job = api.wait_job(&rebuild(&api));
+    assert_eq!(job["status"], "FINISHED", "{job}");
+    assert_eq!(
+        lab.ssh(
+            HOST,
+            "test -e /etc/systemd/system/clan-backup-restic.timer && echo present || echo gone"
+        ),
+        "gone\n"
+    );
+    let listed = api.data(
+        "{ services { allServices { id isEnabled } } }",
+        serde_json::json!({}),
+    );
+    assert!(
+        listed["services"]["allServices"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!({"id": "restic", "isEnabled": false})),
+        "{listed}"
+    );
+
+    // On again, and a backup of the notes through the API works with it.
+    toggle("enableService");
+    let job = api.wait_job(&rebuild(&api));
+    assert_eq!(job["status"], "FINISHED", "{job}");
+    assert_eq!(
+        lab.ssh(HOST, "systemctl is-enabled clan-backup-restic.timer"),
+        "enabled\n"
+    );
+    let r = api.data(
+        r#"mutation { backup { startBackup(serviceId: "notes") { code job { uid } } } }"#,
+        serde_json::json!({}),
+    );
+    let job = api.wait_job(r["backup"]["startBackup"]["job"]["uid"].as_str().unwrap());
+    assert_eq!(job["status"], "FINISHED", "{job}");
+
+    // A setting of the agent itself: the rebuild that changes its unit is
+    // recorded as finished, then the agent restarts with it.
+    let pid = lab.ssh(HOST, "systemctl show -P MainPID clan-agent.service");
+    let d = api.data(
+        r#"mutation { services { setServiceConfiguration(input: { serviceId: "agent", configuration: { logLevel: "debug" } }) { code message } } }"#,
+        serde_json::json!({}),
+    );
+    assert_eq!(d["services"]["setServiceConfiguration"]["code"], 200, "{d}");
+    let uid = rebuild(&api);
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let now = lab.ssh(HOST, "systemctl show -P MainPID clan-agent.service");
+        if now != pid && now != "0\n" && std::net::TcpStream::connect((ip.as_str(), 5050)).is_ok() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the agent did not restart");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let job = api.wait_job(&uid);
+    assert_eq!(job["status"], "FINISHED", "{job}");
+    assert!(
+        lab.ssh(HOST, "cat /etc/systemd/system/clan-agent.service")
+            .contains("--log-level debug")
+    );
+
+    // Bad input changes nothing.
+    let head = lab.ssh(HOST, "git -C /var/lib/clan/clan rev-parse HEAD");
+    let d = api.data(
+        r#"mutation { services { setServiceConfiguration(input: { serviceId: "agent", configuration: { logLevel: "loud" } }) { code } } }"#,
+        serde_json::json!({}),
+    );
+    assert_eq!(d["services"]["setServiceConfiguration"]["code"], 400, "{d}");
+    assert_eq!(
+        lab.ssh(HOST, "git -C /var/lib/clan/clan rev-parse HEAD"),
+        head
+    );
+    assert_eq!(
+        lab.ssh(HOST, "git -C /var/lib/clan/clan status --porcelain"),
+        ""
+    );
+}
