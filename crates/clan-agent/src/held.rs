@@ -99,6 +99,18 @@ impl Held {
         Ok(())
     }
 
+    /// Sets a `clan.core` option of the machine in its JSON layer (as `clan config`
+    /// does), committed naming `device`.
+    pub fn set_option(&self, device: &str, option: &str, value: &Value) -> Result<()> {
+        let _one = EDITING.lock().unwrap_or_else(|e| e.into_inner());
+        let fleet = self.fleet()?;
+        let by = format!("agent, device '{device}'");
+        clan_ops::config::set_by(&fleet, &self.machine, option, &value.to_string(), Some(&by))
+            .map_err(bad)?;
+        tracing::info!("{option} set (by {by}): committed");
+        Ok(())
+    }
+
     /// Runs `generator` of the machine (when missing, or always with
     /// `regenerate`), answering its prompts from `answers` (`prompt` → value).
     pub fn generate(

@@ -344,3 +344,42 @@ fn backup_period_and_quotas_set_the_providers_schedule_and_retention() {
     assert_eq!(d["backup"]["setAutobackupQuotas"]["code"], 400);
     assert_eq!((inventory(&agent), commits(&agent)), before);
 }
+
+#[test]
+fn the_time_zone_is_an_option_of_the_machines_configuration() {
+    let (agent, _keys) = held();
+    let token = agent.token();
+    let change = |tz: &str| {
+        agent.data(
+            &token,
+            "mutation($tz: String!) { system { changeTimezone(timezone: $tz) { success code message timezone } } }",
+            json!({ "tz": tz }),
+        )["system"]["changeTimezone"]
+            .clone()
+    };
+    let done = change("Europe/Berlin");
+    assert_eq!(
+        (done["code"].clone(), done["timezone"].clone()),
+        (json!(200), json!("Europe/Berlin")),
+        "{done}"
+    );
+    let layer: Value = serde_json::from_slice(
+        &std::fs::read(agent.root.join("clan/machines/m/configuration.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(layer["clan"]["core"]["timezone"], "Europe/Berlin");
+    assert_eq!(
+        last_commit(&agent),
+        "machines: set m clan.core.timezone (agent, device 'test_device')"
+    );
+    let before = commits(&agent);
+    for bad in ["Mars/Olympus_Mons", "../../etc/passwd", ""] {
+        let refused = change(bad);
+        assert_eq!(
+            (refused["code"].clone(), refused["timezone"].clone()),
+            (json!(400), Value::Null),
+            "{bad}: {refused}"
+        );
+    }
+    assert_eq!(commits(&agent), before);
+}

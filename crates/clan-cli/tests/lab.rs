@@ -948,8 +948,13 @@ fn a_machine_that_holds_its_clan_changes_and_applies_it_through_its_agent() {
     let job = api.wait_job(r["backup"]["startBackup"]["job"]["uid"].as_str().unwrap());
     assert_eq!(job["status"], "FINISHED", "{job}");
 
-    // A setting of the agent itself: the rebuild that changes its unit is
-    // recorded as finished, then the agent restarts with it.
+    // The time zone, and a setting of the agent itself: the rebuild that changes
+    // its unit is recorded as finished, then the agent restarts with it.
+    let d = api.data(
+        r#"mutation { system { changeTimezone(timezone: "Europe/Berlin") { code message } } }"#,
+        serde_json::json!({}),
+    );
+    assert_eq!(d["system"]["changeTimezone"]["code"], 200, "{d}");
     let pid = lab.ssh(HOST, "systemctl show -P MainPID clan-agent.service");
     let d = api.data(
         r#"mutation { services { setServiceConfiguration(input: { serviceId: "agent", configuration: { logLevel: "debug" } }) { code message } } }"#,

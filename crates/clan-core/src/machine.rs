@@ -208,6 +208,9 @@ pub struct ClanCore {
     /// The machine agent, when an `agent` instance runs it here.
     #[serde(default)]
     pub agent: Option<AgentConfig>,
+    /// The time zone `machines update` sets, when given.
+    #[serde(default)]
+    pub timezone: Option<String>,
 }
 
 /// `clan.core.agent`: how `clan-agent.service` serves.
@@ -415,7 +418,17 @@ pub fn clan_core_options() -> Group {
         ("sshd", opt(anything()).default(json!({})).node()),
         ("borgbackup", opt(anything()).default(json!({})).node()),
         ("agent", opt(anything()).default(Value::Null).node()),
+        (
+            "timezone",
+            opt(null_or(matching(TIMEZONE_PATTERN)))
+                .default(Value::Null)
+                .desc("The machine's time zone, an IANA name (e.g. Europe/Berlin); null: left as it is")
+                .node(),
+        ),
     ])
 }
+
+/// IANA time zone names: `Area/Location`, `UTC`, `Etc/GMT+1`…
+pub const TIMEZONE_PATTERN: &str = "[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*";
 
 const NAME: &str = "[a-zA-Z0-9._-]+";

@@ -258,6 +258,17 @@ fn leaves(group: &Group, prefix: &str, value: &Value, out: &mut Vec<String>) {
 /// Sets `option` of `machine` to `raw` (JSON when it parses as JSON, else the
 /// string), after checking it against the option's type and the whole clan with it.
 pub fn set(fleet: &Fleet, machine: &str, option: &str, raw: &str) -> Result<Written> {
+    set_by(fleet, machine, option, raw, None)
+}
+
+/// [`set`], its commit naming who asked (`by`, e.g. the agent's device).
+pub fn set_by(
+    fleet: &Fleet,
+    machine: &str,
+    option: &str,
+    raw: &str,
+    by: Option<&str>,
+) -> Result<Written> {
     if option.contains("<name>") {
         return Err(Error::Usage(format!(
             "{option}: replace <name> with the entry's name (e.g. clan.core.state.app.folders)"
@@ -270,7 +281,10 @@ pub fn set(fleet: &Fleet, machine: &str, option: &str, raw: &str) -> Result<Writ
     let value: Value = serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.into()));
     check(&current.option, &value)?;
     let parts: Vec<&str> = current.option.split('.').collect();
-    let message = format!("machines: set {machine} {}", current.option);
+    let mut message = format!("machines: set {machine} {}", current.option);
+    if let Some(by) = by {
+        message.push_str(&format!(" ({by})"));
+    }
     match current.place {
         Place::Inventory => inventory::edit(
             &fleet.clan,

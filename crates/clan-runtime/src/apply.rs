@@ -86,6 +86,10 @@ pub fn apply(m: &ResolvedMachine, reporter: &dyn Reporter) -> Result<Vec<String>
     step(reporter, "backup timers");
     changed.extend(timers(&m.clan_core.backups.providers)?);
     step(reporter, "the machine agent");
+    if let Some(tz) = &m.clan_core.timezone {
+        step(reporter, format!("time zone {tz}"));
+        changed.extend(timezone(tz)?);
+    }
     changed.extend(agent(m.clan_core.agent.as_ref())?);
     if Path::new(SECRETS_DIR).is_dir() {
         // Secrets may belong to users created just now.
@@ -420,6 +424,35 @@ fn agent_unit(c: &AgentConfig, exe: &str) -> Result<String> {
          KillMode=mixed\nTimeoutStopSec=15min\n\n\
          [Install]\nWantedBy=multi-user.target\n"
     ))
+}
+
+/// Points /etc/localtime at the zone's file and writes /etc/timezone (as
+/// `timedatectl set-timezone` does, without needing systemd-timedated).
+fn timezone(tz: &str) -> Result<Vec<String>> {
+    let zone = Path::new("/usr/share/zoneinfo").join(tz);
+    if tz.split('/').any(|p| p.is_empty() || p == "." || p == "..") || !zone.is_file() {
+        return Err(format!(
+            "clan.core.timezone {tz:?}: no such time zone here ({} is missing; install tzdata)",
+            zone.display()
+        ));
+    }
+    let mut changed = Vec::new();
+    let localtime = Path::new("/etc/localtime");
+    if std::fs::read_link(localtime).ok().as_deref() != Some(zone.as_path()) {
+        let tmp = Path::new("/etc/.localtime.clan");
+        let _ = std::fs::remove_file(tmp);
+        let fail =
+            |e: std::io::Error| format!("pointing /etc/localtime at {}: {e}", zone.display());
+        std::os::unix::fs::symlink(&zone, tmp).map_err(fail)?;
+        std::fs::rename(tmp, localtime).map_err(fail)?;
+        changed.push(format!("/etc/localtime -> {}", zone.display()));
+    }
+    let text = format!("{tz}\n");
+    if std::fs::read_to_string("/etc/timezone").ok().as_deref() != Some(text.as_str()) {
+        write_file(Path::new("/etc/timezone"), text.as_bytes(), 0o644)?;
+        changed.push("/etc/timezone".into());
+    }
+    Ok(changed)
 }
 
 /// Whether this process runs in the agent's unit (the agent applies its machine).

@@ -280,6 +280,19 @@ pub struct SetDnsProviderInput {
 
 pub struct SystemMutations;
 
+/// An IANA zone name (no `..`, no empty parts): checked before it names a file.
+fn is_zone_name(tz: &str) -> bool {
+    let mut parts = tz.split('/');
+    parts
+        .next()
+        .is_some_and(|p| p.starts_with(|c: char| c.is_ascii_alphabetic()))
+        && tz.split('/').all(|p| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_+-".contains(c))
+        })
+}
+
 const REBUILD_JOB: &str = "system.nixos.rebuild";
 
 #[Object]
@@ -289,13 +302,33 @@ impl SystemMutations {
         ctx: &Context<'_>,
         timezone: String,
     ) -> TimezoneMutationReturn {
-        let _ = timezone;
-        let r = managed_elsewhere(ctx, "the time zone");
+        let a = agent(ctx).clone();
+        let r = match (super::caller(ctx), a.held()) {
+            (Ok(device), Some(held)) => {
+                let known = is_zone_name(&timezone)
+                    && std::path::Path::new("/usr/share/zoneinfo")
+                        .join(&timezone)
+                        .is_file();
+                if known {
+                    let (device, tz) = (device.to_string(), timezone.clone());
+                    let set = blocking(move || {
+                        held.set_option(&device, "clan.core.timezone", &tz.into())
+                    });
+                    match set.await {
+                        Ok(()) => GenericMutationReturn::ok(super::APPLY_HINT),
+                        Err(r) => GenericMutationReturn::with(r.code, r.message),
+                    }
+                } else {
+                    GenericMutationReturn::with(400, "Invalid timezone")
+                }
+            }
+            _ => managed_elsewhere(ctx, "the time zone"),
+        };
         TimezoneMutationReturn {
+            timezone: r.success.then_some(timezone),
             success: r.success,
             message: r.message,
             code: r.code,
-            timezone: None,
         }
     }
 
