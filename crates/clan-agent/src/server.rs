@@ -140,6 +140,17 @@ pub fn router(agent: Arc<Agent>) -> Router {
         .route("/api/version", get(version))
         .route("/health", get(health))
         .with_state(App { agent, schema })
+        .layer(axum::middleware::map_response(english))
+}
+
+/// Messages are in English whatever the client's Accept-Language (SelfPrivacy
+/// translates some of its own; the app shows what it gets).
+async fn english(mut r: axum::response::Response) -> axum::response::Response {
+    r.headers_mut().insert(
+        axum::http::header::CONTENT_LANGUAGE,
+        axum::http::HeaderValue::from_static("en"),
+    );
+    r
 }
 
 /// Serves on `listener` until the future is dropped.

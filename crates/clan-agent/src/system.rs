@@ -137,23 +137,33 @@ pub fn journal(
     unit: Option<&str>,
     slice: Option<&str>,
 ) -> Result<Vec<LogEntry>, String> {
-    let mut cmd = Cmd::new("journalctl").args(["--output=json", "--no-pager", "--quiet"]);
-    match page {
-        Page::Newest => cmd = cmd.arg(format!("--lines={limit}")),
-        // The cursor's own entry comes first; one more is read and dropped.
-        Page::Before(c) => {
-            cmd = cmd
-                .args(["--reverse", "--cursor", c])
-                .arg(format!("--lines={}", limit + 1))
-        }
-        Page::After(c) => cmd = cmd.args(["--after-cursor", c]),
-    }
+    let mut filters = Vec::new();
     if let Some(u) = unit {
-        cmd = cmd.arg(format!("_SYSTEMD_UNIT={u}"));
+        filters.push(format!("_SYSTEMD_UNIT={u}"));
     }
     if let Some(s) = slice {
-        cmd = cmd.arg(format!("_SYSTEMD_SLICE={s}"));
+        filters.push(format!("_SYSTEMD_SLICE={s}"));
     }
+    let journalctl = || Cmd::new("journalctl").args(["--output=json", "--no-pager", "--quiet"]);
+    let cmd = match page {
+        Page::Newest => journalctl().arg(format!("--lines={limit}")).args(&filters),
+        // The cursor's own entry comes first; one more is read and dropped.
+        Page::Before(c) => journalctl()
+            .args(["--reverse", "--cursor", c])
+            .arg(format!("--lines={}", limit + 1))
+            .args(&filters),
+        // journalctl has no "first N after": the page is cut by `head`, which
+        // stops journalctl (SIGPIPE) instead of reading the rest of the journal.
+        Page::After(c) => Cmd::new("sh")
+            .args([
+                "-c",
+                "c=$1; n=$2; shift 2; journalctl --output=json --no-pager --quiet --after-cursor \"$c\" \"$@\" | head -n \"$n\"",
+                "sh",
+                c,
+                &limit.to_string(),
+            ])
+            .args(&filters),
+    };
     let out = cmd.run().map_err(|e| e.to_string())?;
     let mut entries: Vec<LogEntry> = out
         .stdout_string()

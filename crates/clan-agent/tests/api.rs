@@ -21,6 +21,17 @@ fn the_version_is_public_and_everything_else_needs_a_token() {
         .unwrap();
     assert_eq!(v["version"], "3.8.4");
     assert!(v["clan"].is_string(), "{v}");
+    // Another language asked for: the answer is English, and says so.
+    let german = reqwest::blocking::Client::new()
+        .post(format!("{}/graphql", agent.url))
+        .header("Accept-Language", "de-DE,de;q=0.9")
+        .json(&json!({ "query": "{ system { busy } }" }))
+        .send()
+        .unwrap();
+    assert_eq!(german.status().as_u16(), 200);
+    assert_eq!(german.headers()["content-language"], "en");
+    let body: Value = german.json().unwrap();
+    assert_eq!(body["errors"][0]["message"], NOT_AUTHENTICATED);
     assert_eq!(
         reqwest::blocking::get(format!("{}/health", agent.url))
             .unwrap()

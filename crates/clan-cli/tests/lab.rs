@@ -784,6 +784,24 @@ fn the_agent_that_update_installs_serves_the_machine_to_the_app() {
         entries.iter().all(|e| e["systemdUnit"] == "notes.service"),
         "{logs}"
     );
+    // Paging: one entry older than the page, then the one after it again.
+    let page = |args: &str| {
+        let d = api.data(
+            &format!(r#"{{ logs {{ paginated({args}) {{ pageMeta {{ upCursor }} entries {{ cursor message }} }} }} }}"#),
+            serde_json::json!({}),
+        );
+        d["logs"]["paginated"].clone()
+    };
+    let newest = page("limit: 2");
+    let up = newest["pageMeta"]["upCursor"].as_str().unwrap().to_string();
+    let older = page(&format!(r#"limit: 1, downCursor: "{up}""#));
+    let older_cursor = older["entries"][0]["cursor"].as_str().unwrap().to_string();
+    assert_ne!(older_cursor, up);
+    let next = page(&format!(r#"limit: 1, upCursor: "{older_cursor}""#));
+    assert_eq!(
+        next["entries"][0]["cursor"], newest["entries"][0]["cursor"],
+        "{next}"
+    );
 
     // A backup of the service, then damage, then the restore through the API.
     let r = api.data(
