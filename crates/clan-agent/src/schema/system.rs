@@ -337,8 +337,8 @@ impl SystemMutations {
         ctx: &Context<'_>,
         settings: AutoUpgradeSettingsInput,
     ) -> AutoUpgradeSettingsMutationReturn {
-        let _ = settings;
-        let r = managed_elsewhere(ctx, "automatic upgrading");
+        let _ = (ctx, settings);
+        let r = unsupported("Automatic upgrading (not part of clan's configuration of a machine)");
         AutoUpgradeSettingsMutationReturn {
             success: r.success,
             message: r.message,
@@ -354,7 +354,7 @@ impl SystemMutations {
         settings: SshSettingsInput,
     ) -> Result<SshSettingsMutationReturn> {
         let _ = settings;
-        let r = managed_elsewhere(ctx, "the SSH server");
+        let r = unsupported("Switching the SSH server (module sshd runs it; its keys are users' settings)");
         Ok(SshSettingsMutationReturn {
             success: r.success,
             message: r.message,
@@ -441,7 +441,7 @@ impl SystemMutations {
         ctx: &Context<'_>,
         channel_id: String,
     ) -> GenericMutationReturn {
-        let _ = channel_id;
-        managed_elsewhere(ctx, "where the machine is updated from")
+        let _ = (ctx, channel_id);
+        unsupported("An update channel (a machine runs what its clan's `machines update` installs)")
     }
 }
