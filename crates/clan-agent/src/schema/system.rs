@@ -354,7 +354,9 @@ impl SystemMutations {
         settings: SshSettingsInput,
     ) -> Result<SshSettingsMutationReturn> {
         let _ = settings;
-        let r = unsupported("Switching the SSH server (module sshd runs it; its keys are users' settings)");
+        let r = unsupported(
+            "Switching the SSH server (module sshd runs it; its keys are users' settings)",
+        );
         Ok(SshSettingsMutationReturn {
             success: r.success,
             message: r.message,
