@@ -130,6 +130,9 @@ fn restic_repository_on_a_rest_server() {
     );
 }
 
+/// A destination as Clan's borgbackup README writes one (`repo =
+/// "user@host:/path"`, the port and key in `rsh = "ssh -oPort=… -i …"`): borg
+/// reaches the server through exactly that command.
 #[test]
 fn borg_repository_over_ssh() {
     let tmp = tempfile::tempdir().unwrap();
@@ -137,14 +140,15 @@ fn borg_repository_over_ssh() {
     let ssh = Sshd::start(root);
     let repo = root.join("borg-over-ssh");
     let rsh = format!(
-        "ssh -i {} -o UserKnownHostsFile={} -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes -o BatchMode=yes",
+        "ssh -oPort={} -i {} -o UserKnownHostsFile={} -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes -o BatchMode=yes",
+        ssh.port,
         ssh.client_key.display(),
         ssh.known_hosts.display()
     );
     let provider = json!({
         "type": "borg",
         "passphraseFile": secret(root),
-        "destinations": {"server": {"repo": format!("ssh://root@127.0.0.1:{}{}", ssh.port, repo.display()), "rsh": rsh}},
+        "destinations": {"storagebox": {"repo": format!("root@127.0.0.1:{}", repo.display()), "rsh": rsh}},
     });
     round_trip(root, provider);
     assert!(

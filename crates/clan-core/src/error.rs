@@ -41,8 +41,9 @@ pub enum Error {
         suggestions: Vec<String>,
     },
     #[error(
-        "instance '{instance}' uses module '{module}'{}, which does not exist.\nAvailable modules: {}",
-        .input.as_ref().map(|i| format!(" (input '{i}')")).unwrap_or_default(), list(.available)
+        "instance '{instance}' uses module '{module}'{}, which does not exist.\nAvailable modules: {}{}",
+        .input.as_ref().map(|i| format!(" (input '{i}')")).unwrap_or_default(), list(.available),
+        unknown_input(.input.as_deref())
     )]
     UnknownModule {
         instance: String,
@@ -79,6 +80,13 @@ pub enum Error {
         machine: String,
         issues: Vec<Issue>,
     },
+    /// `place`: instance, role and machine; `setting`: its path and module.
+    #[error("{place}: setting {setting} is not supported by clan ({reason}). Remove it.")]
+    UnsupportedSetting {
+        place: String,
+        setting: String,
+        reason: String,
+    },
     #[error("the configuration of machine '{machine}' is invalid:\n{}", crate::inventory::format_issues(.issues))]
     InvalidMachineConfig { machine: String, issues: Vec<Issue> },
     #[error("module '{module}', role '{role}': {source}")]
@@ -97,3 +105,15 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// For a `module.input` clan does not know: the inputs it does.
+fn unknown_input(input: Option<&str>) -> String {
+    match input {
+        Some(i) if i != "self" && !crate::modules::BUILTIN_INPUTS.contains(&i) => format!(
+            "\nInput '{i}' is not one clan knows (flake inputs other than Clan's are not read): \
+             module.input may be {}",
+            crate::modules::KNOWN_INPUTS
+        ),
+        _ => String::new(),
+    }
+}

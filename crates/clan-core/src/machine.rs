@@ -92,6 +92,14 @@ pub struct Deployment {
     pub require_explicit_update: bool,
 }
 
+/// `clan.core.networking`: Clan's machine-level names for where it is deployed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Networking {
+    pub target_host: Option<String>,
+    pub build_host: Option<String>,
+}
+
 /// `null` read as the type's default (modules pass settings through that may be null).
 fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
 where
@@ -201,6 +209,8 @@ pub struct ClanCore {
     pub vars: Vars,
     pub backups: Backups,
     pub deployment: Deployment,
+    #[serde(default)]
+    pub networking: Networking,
     pub postgresql: Postgresql,
     pub users: BTreeMap<String, User>,
     pub sshd: Sshd,
@@ -386,6 +396,26 @@ pub fn clan_core_options() -> Group {
         (
             "deployment",
             nested([("requireExplicitUpdate", opt(bool()).default(false).node())]),
+        ),
+        (
+            // Clan's names for the inventory's deploy.targetHost and deploy.buildHost.
+            "networking",
+            nested([
+                (
+                    "targetHost",
+                    opt(null_or(str()))
+                        .default(Value::Null)
+                        .desc("As deploy.targetHost of the inventory ([user@]host[:port])")
+                        .node(),
+                ),
+                (
+                    "buildHost",
+                    opt(null_or(str()))
+                        .default(Value::Null)
+                        .desc("As deploy.buildHost of the inventory")
+                        .node(),
+                ),
+            ]),
         ),
         (
             "postgresql",

@@ -278,6 +278,34 @@ pub fn group_required(group: &Group) -> bool {
 
 /// Fills in the defaults of options that `value` leaves out, recursively through
 /// groups, submodules, and attribute sets and lists of submodules.
+/// The first setting in `value` that is declared unsupported and set to other than
+/// its default: its dotted path and the reason.
+pub fn unsupported_setting(group: &Group, value: &Value) -> Option<(String, String)> {
+    for (name, node) in group {
+        let v = value.get(name);
+        match node {
+            OptionNode::Option(o) => {
+                let reason = o.meta.as_ref().and_then(|m| m["unsupported"].as_str());
+                let default = match &o.default {
+                    DefaultValue::Json(d) => Some(d),
+                    _ => None,
+                };
+                if let (Some(reason), Some(v)) = (reason, v)
+                    && Some(v) != default
+                {
+                    return Some((name.clone(), reason.to_string()));
+                }
+            }
+            OptionNode::Group(g) => {
+                if let Some((path, reason)) = v.and_then(|v| unsupported_setting(g, v)) {
+                    return Some((format!("{name}.{path}"), reason));
+                }
+            }
+        }
+    }
+    None
+}
+
 pub fn apply_defaults(group: &Group, value: &mut Map<String, Value>) {
     for (name, node) in group {
         match node {
@@ -339,6 +367,13 @@ pub mod build {
         }
         pub fn desc(mut self, d: &str) -> Self {
             self.description = Some(d.to_string());
+            self
+        }
+        /// A setting Clan's service has and clan does not implement: accepted at
+        /// its default (so Clan's files read unchanged), any other value refused
+        /// with `reason`; forms leave it out.
+        pub fn unsupported(mut self, reason: &str) -> Self {
+            self.meta = Some(serde_json::json!({ "unsupported": reason }));
             self
         }
         pub fn node(self) -> OptionNode {

@@ -443,12 +443,13 @@ impl Clan {
                     .collect();
                 Some((meta, interfaces))
             });
+        let deploy = deploy_of(name, &m.deploy, &clan_core.networking, &provenance)?;
         Ok(ResolvedMachine {
             name: m.name.clone(),
             description: m.description.clone(),
             machine_class: m.machine_class,
             tags: m.tags.clone(),
-            deploy: m.deploy.clone(),
+            deploy,
             instances,
             clan_core,
             domain: self.inventory.meta.domain.clone(),
@@ -563,6 +564,13 @@ impl Clan {
                     }
                     members.extend(tagged);
                 }
+                if role.extra_modules {
+                    warnings.push(format!(
+                        "instance '{name}', role '{role_name}': extraModules are NixOS modules, \
+                         which clan does not apply; its machines get the service's own \
+                         configuration only"
+                    ));
+                }
                 for m in &role.disabled {
                     if members.remove(m) {
                         disabled.entry(m.clone()).or_default().push((
@@ -600,6 +608,15 @@ impl Clan {
                             issues,
                         });
                     }
+                    if let Some((setting, reason)) =
+                        crate::options::unsupported_setting(&role_info.interface, &value)
+                    {
+                        return Err(Error::UnsupportedSetting {
+                            place: format!("instance '{name}', role '{role_name}', machine '{m}'"),
+                            setting: format!("{setting} of module '{}'", module.name),
+                            reason,
+                        });
+                    }
                     settings_of.insert(m, value);
                 }
                 roles.insert(role_name.clone(), settings_of);
@@ -608,6 +625,37 @@ impl Clan {
         }
         Ok((out, disabled))
     }
+}
+
+/// The inventory's `deploy`, with Clan's `clan.core.networking.{targetHost,
+/// buildHost}` from the machine's configuration filling what it leaves out; two
+/// different values are an error naming both places.
+fn deploy_of(
+    machine: &str,
+    inventory: &crate::inventory::Deploy,
+    networking: &crate::machine::Networking,
+    provenance: &BTreeMap<String, Vec<String>>,
+) -> Result<crate::inventory::Deploy> {
+    let pick = |ours: &Option<String>, clans: &Option<String>, name: &str| match (ours, clans) {
+        (Some(a), Some(b)) if a != b => Err(Error::Invalid(format!(
+            "machine '{machine}': deploy.{name} is {a:?} in the inventory but \
+             clan.core.networking.{name} is {b:?} (in {}); set one of them",
+            provenance
+                .get(&format!("/clan/core/networking/{name}"))
+                .map(|s| s.join(", "))
+                .unwrap_or_else(|| "the machine's configuration".into())
+        ))),
+        (Some(a), _) => Ok(Some(a.clone())),
+        (None, b) => Ok(b.clone()),
+    };
+    Ok(crate::inventory::Deploy {
+        target_host: pick(
+            &inventory.target_host,
+            &networking.target_host,
+            "targetHost",
+        )?,
+        build_host: pick(&inventory.build_host, &networking.build_host, "buildHost")?,
+    })
 }
 
 /// `roles` as Nix modules see it: `roles.<role>.machines.<machine>.settings`.

@@ -208,6 +208,9 @@ fn settings_of(interface: &Group, a: &RoleAssignment, several_roles: bool) -> Ve
             continue;
         }
         let meta = o.meta.clone().unwrap_or(Value::Null);
+        if meta.get("unsupported").is_some() {
+            continue;
+        }
         let meta_str = |k: &str| meta.get(k).and_then(Value::as_str).map(str::to_string);
         let ty = match &o.ty {
             OptionType::NullOr(t) => t.as_ref(),

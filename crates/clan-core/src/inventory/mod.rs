@@ -2,6 +2,7 @@
 //! clan.nix, inventory.json and machines/<name>/ directories, merged (see
 //! `merge.rs`) and validated against the inventory schema.
 
+mod legacy;
 mod load;
 mod settings;
 
@@ -29,11 +30,47 @@ pub enum InventoryError {
     Merge(#[from] MergeError),
     #[error("{file}: {message}")]
     Json { file: String, message: String },
+    #[error(
+        "{file}: inventory.services is Clan's older format; clan reads inventory.instances \
+         (module = {{ name; input; }}, roles.<role>.machines.<name> = {{ }}, settings instead of \
+         config). The same configuration as instances:\n\n{instances}"
+    )]
+    OlderServices { file: String, instances: String },
     #[error("could not read {file}: {source}")]
     Io {
         file: String,
         source: std::io::Error,
     },
+}
+
+/// The refusal of `inventory.services`, with the instances it means written the
+/// way its file is (Nix for clan.nix, JSON for inventory.json).
+fn older_services(source: &str, services: &serde_json::Map<String, Value>) -> InventoryError {
+    let modules: BTreeMap<String, crate::modules::ServiceModule> = crate::modules::builtins()
+        .iter()
+        .map(|b| b.module())
+        .map(|m| (m.name.clone(), m))
+        .collect();
+    let has = |module: &str, role: &str, option: &str| {
+        modules.get(module).is_none_or(|m| {
+            m.roles
+                .get(role)
+                .is_none_or(|r| r.interface.contains_key(option))
+        })
+    };
+    let instances = legacy::instances_of(services, has);
+    let instances = if source.starts_with("inventory.json") {
+        format!(
+            "\"instances\": {}",
+            serde_json::to_string_pretty(&instances).expect("JSON")
+        )
+    } else {
+        format!("inventory.instances = {};", legacy::to_nix(&instances, 0))
+    };
+    InventoryError::OlderServices {
+        file: source.to_string(),
+        instances,
+    }
 }
 
 pub(crate) fn format_issues(issues: &[Issue]) -> String {
@@ -118,6 +155,8 @@ pub struct Role {
     pub disabled: Vec<String>,
     /// Tags whose machines join (`roles.<r>.tags.<t>`).
     pub tags: Vec<String>,
+    /// `extraModules` were given (NixOS modules: clan does not apply them).
+    pub extra_modules: bool,
     pub settings: SettingsLayers,
 }
 
@@ -148,6 +187,9 @@ impl Inventory {
         let mut defs: Vec<Definition> = Vec::new();
         let mut layers = BTreeMap::new();
         for def in &raw.inventory {
+            if let Some(services) = def.value.get("services").and_then(Value::as_object) {
+                return Err(older_services(&def.source.0, services));
+            }
             let mut def = def.clone();
             settings::take_settings(&def.source, &mut def.value, &mut layers);
             defs.push(def);
@@ -261,6 +303,7 @@ impl Inventory {
                             .filter(|(_, v)| v.get("enabled") == Some(&Value::Bool(false)))
                             .map(|(m, _)| m.clone())
                             .collect(),
+                        extra_modules: !r.extra_modules.is_empty(),
                         machines: r.machines.into_keys().collect(),
                         tags: r.tags.into_keys().collect(),
                         settings,
@@ -334,9 +377,12 @@ mod raw {
     }
 
     #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
     pub struct Role {
         pub machines: BTreeMap<String, Value>,
         pub tags: BTreeMap<String, Value>,
+        #[serde(default)]
+        pub extra_modules: Vec<Value>,
     }
 
     #[derive(Deserialize)]

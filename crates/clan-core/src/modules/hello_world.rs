@@ -21,6 +21,9 @@ impl Builtin for HelloWorld {
                 "Each greeter machine gets a file /etc/hello-world/<instance> that greets the listeners by name.",
             ).with_service(ServiceMeta { display_name: Some("Hello world".into()), svg_icon: Some(super::letter_icon('H', "#6a8f3a")), license: vec![License::spdx("MIT", "MIT License")], support_level: Some("experimental".into()), backup_description: Some("Nothing: the greeting is configuration.".into()), ..ServiceMeta::default() }),
             roles: BTreeMap::from([
+                // Clan's example roles: /etc/hello says "<greeting> World!".
+                ("morning".into(), role("A morning greeting machine", greeting("Good morning"))),
+                ("evening".into(), role("An evening greeting machine", greeting("Good evening"))),
                 (
                     "greeter".into(),
                     role(
@@ -53,6 +56,10 @@ impl Builtin for HelloWorld {
     }
 
     fn per_instance(&self, ctx: &InstanceContext<'_>) -> Value {
+        if matches!(ctx.role, "morning" | "evening") {
+            let greeting = ctx.settings["greeting"].as_str().unwrap_or("Hello");
+            return json!({ "environment": { "etc": { "hello": { "text": format!("{greeting} World!") } } } });
+        }
         if ctx.role != "greeter" {
             return json!({});
         }
@@ -67,4 +74,14 @@ impl Builtin for HelloWorld {
             .collect::<String>();
         json!({ "environment": { "etc": { format!("hello-world/{}", ctx.instance_name): { "text": text } } } })
     }
+}
+
+fn greeting(default: &str) -> crate::options::Group {
+    group([(
+        "greeting",
+        opt(str())
+            .default(default)
+            .desc("The greeting to use")
+            .node(),
+    )])
 }

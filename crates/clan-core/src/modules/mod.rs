@@ -148,7 +148,7 @@ pub trait Builtin: Sync {
     fn per_instance(&self, ctx: &InstanceContext<'_>) -> Value;
 }
 
-fn builtins() -> [&'static dyn Builtin; 7] {
+pub(crate) fn builtins() -> [&'static dyn Builtin; 7] {
     [
         &agent::Agent,
         &hello_world::HelloWorld,
@@ -186,6 +186,13 @@ pub enum ModuleError {
     },
 }
 
+/// `module.input` values that name the built-in modules (Clan's names for its own
+/// services' flake input).
+pub const BUILTIN_INPUTS: [&str; 2] = ["clan-core", "clan"];
+
+/// What `module.input` may say, for error messages.
+pub const KNOWN_INPUTS: &str = "none (a built-in, else modules/<name>), \"self\" (modules/<name>), \"clan-core\" or \"clan\" (the built-ins)";
+
 /// All modules a clan can use: built-ins, then the clan's own.
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
@@ -209,11 +216,13 @@ impl Registry {
 
     /// Looks a module up the way an instance names it: `input = null` is a built-in
     /// (or, when no built-in has the name, the clan's own); `input = "self"` is the
-    /// clan's own.
+    /// clan's own; `"clan-core"` and `"clan"` (the flake input that holds Clan's
+    /// services, whose counterparts are our built-ins) are the built-ins.
     pub fn lookup(&self, name: &str, input: Option<&str>) -> Option<&ServiceModule> {
         match input {
             None => self.builtin.get(name).or_else(|| self.user.get(name)),
             Some("self") => self.user.get(name),
+            Some(i) if BUILTIN_INPUTS.contains(&i) => self.builtin.get(name),
             Some(_) => None,
         }
     }

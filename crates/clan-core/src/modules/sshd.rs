@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use super::{Builtin, InstanceContext, License, ServiceModule, builtin_service, manifest, role};
+use crate::options::OptionNode;
 use crate::options::build::*;
 
 pub struct Sshd;
@@ -34,6 +35,15 @@ impl Builtin for Sshd {
                                     .node(),
                             ),
                             (
+                                "generateRootKey",
+                                opt(bool())
+                                    .default(false)
+                                    .desc("Clan's option to generate a root key pair")
+                                    .unsupported("root's SSH keys are the admins' keys (authorizedKeys)")
+                                    .node(),
+                            ),
+                            ("certificate", certificate(true)),
+                            (
                                 "hostKeys",
                                 nested([(
                                     "rsa",
@@ -51,7 +61,10 @@ impl Builtin for Sshd {
                 ),
                 (
                     "client".into(),
-                    role("Trusts the servers' host keys", group([])),
+                    role(
+                        "Trusts the servers' host keys",
+                        group([("certificate", certificate(false))]),
+                    ),
                 ),
             ]),
             origin: super::Origin::Builtin,
@@ -75,4 +88,34 @@ impl Builtin for Sshd {
             "sshd": { "authorizedKeys": ctx.settings["authorizedKeys"], "hostKeys": { "generator": "openssh" } },
         } } })
     }
+}
+
+/// Clan's CA-signed host certificates (`certificate.enable`, on by default there;
+/// `searchDomains`), which clan does not issue: it pins the host keys from the
+/// clan's vars instead. Accepted when they ask for nothing.
+fn certificate(server: bool) -> OptionNode {
+    const WHY: &str = "CA-signed SSH host certificates; clan pins each machine's host keys from \
+                       its vars instead, so no prompt to trust them either";
+    let search = (
+        "searchDomains",
+        opt(list_of(str()))
+            .default(json!([]))
+            .desc("Clan's extra certificate domains")
+            .unsupported(WHY)
+            .node(),
+    );
+    if !server {
+        return nested([search]);
+    }
+    nested([
+        (
+            "enable",
+            opt(bool())
+                .default(false)
+                .desc("Clan's CA-signed host certificates")
+                .unsupported(WHY)
+                .node(),
+        ),
+        search,
+    ])
 }
