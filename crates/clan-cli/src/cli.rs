@@ -55,6 +55,8 @@ pub enum Command {
     /// The machine agent: SelfPrivacy's API on this machine
     #[command(subcommand)]
     Agent(AgentCommand),
+    /// The whole clan in a browser (serves a web UI on this machine)
+    Ui(commands::ui::Opts),
     /// Print shell completions
     Completions(commands::completions::Opts),
     /// The machine runtime (run by the admin's clan over SSH, and by backup timers)

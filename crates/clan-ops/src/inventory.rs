@@ -57,6 +57,13 @@ pub enum Edit {
     RemoveInstance {
         instance: String,
     },
+    /// Sets which tags a role has (`roles.<r>.tags`): others are removed, settings
+    /// of the tags kept stay.
+    SetRoleTags {
+        instance: String,
+        role: String,
+        tags: Vec<String>,
+    },
     /// Turns an instance on or off on one machine, in one role
     /// (`roles.<r>.machines.<m>.enabled`; the machine's entry stays).
     SetEnabled {
@@ -143,6 +150,28 @@ pub fn apply(json: &mut Value, edit: &Edit) -> Result<()> {
             i.insert("module".into(), Value::Object(m));
             i.insert("roles".into(), Value::Object(Map::new()));
             set_at(json, &at, Some(Value::Object(i)))
+        }
+        Edit::SetRoleTags {
+            instance,
+            role,
+            tags,
+        } => {
+            let at = ["instances", instance, "roles", role, "tags"].map(str::to_string);
+            let mut have = match get_at(json, &at) {
+                Some(Value::Object(o)) => o.clone(),
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(|t| (t.to_string(), Value::Object(Map::new())))
+                    .collect(),
+                _ => Map::new(),
+            };
+            have.retain(|t, _| tags.contains(t));
+            for t in tags {
+                have.entry(t.clone())
+                    .or_insert_with(|| Value::Object(Map::new()));
+            }
+            set_at(json, &at, (!have.is_empty()).then_some(Value::Object(have)))
         }
         Edit::RemoveInstance { instance } => {
             set_at(json, &["instances".to_string(), instance.clone()], None)

@@ -11,6 +11,7 @@ pub mod modules;
 pub mod runtime;
 pub mod schema;
 pub mod show;
+pub mod ui;
 pub mod vars;
 
 use std::path::Path;
@@ -55,6 +56,7 @@ pub fn run(cli: Cli) -> Result {
         Command::Agent(AgentCommand::Token(AgentTokenCommand::Create(o))) => {
             agent::token::create(o)
         }
+        Command::Ui(o) => ui::run(g, o),
         Command::Completions(o) => completions::run(o),
         Command::Runtime(o) => runtime::run(o),
     }

@@ -4,7 +4,7 @@
 
 mod legacy;
 mod load;
-mod settings;
+pub mod settings;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

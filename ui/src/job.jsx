@@ -1,0 +1,93 @@
+// A long operation's live progress (its events, as the CLI renders them) and its
+// end: the same summary the CLI prints.
+import { useEffect, useState } from "react";
+import { followJob } from "./api.js";
+
+/// One event as a line of text (Step, Output, Warning), or a progress value.
+function describe(e) {
+  const inner = e.event === "machine" ? e.of : e;
+  const prefix = inner.provider ? `${inner.provider}: ` : "";
+  switch (inner.event) {
+    case "step":
+      return { line: `${prefix}${inner.step}` };
+    case "output":
+      return { line: `${prefix}${inner.line ?? ""}` };
+    case "warning":
+      return { line: `warning: ${inner.message}`, warning: true };
+    case "progress":
+      return { progress: inner };
+    case "machineDone":
+      return { line: `${e.machine}: ${e.summary}` };
+    default:
+      return {};
+  }
+}
+
+/// The end of a job in words.
+export function summary(job) {
+  if (job.status === "failed") return job.error ?? "failed";
+  const r = job.result;
+  if (Array.isArray(r)) {
+    return r
+      .map((p) => (p.error ? `${p.provider}: failed: ${p.error}` : `${p.provider}: ${p.result?.backup?.name ?? p.result?.name ?? "done"}`))
+      .join("\n");
+  }
+  if (r && r.states) {
+    return `Restored ${r.states.join(", ")}${r.safetyBackup ? ` (safety backup ${r.safetyBackup})` : ""}`;
+  }
+  if (r && r.machines) return r.machines.map(([m, o]) => `${m}: ${o.result}`).join("\n");
+  if (r && r.ran) return `Generated: ${r.ran.map(([m, g]) => `${m}/${g}`).join(", ") || "nothing missing"}`;
+  return "Done";
+}
+
+export function JobDialog({ job, onClose }) {
+  const [lines, setLines] = useState([]);
+  const [progress, setProgress] = useState(null);
+  const [end, setEnd] = useState(null);
+  useEffect(
+    () =>
+      followJob(
+        job.id,
+        (e) => {
+          const d = describe(e);
+          if (d.line) setLines((l) => [...l.slice(-200), d]);
+          if (d.progress) setProgress(d.progress);
+        },
+        setEnd,
+      ),
+    [job.id],
+  );
+  const percent = progress?.total ? Math.min(100, Math.round((progress.done * 100) / progress.total)) : null;
+  return (
+    <div className="overlay" role="dialog" aria-modal="true" aria-labelledby="job-title">
+      <div className="dialog">
+        <h2 id="job-title">{job.title}</h2>
+        <div className="progress" aria-live="polite">
+          {end ? (
+            <p className={end.status === "done" ? "ok" : "error"} data-testid="job-end">
+              {end.status === "done" ? "✓ " : "✗ "}
+              {summary(end)}
+            </p>
+          ) : (
+            <p>
+              <span className="spinner" aria-hidden="true" /> Running…{percent !== null && ` ${percent}%`}
+            </p>
+          )}
+          {percent !== null && !end && <progress max="100" value={percent} />}
+        </div>
+        <pre className="log" data-testid="job-log">
+          {lines.map((l, i) => (
+            <div key={i} className={l.warning ? "warning" : ""}>
+              {l.line}
+            </div>
+          ))}
+        </pre>
+        <div className="actions">
+          <button onClick={() => onClose(end)} disabled={!end} autoFocus={!!end}>
+            Close
+          </button>
+        </div>
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,130 @@
+// The clan at a glance: its machines (with the age of each provider's newest
+// backup, fetched per machine after the list shows) and its problems.
+import { useEffect, useState } from "react";
+import { get, post, enc } from "./api.js";
+import { Field, ErrorBox, age } from "./ui.jsx";
+
+function NewestBackups({ machine }) {
+  const [state, setState] = useState(null);
+  useEffect(() => {
+    let live = true;
+    get(`/machines/${enc(machine)}/backups`)
+      .then((d) => live && setState({ providers: d }))
+      .catch((e) => live && setState({ error: e.message }));
+    return () => {
+      live = false;
+    };
+  }, [machine]);
+  if (!state) return <p className="muted backups">Reading backups…</p>;
+  if (state.error) return <p className="muted backups" title={state.error}>Backups unknown (machine unreachable?)</p>;
+  if (state.providers.length === 0) return <p className="muted backups">No backup provider</p>;
+  return (
+    <ul className="backups">
+      {state.providers.map((p) => {
+        const newest = (p.backups ?? []).map((b) => b.time).sort().at(-1);
+        return (
+          <li key={p.provider}>
+            {p.provider}: {p.error ? <span className="error">unreadable</span> : newest ? `${age(newest)} ago` : <span className="warning">no backup yet</span>}
+          </li>
+        );
+      })}
+    </ul>
+  );
+}
+
+function NewMachine({ onDone }) {
+  const [open, setOpen] = useState(false);
+  const [error, setError] = useState(null);
+  const [busy, setBusy] = useState(false);
+  if (!open) return <button onClick={() => setOpen(true)}>New machine</button>;
+  const submit = async (e) => {
+    e.preventDefault();
+    const f = new FormData(e.target);
+    setBusy(true);
+    try {
+      await post("/machines", {
+        name: f.get("name"),
+        class: f.get("class"),
+        targetHost: f.get("targetHost"),
+        tags: f.get("tags").split(/[\s,]+/).filter(Boolean),
+      });
+      setOpen(false);
+      setError(null);
+      onDone();
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <form className="card form" onSubmit={submit} aria-label="New machine">
+      <h3>New machine</h3>
+      <Field label="Name" hint="Letters, digits and '-', as in a host name">
+        <input name="name" required pattern="[a-zA-Z0-9]([a-zA-Z0-9\-]{0,61}[a-zA-Z0-9])?" autoFocus />
+      </Field>
+      <Field label="Class">
+        <select name="class" defaultValue="linux">
+          <option value="linux">linux (any systemd Linux, e.g. Debian)</option>
+          <option value="nixos">nixos</option>
+          <option value="darwin">darwin</option>
+        </select>
+      </Field>
+      <Field label="Target host" hint="[user@]host[:port]; empty: root@NAME.DOMAIN">
+        <input name="targetHost" />
+      </Field>
+      <Field label="Tags" hint="Separated by spaces or commas">
+        <input name="tags" />
+      </Field>
+      <ErrorBox error={error} />
+      <div className="actions">
+        <button type="submit" disabled={busy}>Create</button>
+        <button type="button" className="secondary" onClick={() => setOpen(false)}>Cancel</button>
+      </div>
+    </form>
+  );
+}
+
+export function Overview({ clan, reload }) {
+  return (
+    <main>
+      <section className="intro">
+        <h1>{clan.name ?? "clan"}</h1>
+        {clan.description && <p>{clan.description}</p>}
+        <p className="muted">
+          Domain <code>{clan.domain}</code> · {clan.dir}
+        </p>
+      </section>
+      {clan.problems.length > 0 && (
+        <section className="problems" aria-label="Problems">
+          <h2>Problems</h2>
+          {clan.problems.map((p, i) => (
+            <pre key={i} className="error">{p}</pre>
+          ))}
+        </section>
+      )}
+      <section aria-label="Machines">
+        <div className="heading">
+          <h2>Machines</h2>
+          <NewMachine onDone={reload} />
+        </div>
+        <div className="grid">
+          {clan.machines.map((m) => (
+            <a key={m.name} className="card machine" href={`#/machines/${enc(m.name)}`} data-testid="machine-card">
+              <h3>{m.name}</h3>
+              <p>
+                <span className="badge">{m.class}</span>{" "}
+                {m.tags.filter((t) => t !== "all" && t !== m.class).map((t) => (
+                  <span key={t} className="tag">{t}</span>
+                ))}
+              </p>
+              <p className="muted">{m.targetHost ?? `root@${m.name}.${clan.domain}`}</p>
+              <NewestBackups machine={m.name} />
+            </a>
+          ))}
+        </div>
+        {clan.machines.length === 0 && <p className="muted">No machines yet.</p>}
+      </section>
+    </main>
+  );
+}
