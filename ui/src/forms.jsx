@@ -17,6 +17,14 @@ export function layerForm(schema) {
   const ui = {};
   const strip = (s, uiAt) => {
     if (!s || typeof s !== "object") return s;
+    // "X or null": an empty field is null (the layer leaves it out), so just X.
+    for (const k of ["anyOf", "oneOf"]) {
+      const alts = s[k];
+      if (Array.isArray(alts) && alts.length === 2 && alts.some((a) => a.type === "null")) {
+        const { [k]: _, ...rest } = s;
+        return strip({ ...alts.find((a) => a.type !== "null"), ...rest }, uiAt);
+      }
+    }
     const out = { ...s };
     delete out.$schema;
     const required = new Set(out.required ?? []);

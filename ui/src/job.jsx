@@ -33,7 +33,7 @@ export function summary(job) {
       .join("\n");
   }
   if (r && r.states) {
-    return `Restored ${r.states.join(", ")}${r.safetyBackup ? ` (safety backup ${r.safetyBackup})` : ""}`;
+    return `Restored ${r.states.join(", ")}${(r.safetyBackup ?? r.safety_backup) ? ` (safety backup ${r.safetyBackup ?? r.safety_backup})` : ""}`;
   }
   if (r && r.machines) return r.machines.map(([m, o]) => `${m}: ${o.result}`).join("\n");
   if (r && r.ran) return `Generated: ${r.ran.map(([m, g]) => `${m}/${g}`).join(", ") || "nothing missing"}`;

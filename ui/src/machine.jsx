@@ -280,7 +280,8 @@ export function MachinePage({ name, startJob }) {
           </div>
         </div>
         <p>
-          <span className="badge">{m.class}</span> {m.tags.map((t) => <span key={t} className="tag">{t}</span>)}
+          <span className="badge">{m.class}</span>{" "}
+          {m.tags.filter((t) => t !== "all" && t !== m.class).map((t) => <span key={t} className="tag">{t}</span>)}
         </p>
         <p className="muted">Target: {m.deploy.targetHost ?? "root@" + m.name + " (default)"}</p>
       </section>

@@ -191,10 +191,13 @@ export function InstancePage({ name, clan }) {
       {Object.entries(module.roles).map(([r, info]) => {
         const role = instance.roles[r] ?? { machines: [], tags: [], layers: [] };
         const layers = [...role.layers];
-        if (!layers.some((l) => l.layer === "role")) layers.unshift({ layer: "role", of: null, settings: {}, editable: true });
+        // Every layer shown may be written in inventory.json, even where clan.nix
+        // has one too (shown read-only beside it).
+        const editable = (kind, of) => layers.some((l) => l.editable && l.layer === kind && l.of === of);
+        if (!editable("role", null)) layers.unshift({ layer: "role", of: null, settings: {}, editable: true });
         for (const [k, of] of Object.entries(extra[r] ?? {})) {
           const [kind] = k.split(":");
-          if (!layers.some((l) => l.layer === kind && l.of === of)) layers.push({ layer: kind, of, settings: {}, editable: true });
+          if (!editable(kind, of)) layers.push({ layer: kind, of, settings: {}, editable: true });
         }
         return (
           <section key={r} aria-label={`Role ${r}`} className="role">
@@ -203,7 +206,7 @@ export function InstancePage({ name, clan }) {
             <Members instance={name} role={r} value={role} clan={clan} onSaved={load} />
             <h3>Settings</h3>
             {layers.map((l) => (
-              <Layer key={`${l.layer}:${l.of}:${l.source ?? ""}`} instance={name} role={r} schema={info.schema} layer={l} onSaved={load} />
+              <Layer key={`${l.layer}:${l.of}:${l.editable ? "inventory.json" : l.source}`} instance={name} role={r} schema={info.schema} layer={l} onSaved={load} />
             ))}
             <Field label="Settings for one machine or tag">
               <select
