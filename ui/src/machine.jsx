@@ -4,7 +4,8 @@ import { useCallback, useEffect, useState } from "react";
 import { get, post, del, enc } from "./api.js";
 import { ErrorBox, Field, age } from "./ui.jsx";
 
-function Settings({ value }) {
+/// The final settings, each with where it was set (a default when nowhere).
+function Settings({ value, sources }) {
   const entries = Object.entries(value ?? {});
   if (entries.length === 0) return <span className="muted">none</span>;
   return (
@@ -13,7 +14,8 @@ function Settings({ value }) {
         <div key={k}>
           <dt>{k}</dt>
           <dd>
-            <code>{JSON.stringify(v)}</code>
+            <code>{JSON.stringify(v)}</code>{" "}
+            <small className="muted">{sources?.[k] ? sources[k].join("; ") : "default"}</small>
           </dd>
         </div>
       ))}
@@ -306,7 +308,7 @@ export function MachinePage({ name, startJob }) {
                 <td>{a.module}</td>
                 <td>{a.role}</td>
                 <td>
-                  <Settings value={a.settings} />
+                  <Settings value={a.settings} sources={a.sources} />
                 </td>
               </tr>
             ))}

@@ -1,21 +1,49 @@
 // The clan at a glance: its machines (with the age of each provider's newest
 // backup, fetched per machine after the list shows) and its problems.
-import { useEffect, useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import { get, post, enc } from "./api.js";
 import { Field, ErrorBox, age } from "./ui.jsx";
 
+// Listing backups reaches the machine (over SSH): only for cards on screen, a few
+// at a time, so a clan of a thousand machines opens at once.
+const queue = [];
+let running = 0;
+function schedule(task) {
+  queue.push(task);
+  const next = () => {
+    while (running < 4 && queue.length > 0) {
+      running++;
+      queue.shift()().finally(() => {
+        running--;
+        next();
+      });
+    }
+  };
+  next();
+}
+
 function NewestBackups({ machine }) {
   const [state, setState] = useState(null);
+  const [seen, setSeen] = useState(false);
+  const ref = useRef(null);
   useEffect(() => {
+    const o = new IntersectionObserver((entries) => entries.some((e) => e.isIntersecting) && setSeen(true));
+    o.observe(ref.current);
+    return () => o.disconnect();
+  }, []);
+  useEffect(() => {
+    if (!seen) return;
     let live = true;
-    get(`/machines/${enc(machine)}/backups`)
-      .then((d) => live && setState({ providers: d }))
-      .catch((e) => live && setState({ error: e.message }));
+    schedule(() =>
+      get(`/machines/${enc(machine)}/backups`)
+        .then((d) => live && setState({ providers: d }))
+        .catch((e) => live && setState({ error: e.message })),
+    );
     return () => {
       live = false;
     };
-  }, [machine]);
-  if (!state) return <p className="muted backups">Reading backups…</p>;
+  }, [machine, seen]);
+  if (!state) return <p ref={ref} className="muted backups">Reading backups…</p>;
   if (state.error) return <p className="muted backups" title={state.error}>Backups unknown (machine unreachable?)</p>;
   if (state.providers.length === 0) return <p className="muted backups">No backup provider</p>;
   return (
@@ -85,6 +113,25 @@ function NewMachine({ onDone }) {
   );
 }
 
+/// What the whole clan's resolution finds wrong (read after the machines show).
+function Problems({ clan }) {
+  const [found, setFound] = useState(null);
+  useEffect(() => {
+    get("/problems").then(setFound, (e) => setFound([e.message]));
+  }, [clan]);
+  const all = [...clan.problems, ...(found ?? [])];
+  return (
+    <section className="problems" aria-label="Problems" aria-busy={found === null}>
+      <h2>Problems</h2>
+      {found === null && <p className="muted">Checking the clan…</p>}
+      {found !== null && all.length === 0 && <p className="ok">None found: every machine resolves and its vars are in place.</p>}
+      {all.map((p, i) => (
+        <pre key={i} className="error">{p}</pre>
+      ))}
+    </section>
+  );
+}
+
 export function Overview({ clan, reload }) {
   return (
     <main>
@@ -95,14 +142,6 @@ export function Overview({ clan, reload }) {
           Domain <code>{clan.domain}</code> · {clan.dir}
         </p>
       </section>
-      {clan.problems.length > 0 && (
-        <section className="problems" aria-label="Problems">
-          <h2>Problems</h2>
-          {clan.problems.map((p, i) => (
-            <pre key={i} className="error">{p}</pre>
-          ))}
-        </section>
-      )}
       <section aria-label="Machines">
         <div className="heading">
           <h2>Machines</h2>
@@ -125,6 +164,7 @@ export function Overview({ clan, reload }) {
         </div>
         {clan.machines.length === 0 && <p className="muted">No machines yet.</p>}
       </section>
+      <Problems clan={clan} />
     </main>
   );
 }

@@ -231,7 +231,10 @@ pub async fn machine(State(app): State<Shared>, Path(name): Path<String>) -> Api
         let instances: Vec<Value> = m
             .instances
             .iter()
-            .map(|a| json!({ "instance": a.instance, "module": a.module, "role": a.role, "settings": a.settings }))
+            .map(|a| {
+                let sources = setting_sources(&fleet.clan, a, &m.name, &m.tags);
+                json!({ "instance": a.instance, "module": a.module, "role": a.role, "settings": a.settings, "sources": sources })
+            })
             .collect();
         Ok(Json(json!({
             "name": m.name, "description": m.description, "class": m.machine_class,
@@ -240,6 +243,63 @@ pub async fn machine(State(app): State<Shared>, Path(name): Path<String>) -> Api
             "providers": m.clan_core.backups.providers.keys().collect::<Vec<_>>(),
             "sources": m.provenance,
         })))
+    })
+    .await
+}
+
+/// Where each top-level setting of `a` on `machine` comes from: the layers that set
+/// it (role-wide, its tags, its own; the last wins), or nothing for a default.
+fn setting_sources(
+    clan: &Clan,
+    a: &clan_core::RoleAssignment,
+    machine: &str,
+    tags: &[String],
+) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let Some(role) = clan
+        .inventory
+        .instances
+        .get(&a.instance)
+        .and_then(|i| i.roles.get(&a.role))
+    else {
+        return out;
+    };
+    for def in role.settings.for_machine(machine, tags) {
+        for key in def.value.as_object().into_iter().flat_map(|o| o.keys()) {
+            out.entry(key.clone())
+                .or_default()
+                .push(def.source.0.clone());
+        }
+    }
+    out
+}
+
+/// What is wrong with the clan: errors of the whole resolution, and vars to fix.
+pub async fn problems(State(app): State<Shared>) -> ApiResult {
+    blocking(move || {
+        let fleet = match Fleet::load(app.config.dir.clone(), &[], &clan_core::event::Silent) {
+            Ok(f) => f,
+            Err(e) => return Ok(Json(json!([ApiError::from(e).message]))),
+        };
+        let mut out: Vec<String> = Vec::new();
+        match clan_ops::vars::check(&fleet) {
+            Ok(checked) => {
+                out.extend(
+                    checked
+                        .missing
+                        .iter()
+                        .map(|m| format!("vars to generate: {m}")),
+                );
+                out.extend(
+                    checked
+                        .todo()
+                        .into_iter()
+                        .filter(|t| !t.contains("need to run")),
+                );
+            }
+            Err(e) => out.push(e.to_string()),
+        }
+        Ok(Json(json!(out)))
     })
     .await
 }

@@ -57,6 +57,7 @@ pub fn router(config: Config) -> Router {
     });
     let api = Router::new()
         .route("/clan", get(api::clan))
+        .route("/problems", get(api::problems))
         .route("/modules", get(api::modules))
         .route("/instances", get(api::instances).post(api::create_instance))
         .route(
