@@ -162,13 +162,19 @@ fn clan_of(app: &Shared) -> ApiResult<Arc<Clan>> {
     app.cache.get(&app.config.dir)
 }
 
-/// The clan opened (cached) and `names` resolved, as the CLI's commands do.
+/// The clan opened and `names` resolved (all when empty), as the CLI's commands do.
 fn fleet(app: &Shared, names: &[String]) -> ApiResult<Fleet> {
     Ok(Fleet::load_only(
         app.config.dir.clone(),
         names,
         &clan_core::event::Silent,
     )?)
+}
+
+/// [`fleet`] (all machines resolved when `names` is empty), off the async threads.
+async fn fleet_off_thread(app: &Shared, names: Vec<String>) -> ApiResult<Fleet> {
+    let app = app.clone();
+    blocking(move || fleet(&app, &names)).await
 }
 
 /// Overview: the clan and its machines (cheap: the inventory only).
@@ -601,11 +607,7 @@ pub async fn back_up(
     Path(name): Path<String>,
     Json(b): Json<BackUp>,
 ) -> ApiResult {
-    let fleet = blocking({
-        let (app, name) = (app.clone(), name.clone());
-        move || fleet(&app, std::slice::from_ref(&name))
-    })
-    .await?;
+    let fleet = fleet_off_thread(&app, vec![name.clone()]).await?;
     let title = format!("Back up {name}");
     let id = app.jobs.start(title, move |reporter| {
         let mut on = clan_ops::backups::on(&fleet, &name, false).map_err(|e| e.to_string())?;
@@ -661,11 +663,7 @@ pub async fn restore(
     Path(name): Path<String>,
     Json(r): Json<RestoreInput>,
 ) -> ApiResult {
-    let fleet = blocking({
-        let (app, name) = (app.clone(), name.clone());
-        move || fleet(&app, std::slice::from_ref(&name))
-    })
-    .await?;
+    let fleet = fleet_off_thread(&app, vec![name.clone()]).await?;
     let title = format!("Restore {name} from {} {}", r.provider, r.backup);
     let id = app.jobs.start(title, move |reporter| {
         let options = clan_backup::RestoreOptions {
@@ -694,14 +692,7 @@ pub async fn generate_vars(
     Path(name): Path<String>,
     Json(v): Json<VarsInput>,
 ) -> ApiResult {
-    let fleet = blocking({
-        let app = app.clone();
-        move || {
-            Fleet::load(app.config.dir.clone(), &[], &clan_core::event::Silent)
-                .map_err(ApiError::from)
-        }
-    })
-    .await?;
+    let fleet = fleet_off_thread(&app, Vec::new()).await?;
     let title = format!("Generate the vars of {name}");
     let id = app.jobs.start(title, move |reporter| {
         let o = clan_ops::vars::GenerateOptions {
@@ -733,14 +724,7 @@ impl clan_vars::generate::Prompter for Answers {
 
 /// `clan machines update MACHINE`: a job.
 pub async fn update(State(app): State<Shared>, Path(name): Path<String>) -> ApiResult {
-    let fleet = blocking({
-        let app = app.clone();
-        move || {
-            Fleet::load(app.config.dir.clone(), &[], &clan_core::event::Silent)
-                .map_err(ApiError::from)
-        }
-    })
-    .await?;
+    let fleet = fleet_off_thread(&app, Vec::new()).await?;
     let id = app.jobs.start(format!("Update {name}"), move |reporter| {
         let o = clan_ops::machines::update::UpdateOptions {
             machines: vec![name],
