@@ -10,17 +10,6 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 for n in ${@:-10 1000}; do
   dir="$work/c$n"; mkdir -p "$dir"
-  python3 - "$dir" "$n" <<'PY'
-import json, sys
-path, n = sys.argv[1], int(sys.argv[2])
-machines = {f"m{i:04d}": {"tags": [f"rack{i % 10}"] + (["laptop"] if i % 3 == 0 else []), "machineClass": "linux",
-            "deploy": {"targetHost": f"root@10.0.{i // 250}.{i % 250 + 1}"}} for i in range(n)}
-instances = {
-  "borgbackup": {"roles": {"client": {"tags": ["laptop"]}, "server": {"machines": {"m0000": {"settings": {"directory": "/srv/borg"}}}}}},
-  "sshd": {"roles": {"server": {"tags": ["all"], "settings": {"authorizedKeys": {"admin": "ssh-ed25519 AAAA admin"}}}}},
-  "hello": {"module": {"name": "hello-world"}, "roles": {"greeter": {"tags": ["rack1"]}, "listener": {"tags": ["rack2"]}}},
-}
-json.dump({"meta": {"name": "scale"}, "machines": machines, "instances": instances}, open(f"{path}/inventory.json", "w"))
-PY
+  python3 bench/scale-clan.py "$dir" "$n" json
   node bench/ui.mjs "$PWD/target/perf/clan" "$dir" "$n"
 done
