@@ -1,7 +1,8 @@
 // A long operation's live progress (its events, as the CLI renders them) and its
 // end: the same summary the CLI prints.
-import { useEffect, useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import { followJob } from "./api.js";
+import { Dialog } from "./ui.jsx";
 
 /// One event as a line of text (Step, Output, Warning), or a progress value.
 function describe(e) {
@@ -44,6 +45,10 @@ export function JobDialog({ job, onClose }) {
   const [lines, setLines] = useState([]);
   const [progress, setProgress] = useState(null);
   const [end, setEnd] = useState(null);
+  const close = useRef(null);
+  useEffect(() => {
+    if (end) close.current.focus();
+  }, [end]);
   useEffect(
     () =>
       followJob(
@@ -59,9 +64,7 @@ export function JobDialog({ job, onClose }) {
   );
   const percent = progress?.total ? Math.min(100, Math.round((progress.done * 100) / progress.total)) : null;
   return (
-    <div className="overlay" role="dialog" aria-modal="true" aria-labelledby="job-title">
-      <div className="dialog">
-        <h2 id="job-title">{job.title}</h2>
+    <Dialog title={job.title} onCancel={end ? () => onClose(end) : null}>
         <div className="progress" aria-live="polite">
           {end ? (
             <p className={end.status === "done" ? "ok" : "error"} data-testid="job-end">
@@ -83,11 +86,10 @@ export function JobDialog({ job, onClose }) {
           ))}
         </pre>
         <div className="actions">
-          <button onClick={() => onClose(end)} disabled={!end} autoFocus={!!end}>
+          <button ref={close} onClick={() => onClose(end)} disabled={!end}>
             Close
           </button>
         </div>
-      </div>
-    </div>
+    </Dialog>
   );
 }

@@ -2,7 +2,7 @@
 // and prompts, its backups (back up now, restore), update and delete.
 import { useCallback, useEffect, useState } from "react";
 import { get, post, del, enc } from "./api.js";
-import { ErrorBox, Field, age } from "./ui.jsx";
+import { Dialog, ErrorBox, Field, age } from "./ui.jsx";
 
 /// The final settings, each with where it was set (a default when nowhere).
 function Settings({ value, sources }) {
@@ -31,9 +31,7 @@ function RestoreDialog({ machine, provider, backup, onCancel, onRestore }) {
   const units = [...new Set(states.flatMap((s) => s.services))];
   const dbs = states.flatMap((s) => s.postgresDatabases);
   return (
-    <div className="overlay" role="dialog" aria-modal="true" aria-labelledby="restore-title">
-      <div className="dialog">
-        <h2 id="restore-title">Restore {machine.name}</h2>
+    <Dialog title={`Restore ${machine.name}`} onCancel={onCancel}>
         <p>
           From <strong>{provider}</strong> backup <code>{backup.name}</code> of {backup.time || "an unknown time"}
           {backup.time && ` (${age(backup.time)} ago)`}.
@@ -79,8 +77,7 @@ function RestoreDialog({ machine, provider, backup, onCancel, onRestore }) {
             Cancel
           </button>
         </div>
-      </div>
-    </div>
+    </Dialog>
   );
 }
 
@@ -220,16 +217,14 @@ function Delete({ name }) {
   const [open, setOpen] = useState(false);
   const [typed, setTyped] = useState("");
   const [error, setError] = useState(null);
-  if (!open)
-    return (
+  // The button stays while the dialog is open: focus returns to it on Escape.
+  return (
+    <>
       <button className="danger secondary" onClick={() => setOpen(true)}>
         Delete…
       </button>
-    );
-  return (
-    <div className="overlay" role="dialog" aria-modal="true" aria-labelledby="delete-title">
-      <div className="dialog">
-        <h2 id="delete-title">Delete {name}</h2>
+      {open && (
+    <Dialog title={`Delete ${name}`} onCancel={() => setOpen(false)}>
         <p>The machine leaves the inventory, its roles and its vars. Its data on the machine stays.</p>
         <Field label={`Type ${name} to delete it`}>
           <input value={typed} onChange={(e) => setTyped(e.target.value)} autoFocus />
@@ -249,8 +244,9 @@ function Delete({ name }) {
             Cancel
           </button>
         </div>
-      </div>
-    </div>
+    </Dialog>
+      )}
+    </>
   );
 }
 
@@ -278,7 +274,13 @@ export function MachinePage({ name, startJob }) {
           <h1>{m.name}</h1>
           <div className="actions">
             <button onClick={update}>Update machine</button>
-            <Delete name={m.name} />
+            {m.undeletable ? (
+              <button className="danger secondary" disabled title={m.undeletable}>
+                Delete…
+              </button>
+            ) : (
+              <Delete name={m.name} />
+            )}
           </div>
         </div>
         <p>
@@ -286,6 +288,7 @@ export function MachinePage({ name, startJob }) {
           {m.tags.filter((t) => t !== "all" && t !== m.class).map((t) => <span key={t} className="tag">{t}</span>)}
         </p>
         <p className="muted">Target: {m.deploy.targetHost ?? "root@" + m.name + " (default)"}</p>
+        {m.undeletable && <p className="muted" data-testid="undeletable">{m.undeletable}</p>}
       </section>
       <Prompts machine={m} startJob={(j, t) => startJob(j, t, load)} />
       <section aria-label="Configuration">

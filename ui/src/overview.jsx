@@ -113,6 +113,32 @@ function NewMachine({ onDone }) {
   );
 }
 
+/// Which machines answer over SSH: asked on demand (it reaches every machine).
+function Reachability() {
+  const [state, setState] = useState(null);
+  const check = () => {
+    setState({ busy: true });
+    get("/reachability").then((found) => setState({ found }), (e) => setState({ error: e.message }));
+  };
+  const down = state?.found?.filter((r) => r.error) ?? [];
+  return (
+    <div className="reachability" aria-live="polite">
+      <button type="button" className="secondary" onClick={check} disabled={state?.busy}>
+        {state?.busy ? "Checking machines…" : "Check which machines answer"}
+      </button>
+      {state?.error && <pre className="error">{state.error}</pre>}
+      {state?.found && down.length === 0 && (
+        <p className="ok" data-testid="reachability">All {state.found.length} machines answered.</p>
+      )}
+      {down.map((r) => (
+        <pre key={r.machine} className="error" data-testid="reachability">
+          {`${r.machine} does not answer: ${r.error}`}
+        </pre>
+      ))}
+    </div>
+  );
+}
+
 /// What the whole clan's resolution finds wrong (read after the machines show).
 function Problems({ clan }) {
   const [found, setFound] = useState(null);
@@ -128,6 +154,7 @@ function Problems({ clan }) {
       {all.map((p, i) => (
         <pre key={i} className="error">{p}</pre>
       ))}
+      {clan.machines.length > 0 && <Reachability />}
     </section>
   );
 }

@@ -133,3 +133,53 @@ fn update_evaluates_the_clan_once() {
     let evaluations = std::fs::read_to_string(&log).unwrap().lines().count();
     assert_eq!(evaluations, 2, "inventory once, machines once");
 }
+
+#[test]
+fn machines_list_check_says_which_machines_answer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("clan");
+    std::fs::create_dir_all(&dir).unwrap();
+    // This machine is reached without SSH; nothing listens on 127.0.0.2:1.
+    std::fs::write(
+        dir.join("clan.nix"),
+        r#"{
+          meta.name = "t";
+          inventory.machines = {
+            here = { deploy.targetHost = "root@localhost"; machineClass = "linux"; };
+            gone = { deploy.targetHost = "root@127.0.0.2:1"; machineClass = "linux"; };
+          };
+        }"#,
+    )
+    .unwrap();
+    let run = clan_env(&dir, &["machines", "list", "--check"], &[]);
+    let out = run.stdout();
+    let err = run.fails();
+    let line = |name: &str| {
+        out.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no line for {name}: {out}"))
+            .to_string()
+    };
+    assert!(line("here").contains(" yes ("), "{out}");
+    assert!(
+        line("gone").contains("no: cannot reach root@127.0.0.2:1 over SSH"),
+        "{out}"
+    );
+    assert!(err.contains("1 of 2 machines do not answer: gone"), "{err}");
+
+    let run = clan_env(&dir, &["machines", "list", "--check", "--json"], &[]);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
+    run.fails();
+    let errors: Vec<_> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["name"].as_str().unwrap(),
+                m["reachable"]["error"].is_null(),
+            )
+        })
+        .collect();
+    assert_eq!(errors, [("gone", false), ("here", true)]);
+}

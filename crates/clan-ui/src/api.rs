@@ -248,6 +248,7 @@ pub async fn machine(State(app): State<Shared>, Path(name): Path<String>) -> Api
             "services": m.services, "vars": vars, "prompts": prompts,
             "providers": m.clan_core.backups.providers.keys().collect::<Vec<_>>(),
             "sources": m.provenance,
+            "undeletable": clan_ops::machines::delete::why_not(&fleet.clan, &m.name),
         })))
     })
     .await
@@ -308,6 +309,16 @@ pub async fn problems(State(app): State<Shared>) -> ApiResult {
         Ok(Json(json!(out)))
     })
     .await
+}
+
+/// Which machines answer over the connection `machines update` uses.
+pub async fn reachability(State(app): State<Shared>) -> ApiResult {
+    let fleet = fleet_off_thread(&app, Vec::new()).await?;
+    let found = blocking(move || {
+        clan_ops::machines::check::reachability(&fleet, &clan_ops::machines::update::ssh)
+    })
+    .await;
+    Ok(Json(json!(found)))
 }
 
 /// Every module: its roles and each role's settings as JSON Schema.
@@ -694,14 +705,17 @@ pub async fn generate_vars(
 ) -> ApiResult {
     let fleet = fleet_off_thread(&app, Vec::new()).await?;
     let title = format!("Generate the vars of {name}");
+    let key = app.config.admin_key_file.clone();
     let id = app.jobs.start(title, move |reporter| {
+        let admin = clan_vars::keys::read_identity(&key).map_err(|e| e.to_string())?;
         let o = clan_ops::vars::GenerateOptions {
             machines: vec![name],
             answered: v.answers.keys().cloned().collect(),
             ..Default::default()
         };
-        let generated = clan_ops::vars::generate(&fleet, &o, &Answers(v.answers), reporter)
-            .map_err(|e| e.to_string())?;
+        let generated =
+            clan_ops::vars::generate_as(&fleet, &o, &admin, &Answers(v.answers), reporter)
+                .map_err(|e| e.to_string())?;
         Ok(serde_json::to_value(generated).expect("serialisable"))
     });
     Ok(Json(json!({ "job": id })))
@@ -725,16 +739,24 @@ impl clan_vars::generate::Prompter for Answers {
 /// `clan machines update MACHINE`: a job.
 pub async fn update(State(app): State<Shared>, Path(name): Path<String>) -> ApiResult {
     let fleet = fleet_off_thread(&app, Vec::new()).await?;
+    let key = app.config.admin_key_file.clone();
     let id = app.jobs.start(format!("Update {name}"), move |reporter| {
+        let admin = clan_vars::keys::read_identity(&key).map_err(|e| e.to_string())?;
         let o = clan_ops::machines::update::UpdateOptions {
             machines: vec![name],
             tags: Vec::new(),
             jobs: 1,
             answered: Vec::new(),
         };
-        let report =
-            clan_ops::machines::update::update(&fleet, &o, &Answers(BTreeMap::new()), reporter)
-                .map_err(|e| e.to_string())?;
+        let report = clan_ops::machines::update::update_with(
+            &fleet,
+            &o,
+            &admin,
+            &Answers(BTreeMap::new()),
+            reporter,
+            &clan_ops::machines::update::ssh,
+        )
+        .map_err(|e| e.to_string())?;
         if let Some((_, clan_ops::machines::update::Outcome::Failed { error })) =
             report.machines.first()
         {

@@ -26,6 +26,9 @@ pub struct Config {
     pub dir: ClanDir,
     /// The access token (in the printed URL, then a cookie).
     pub token: String,
+    /// The admin's age key, which vars generation and updates use (the CLI's:
+    /// `CLAN_AGE_KEY_FILE` or `~/.config/clan/age/key.txt`).
+    pub admin_key_file: std::path::PathBuf,
 }
 
 impl Config {
@@ -36,6 +39,7 @@ impl Config {
         Self {
             dir,
             token: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes),
+            admin_key_file: clan_vars::keys::admin_key_file(),
         }
     }
 }
@@ -58,6 +62,7 @@ pub fn router(config: Config) -> Router {
     let api = Router::new()
         .route("/clan", get(api::clan))
         .route("/problems", get(api::problems))
+        .route("/reachability", get(api::reachability))
         .route("/modules", get(api::modules))
         .route("/instances", get(api::instances).post(api::create_instance))
         .route(

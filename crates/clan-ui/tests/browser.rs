@@ -12,6 +12,11 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator, elements::Element};
 use serde_json::{Value, json};
 
+/// WebDriver's key codes.
+const TAB: char = '\u{E004}';
+const ENTER: char = '\u{E007}';
+const ESCAPE: char = '\u{E00C}';
+
 /// How long the page may take to show what a step waits for.
 const PATIENCE: Duration = Duration::from_secs(60);
 
@@ -52,7 +57,9 @@ struct Ui {
 
 impl Ui {
     async fn start(dir: &Path) -> Ui {
-        let config = clan_ui::Config::new(clan_core::ClanDir::open(dir, "the test").unwrap());
+        let mut config = clan_ui::Config::new(clan_core::ClanDir::open(dir, "the test").unwrap());
+        config.admin_key_file = dir.parent().unwrap().join("admin-key.txt");
+        clan_vars::keys::ensure_admin_identity(&config.admin_key_file).unwrap();
         let token = config.token.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -166,6 +173,67 @@ impl Ui {
             std::fs::create_dir_all(&dir).unwrap();
             std::fs::write(Path::new(&dir).join(name), png).unwrap();
         }
+    }
+
+    /// Runs `script` (a function body) in the page and returns its value.
+    async fn js(&self, script: &str) -> Value {
+        self.client.execute(script, Vec::new()).await.unwrap()
+    }
+
+    /// Presses `key` (a WebDriver key code) where the focus is.
+    async fn press(&self, key: char) {
+        self.client
+            .active_element()
+            .await
+            .unwrap()
+            .send_keys(&key.to_string())
+            .await
+            .unwrap();
+    }
+
+    /// What has the focus: its text, or its href for links.
+    async fn focused(&self) -> String {
+        self.js("const e = document.activeElement; return e.getAttribute('href') ?? e.textContent;")
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// Tabs forward until `want` (see [`Ui::focused`]) has the focus.
+    async fn tab_to(&self, want: &str) {
+        let mut seen = Vec::new();
+        for _ in 0..60 {
+            self.press(TAB).await;
+            let now = self.focused().await;
+            if now == want {
+                return;
+            }
+            seen.push(now);
+        }
+        panic!("Tab never reached {want:?}; it went through {seen:?}");
+    }
+
+    /// Every control on the page without a name a screen reader can say, and
+    /// whether the page scrolls sideways.
+    async fn unlabelled_and_overflow(&self) -> (Value, bool) {
+        let bad = self
+            .js(r#"
+              const bad = [];
+              for (const el of document.querySelectorAll("input, select, textarea, button, a[href]")) {
+                if (el.type === "hidden" || el.offsetParent === null) continue;
+                const byLabel = [...(el.labels ?? [])].map((l) => l.textContent).join(" ");
+                const by = el.getAttribute("aria-labelledby");
+                const name = byLabel || el.getAttribute("aria-label") || (by && document.getElementById(by)?.textContent)
+                  || (["BUTTON", "A"].includes(el.tagName) ? el.textContent : "") || el.title;
+                if (!name || !name.trim()) bad.push(el.outerHTML.slice(0, 160));
+              }
+              return bad;"#)
+            .await;
+        let wide = self
+            .js("return document.documentElement.scrollWidth > window.innerWidth;")
+            .await;
+        (bad, wide.as_bool().unwrap())
     }
 
     fn inventory(&self) -> Value {
@@ -457,6 +525,274 @@ fn backing_up_and_restoring_a_local_machine_from_the_browser() {
         let end = ui.text_of("[data-testid=job-end]", "Restored").await;
         assert!(end.starts_with('✓') && end.contains("shop"), "{end}");
         assert_eq!(picture(&shop), before, "the data is back exactly");
+        ui.client.close().await.unwrap();
+    });
+}
+
+#[test]
+fn on_a_phone_by_keyboard_prompts_update_reachability_and_delete() {
+    let clan = clan_with(
+        r#"{
+          meta.name = "phone";
+          inventory.machines.web = { machineClass = "linux"; deploy.targetHost = "root@127.0.0.2:1"; };
+          machines.web = { ... }: {
+            clan.core.state.site.folders = [ "/srv/site" ];
+            clan.core.vars.generators.site = {
+              prompts.title = { description = "The site's title"; };
+              prompts.password = { description = "The admin password"; type = "hidden"; };
+              files.title.secret = false;
+              files.password = { };
+              script = ''
+                cat "$prompts/title" > "$out/title"
+                cat "$prompts/password" > "$out/password"
+              '';
+            };
+          };
+        }"#,
+    );
+    let dir = clan.path().join("clan");
+    let admin = clan_vars::keys::ensure_admin_identity(&clan.path().join("admin-key.txt")).unwrap();
+    clan_vars::store::Store::new(&dir)
+        .add_admin("tester", &admin.to_public())
+        .unwrap();
+    std::fs::write(
+        dir.join("inventory.json"),
+        r#"{ "machines": { "keep": { "machineClass": "linux", "deploy": { "targetHost": "root@localhost" } } } }"#,
+    )
+    .unwrap();
+    git(&dir, &["add", "-A"]);
+    git(&dir, &["commit", "-q", "-m", "an admin"]);
+    runtime().block_on(async {
+        let ui = Ui::start(&dir).await;
+        ui.client.set_window_size(390, 844).await.unwrap();
+        ui.open("#/").await;
+        ui.text_of("main", "keep").await;
+        ui.text_of("section[aria-label=Problems]", "vars to generate")
+            .await;
+        let (bad, wide) = ui.unlabelled_and_overflow().await;
+        assert_eq!(bad, json!([]), "every control of the overview has a name");
+        assert!(!wide, "the overview fits 390 px");
+        ui.screenshot("phone-overview.png").await;
+
+        // Which machines answer: the one on this machine does, the other not.
+        ui.find_x("//button[text()='Check which machines answer']")
+            .await
+            .send_keys(&ENTER.to_string())
+            .await
+            .unwrap();
+        let down = ui
+            .text_of("[data-testid=reachability]", "does not answer")
+            .await;
+        assert!(
+            down.starts_with("web does not answer: cannot reach root@127.0.0.2:1"),
+            "{down}"
+        );
+        let answers = ui
+            .client
+            .find_all(Locator::Css("[data-testid=reachability]"))
+            .await
+            .unwrap();
+        assert_eq!(answers.len(), 1, "only web is reported");
+
+        // From the top of the page, Tab reaches the machine; Enter opens it.
+        ui.js("document.activeElement.blur(); window.scrollTo(0, 0);")
+            .await;
+        ui.tab_to("#/machines/web").await;
+        ui.press(ENTER).await;
+        ui.text_of("main h1", "web").await;
+        ui.find("section[aria-label=Prompts]").await;
+        let (bad, wide) = ui.unlabelled_and_overflow().await;
+        assert_eq!(
+            bad,
+            json!([]),
+            "every control of the machine page has a name"
+        );
+        assert!(!wide, "the machine page fits 390 px");
+
+        // The prompts, typed: a hidden answer typed differently twice is refused.
+        let form = "section[aria-label=Prompts] form";
+        ui.find(&format!("{form} input[name='site/title']"))
+            .await
+            .send_keys("Our shop")
+            .await
+            .unwrap();
+        let password = ui
+            .find(&format!("{form} input[name='site/password']"))
+            .await;
+        assert_eq!(
+            password.attr("type").await.unwrap().as_deref(),
+            Some("password")
+        );
+        password.send_keys("correct horse").await.unwrap();
+        let again = ui
+            .find(&format!("{form} input[name='site/password#again']"))
+            .await;
+        again.send_keys("correct hose").await.unwrap();
+        again.send_keys(&ENTER.to_string()).await.unwrap();
+        ui.text_of(&format!("{form} [role=alert]"), "the two entries differ")
+            .await;
+        again.clear().await.unwrap();
+        again.send_keys("correct horse").await.unwrap();
+        again.send_keys(&ENTER.to_string()).await.unwrap();
+        let end = ui.text_of("[data-testid=job-end]", "Generated").await;
+        assert_eq!(end, "✓ Generated: web/site");
+        // The job's Close button has the focus; Escape closes the dialog.
+        ui.wait(
+            || async { (ui.focused().await == "Close").then_some(()) },
+            "Close focused",
+        )
+        .await;
+        ui.press(ESCAPE).await;
+        ui.wait(
+            || async {
+                ui.client
+                    .find(Locator::Css("[role=dialog]"))
+                    .await
+                    .is_err()
+                    .then_some(())
+            },
+            "the dialog closed",
+        )
+        .await;
+        let mut titles = Vec::new();
+        let mut stack = vec![dir.clone()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    let bytes = std::fs::read(&p).unwrap();
+                    assert!(
+                        !String::from_utf8_lossy(&bytes).contains("correct horse"),
+                        "the hidden answer is in the clear in {}",
+                        p.display()
+                    );
+                    if p.ends_with("site/title/value") || p.ends_with("site/title") {
+                        titles.push(String::from_utf8(bytes).unwrap());
+                    }
+                }
+            }
+        }
+        assert_eq!(titles, ["Our shop"], "the public var holds the answer");
+
+        // Update: the machine cannot be reached, and the dialog says so.
+        ui.find_x("//button[text()='Update machine']")
+            .await
+            .send_keys(&ENTER.to_string())
+            .await
+            .unwrap();
+        let end = ui.text_of("[data-testid=job-end]", "cannot reach").await;
+        assert!(end.starts_with("✗ "), "{end}");
+        assert!(end.contains("root@127.0.0.2:1"), "{end}");
+        ui.wait(
+            || async { (ui.focused().await == "Close").then_some(()) },
+            "Close focused",
+        )
+        .await;
+        ui.press(ENTER).await;
+
+        // web is defined in clan.nix: no delete here, and the page says why.
+        let why = ui.text_of("[data-testid=undeletable]", "clan.nix").await;
+        assert!(why.contains("remove it there"), "{why}");
+        let delete = ui.find_x("//button[text()='Delete…']").await;
+        assert_eq!(
+            delete.attr("disabled").await.unwrap().as_deref(),
+            Some("true")
+        );
+
+        // keep is in inventory.json. Delete, by keyboard: Escape cancels, then the
+        // typed name and Enter.
+        ui.find("header a.brand")
+            .await
+            .send_keys(&ENTER.to_string())
+            .await
+            .unwrap();
+        ui.text_of("main h1", "phone").await;
+        ui.js("document.activeElement.blur(); window.scrollTo(0, 0);")
+            .await;
+        ui.tab_to("#/machines/keep").await;
+        ui.press(ENTER).await;
+        ui.text_of("main h1", "keep").await;
+        ui.find_x("//button[text()='Delete…']")
+            .await
+            .send_keys(&ENTER.to_string())
+            .await
+            .unwrap();
+        ui.find("[role=dialog] input").await;
+        ui.press(ESCAPE).await;
+        ui.wait(
+            || async {
+                ui.client
+                    .find(Locator::Css("[role=dialog]"))
+                    .await
+                    .is_err()
+                    .then_some(())
+            },
+            "the delete dialog closed",
+        )
+        .await;
+        assert_eq!(
+            ui.focused().await,
+            "Delete…",
+            "focus went back to the button"
+        );
+        ui.press(ENTER).await;
+        let name = ui.find("[role=dialog] input").await;
+        name.send_keys("keep").await.unwrap();
+        ui.press(TAB).await;
+        assert_eq!(ui.focused().await, "Delete");
+        ui.press(ENTER).await;
+        ui.text_of("main h1", "phone").await;
+        assert_eq!(
+            git(&dir, &["log", "-1", "--format=%s"]).trim(),
+            "machines: delete keep"
+        );
+        assert_eq!(ui.inventory()["machines"], json!({}));
+        ui.wait(
+            || async {
+                let text = ui.find("main").await.text().await.ok()?;
+                (!text.contains("keep")).then_some(())
+            },
+            "the overview without keep",
+        )
+        .await;
+
+        // The services page and a module's form, at the same width.
+        ui.find("nav a[href='#/services']")
+            .await
+            .send_keys(&ENTER.to_string())
+            .await
+            .unwrap();
+        ui.find("form[aria-label='Add a service'] select[name=module]")
+            .await;
+        let (bad, wide) = ui.unlabelled_and_overflow().await;
+        assert_eq!(
+            bad,
+            json!([]),
+            "every control of the services page has a name"
+        );
+        assert!(!wide, "the services page fits 390 px");
+        ui.find("form[aria-label='Add a service'] select[name=module]")
+            .await
+            .select_by_value("borgbackup")
+            .await
+            .unwrap();
+        let name = ui
+            .find("form[aria-label='Add a service'] input[name=instance]")
+            .await;
+        name.send_keys("nightly").await.unwrap();
+        name.send_keys(&ENTER.to_string()).await.unwrap();
+        ui.find("section[aria-label='Role server'] [data-testid=layer-role] input")
+            .await;
+        let (bad, wide) = ui.unlabelled_and_overflow().await;
+        assert_eq!(
+            bad,
+            json!([]),
+            "every control of the instance's forms has a name"
+        );
+        assert!(!wide, "the instance's forms fit 390 px");
+        ui.screenshot("phone-service-form.png").await;
         ui.client.close().await.unwrap();
     });
 }

@@ -21,6 +21,21 @@ pub struct Deleted {
     pub removed_from: Vec<String>,
 }
 
+/// Why `machines delete NAME` would refuse: the machine is defined only in
+/// clan.nix, which clan does not edit. `None` when it can be deleted.
+pub fn why_not(clan: &clan_core::Clan, name: &str) -> Option<String> {
+    let in_json = read_json_object(&clan.dir.inventory_json())
+        .ok()
+        .flatten()
+        .is_some_and(|i| i.pointer(&format!("/machines/{name}")).is_some());
+    (!in_json && !clan.dir.machines_dir().join(name).is_dir()).then(|| {
+        format!(
+            "machine '{name}' is defined in clan.nix; remove it there (clan only edits \
+             inventory.json)"
+        )
+    })
+}
+
 pub fn delete(fleet: &Fleet, name: &str) -> Result<Deleted> {
     let clan = &fleet.clan;
     clan.machine(name)?;
@@ -28,14 +43,11 @@ pub fn delete(fleet: &Fleet, name: &str) -> Result<Deleted> {
     let mut inventory = read_json_object(&path)
         .map_err(clan_core::Error::from)?
         .unwrap_or_default();
+    if let Some(why) = why_not(clan, name) {
+        return Err(Error::Usage(why));
+    }
     let in_json = inventory.pointer(&format!("/machines/{name}")).is_some();
     let dir = clan.dir.machines_dir().join(name);
-    if !in_json && !dir.is_dir() {
-        return Err(Error::Usage(format!(
-            "machine '{name}' is defined in clan.nix; remove it there (clan only edits \
-             inventory.json)"
-        )));
-    }
     let mut removed_from = Vec::new();
     for (inst, i) in inventory
         .get_mut("instances")

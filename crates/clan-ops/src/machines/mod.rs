@@ -1,5 +1,6 @@
 //! Machine operations.
 
+pub mod check;
 pub mod create;
 pub mod delete;
 pub mod update;
