@@ -3,6 +3,7 @@
 //! service-aware, exact restores. Nothing here prints; progress goes out as events.
 
 pub mod config;
+pub mod drill;
 pub mod engine;
 pub mod error;
 pub mod event;

@@ -152,7 +152,7 @@ pub struct BackupInfo {
     pub backup: Listed,
 }
 
-fn now_utc() -> String {
+pub(crate) fn now_utc() -> String {
     jiff::Timestamp::now()
         .strftime("%Y-%m-%dT%H:%M:%SZ")
         .to_string()
@@ -549,7 +549,10 @@ fn restore_with(
 }
 
 /// The state named (`--service`), or all.
-fn select_states<'m>(m: &'m Machine, only: Option<&str>) -> Result<Vec<(&'m String, &'m State)>> {
+pub(crate) fn select_states<'m>(
+    m: &'m Machine,
+    only: Option<&str>,
+) -> Result<Vec<(&'m String, &'m State)>> {
     Ok(match only {
         Some(s) => vec![
             m.states
@@ -632,7 +635,7 @@ fn restore_beside(
 }
 
 /// Folders of a state, plus its database dumps' directory.
-fn folders_of(m: &Machine, state: &str, s: &State) -> Vec<PathBuf> {
+pub(crate) fn folders_of(m: &Machine, state: &str, s: &State) -> Vec<PathBuf> {
     let mut folders: Vec<PathBuf> = s.folders.iter().map(PathBuf::from).collect();
     if !s.postgres_databases.is_empty() {
         folders.push(m.dumps_dir(state));
@@ -946,6 +949,7 @@ mod tests {
             post_backup_script: None,
             pre_restore_script: None,
             post_restore_script: None,
+            drill_script: None,
             exclude: vec![],
         }
     }

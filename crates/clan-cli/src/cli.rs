@@ -91,6 +91,8 @@ pub enum BackupsCommand {
     Prune(commands::backups::prune::Opts),
     /// Remove one backup
     Forget(commands::backups::forget::Opts),
+    /// Prove the newest backups restore: restore each state into a scratch directory and check it
+    Drill(commands::backups::drill::Opts),
 }
 
 #[derive(Debug, Subcommand)]

@@ -22,6 +22,10 @@ pub struct State {
     pub post_backup_script: Option<String>,
     pub pre_restore_script: Option<String>,
     pub post_restore_script: Option<String>,
+    /// Run by `clan backups drill` on the restored copy (`$DRILL_DIR`); its exit
+    /// code decides whether the copy is usable.
+    #[serde(default)]
+    pub drill_script: Option<String>,
     pub exclude: Vec<String>,
 }
 
@@ -265,6 +269,7 @@ pub fn clan_core_options() -> Group {
         ("postBackupScript", script()),
         ("preRestoreScript", script()),
         ("postRestoreScript", script()),
+        ("drillScript", script()),
         (
             "exclude",
             opt(list_of(matching(".*[^ ].*")))

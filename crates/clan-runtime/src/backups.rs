@@ -1,6 +1,7 @@
 //! `clan backups` operations wherever the machine is: here, or through its runtime
 //! over SSH. Both give the same results and the same events.
 
+use clan_backup::drill::DrillResult;
 use clan_backup::engine::Keep;
 use clan_backup::ops::{self, PerProvider, RestoreReport};
 use clan_backup::{BackupError, BackupInfo, Machine, Reason, Reporter, RestoreOptions};
@@ -124,6 +125,24 @@ impl Backups {
                 let op = BackupOp::Check {
                     only: only.map(Into::into),
                     read_data,
+                };
+                self.per_provider(r, op, reporter)
+            }
+        }
+    }
+
+    pub fn drill(
+        &self,
+        only: Option<&str>,
+        state: Option<&str>,
+        reporter: &dyn Reporter,
+    ) -> clan_backup::Result<PerProvider<Vec<DrillResult>>> {
+        match &self.place {
+            Place::Here => clan_backup::drill::drill(&self.machine, only, state, reporter),
+            Place::Remote(r) => {
+                let op = BackupOp::Drill {
+                    only: only.map(Into::into),
+                    state: state.map(Into::into),
                 };
                 self.per_provider(r, op, reporter)
             }

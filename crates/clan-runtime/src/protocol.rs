@@ -47,6 +47,10 @@ pub enum BackupOp {
         provider: String,
         name: String,
     },
+    Drill {
+        only: Option<String>,
+        state: Option<String>,
+    },
 }
 
 /// One line of the runtime's stdout.

@@ -123,6 +123,9 @@ fn backups(m: &ops::Machine, op: BackupOp, reporter: &dyn Reporter) -> Result<Va
             json(to_wire(ops::prune(m, only.as_deref(), keep).map_err(e)?))
         }
         BackupOp::Forget { provider, name } => json(ops::forget(m, &provider, &name).map_err(e)?),
+        BackupOp::Drill { only, state } => json(to_wire(
+            clan_backup::drill::drill(m, only.as_deref(), state.as_deref(), reporter).map_err(e)?,
+        )),
     })
 }
 

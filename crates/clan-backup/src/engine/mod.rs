@@ -89,6 +89,9 @@ pub trait Engine {
     /// Paths below `paths` (absolute, as backed up) of snapshot `id` that were one
     /// file: groups of two or more.
     fn hard_links(&self, id: &str, paths: &[PathBuf]) -> EngineResult<Vec<Vec<PathBuf>>>;
+    /// What `path` (absolute, as backed up) of snapshot `id` holds, with each
+    /// file's blobs: what a drill checks a restored copy against.
+    fn manifest(&self, id: &str, path: &Path) -> EngineResult<crate::drill::Manifest>;
     fn check(&self, read_data: bool) -> EngineResult<()>;
     /// Forgets `host`'s snapshots beyond `keep` (never its newest) and prunes;
     /// returns the labels of the forgotten snapshots.

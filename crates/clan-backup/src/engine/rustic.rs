@@ -16,6 +16,8 @@ use super::{
 };
 
 mod contents;
+
+use crate::drill::{Content, Entry, Kind, Manifest, unhex};
 mod key;
 mod lock;
 mod serve;
@@ -449,6 +451,26 @@ impl Engine for Rustic {
         Ok(groups.into_values().filter(|g| g.len() > 1).collect())
     }
 
+    fn manifest(&self, id: &str, path: &Path) -> EngineResult<Manifest> {
+        let repo = self.open()?;
+        let _lock = self.lock(false)?;
+        let repo = repo.to_indexed().map_err(err)?;
+        let node = repo
+            .node_from_snapshot_path(&format!("{id}:{}", path.display()), |_| true)
+            .map_err(err)?;
+        let mut entries = vec![entry_of(&repo, PathBuf::new(), &node)?];
+        if node.is_dir() {
+            for item in repo.ls(&node, &LsOptions::default()).map_err(err)? {
+                let (rel, n) = item.map_err(err)?;
+                entries.push(entry_of(&repo, rel, &n)?);
+            }
+        }
+        Ok(Manifest {
+            entries,
+            mtime_precision_nanos: 1,
+        })
+    }
+
     fn check(&self, read_data: bool) -> EngineResult<()> {
         let mut opts = CheckOptions::default();
         opts.read_data = read_data;
@@ -550,4 +572,49 @@ fn delete_and_prune(
     let plan = repo.prune_plan(&prune).map_err(err)?;
     repo.prune(&prune, plan).map_err(err)?;
     Ok(())
+}
+
+/// A node as a manifest entry; a file's blobs with their lengths from the index.
+fn entry_of<S: rustic_core::IndexedFull>(
+    repo: &Repository<S>,
+    rel: PathBuf,
+    n: &rustic_core::repofile::Node,
+) -> EngineResult<Entry> {
+    use rustic_core::repofile::NodeType;
+    // restic stores Go's file modes: permissions, then setuid, setgid and sticky
+    // as bits 23, 22 and 20.
+    let from_go = |m: u32| {
+        (m & 0o777)
+            | if m & (1 << 23) != 0 { 0o4000 } else { 0 }
+            | if m & (1 << 22) != 0 { 0o2000 } else { 0 }
+            | if m & (1 << 20) != 0 { 0o1000 } else { 0 }
+    };
+    let kind = match &n.node_type {
+        NodeType::File => Kind::File,
+        NodeType::Dir => Kind::Dir,
+        NodeType::Symlink { .. } => Kind::Symlink(n.node_type.to_link().to_path_buf()),
+        _ => Kind::Other,
+    };
+    let mut e = Entry::new(rel, kind);
+    e.size = n.meta.size;
+    e.mode = n.meta.mode.map(from_go);
+    e.uid = n.meta.uid;
+    e.gid = n.meta.gid;
+    e.mtime = n
+        .meta
+        .mtime
+        .map(|t| (t.as_second(), t.subsec_nanosecond().max(0) as u32));
+    if !n.is_dir() && n.meta.links > 1 && n.meta.device_id != 0 {
+        e.link_group = Some(format!("inode {}:{}", n.meta.device_id, n.meta.inode));
+    }
+    if let Some(content) = &n.content {
+        let mut blobs = Vec::with_capacity(content.len());
+        for id in content {
+            let length = repo.get_index_entry(id).map_err(err)?.data_length();
+            let bytes = unhex(id.to_hex().as_str()).expect("an id is 32 bytes");
+            blobs.push((bytes, u64::from(length)));
+        }
+        e.content = Content::Blobs(blobs);
+    }
+    Ok(e)
 }

@@ -428,6 +428,36 @@ impl Provider for Borg {
         moved
     }
 
+    /// From `borg list` with each file's SHA-256 (borg reads the file's chunks from
+    /// the repository for it). Times are listed in microseconds, in UTC here.
+    fn manifest(&self, name: &str, path: &Path) -> Result<Option<crate::drill::Manifest>> {
+        let (d, destination, archive) = self.locate(name)?;
+        let rel = path.strip_prefix("/").unwrap_or(path);
+        let out = self.run(
+            &d,
+            self.borg(&destination)
+                .env("TZ", "UTC")
+                .args(["list", "--json-lines", "--format", "{size}{mtime}{sha256}"])
+                .arg(format!("{}::{archive}", destination.repo))
+                .arg(rel),
+            &crate::event::Silent,
+        )?;
+        let entries = borg_manifest(&out, rel).map_err(|m| BackupError::Provider {
+            provider: self.name.clone(),
+            message: format!("destination '{d}': {m}"),
+        })?;
+        if entries.is_empty() {
+            return Err(BackupError::NotInBackup {
+                name: name.to_string(),
+                path: path.to_path_buf(),
+            });
+        }
+        Ok(Some(crate::drill::Manifest {
+            entries,
+            mtime_precision_nanos: 1000,
+        }))
+    }
+
     /// From the archive's hard-link items (`h` mode, `source` naming the first
     /// path). borg shows undecodable bytes of names as `?`; such a group finds
     /// nothing, or files that the relink compares byte by byte first.
@@ -598,4 +628,93 @@ mod tests {
         assert_eq!(l.states, ["docs", "app"]);
         assert_eq!(l.reason.as_deref(), Some("explicit"));
     }
+}
+
+/// Manifest entries of `borg list --json-lines` output for the folder `rel`
+/// (relative to `/`). A hard link (`h`) gets the size and checksum of the file it
+/// names, which shares its link group.
+fn borg_manifest(out: &str, rel: &Path) -> std::result::Result<Vec<crate::drill::Entry>, String> {
+    use crate::drill::{Content, Entry, Kind, unhex};
+    let mut entries = Vec::new();
+    let mut sources = std::collections::HashSet::new();
+    for line in out.lines().filter(|l| !l.trim().is_empty()) {
+        let item: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| format!("borg list: {e}: {line}"))?;
+        let text = |k: &str| item[k].as_str().unwrap_or_default();
+        let Ok(path) = Path::new(text("path")).strip_prefix(rel) else {
+            continue;
+        };
+        let mode = text("mode");
+        let kind = match mode.chars().next() {
+            Some('-') | Some('h') => Kind::File,
+            Some('d') => Kind::Dir,
+            Some('l') => Kind::Symlink(PathBuf::from(text("linktarget"))),
+            _ => Kind::Other,
+        };
+        let mut e = Entry::new(path.to_path_buf(), kind);
+        e.mode = mode_bits(mode);
+        e.uid = item["uid"].as_u64().map(|u| u as u32);
+        e.gid = item["gid"].as_u64().map(|g| g as u32);
+        e.size = item["size"].as_u64().unwrap_or(0);
+        e.mtime = jiff::civil::DateTime::strptime("%Y-%m-%dT%H:%M:%S%.f", text("mtime"))
+            .ok()
+            .and_then(|t| t.to_zoned(jiff::tz::TimeZone::UTC).ok())
+            .map(|z| {
+                let t = z.timestamp();
+                (t.as_second(), t.subsec_nanosecond().max(0) as u32)
+            });
+        if let Some(sum) = unhex(text("sha256")) {
+            e.content = Content::Sha256(sum);
+        }
+        if mode.starts_with('h') && !text("source").is_empty() {
+            let source = text("source").to_string();
+            e.link_group = Some(source.clone());
+            sources.insert(source);
+        }
+        entries.push(e);
+    }
+    // The first path of each link group, and what its links take from it.
+    let mut firsts = std::collections::HashMap::new();
+    for e in &mut entries {
+        let full = rel.join(&e.path).display().to_string();
+        if sources.contains(&full) {
+            e.link_group = Some(full.clone());
+            firsts.insert(full, (e.size, e.content.clone()));
+        }
+    }
+    for e in &mut entries {
+        if let Some(g) = &e.link_group
+            && let Some((size, content)) = firsts.get(g)
+            && e.content == Content::Unknown
+        {
+            e.size = *size;
+            e.content = content.clone();
+        }
+    }
+    Ok(entries)
+}
+
+/// `-rwsr-x--T` as `0o4750` with the sticky bit.
+fn mode_bits(mode: &str) -> Option<u32> {
+    let c: Vec<char> = mode.chars().collect();
+    if c.len() != 10 {
+        return None;
+    }
+    let mut bits = 0;
+    for (i, ch) in c[1..].iter().enumerate() {
+        let bit = 1 << (8 - i);
+        let special = match i {
+            2 => 0o4000,
+            5 => 0o2000,
+            8 => 0o1000,
+            _ => 0,
+        };
+        match ch {
+            'r' | 'w' | 'x' => bits |= bit,
+            's' | 't' => bits |= bit | special,
+            'S' | 'T' => bits |= special,
+            _ => {}
+        }
+    }
+    Some(bits)
 }

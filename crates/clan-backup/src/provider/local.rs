@@ -268,6 +268,91 @@ impl Provider for Local {
         })
     }
 
+    /// The snapshot's own tree, with the checksums recorded at backup (so the drill
+    /// also finds bit rot in the snapshot); files of snapshots made before clan
+    /// recorded them are hashed now.
+    fn manifest(&self, name: &str, path: &Path) -> Result<Option<crate::drill::Manifest>> {
+        use crate::drill::{Content, Entry, Kind};
+        use std::os::unix::fs::MetadataExt;
+        self.mounted(|| {
+            if name.starts_with('.')
+                || name.contains('/')
+                || !self.read_all()?.iter().any(|m| m.name == name)
+            {
+                return Err(BackupError::NoSuchBackup {
+                    provider: self.name.clone(),
+                    name: name.to_string(),
+                    machine: self.owner.clone(),
+                });
+            }
+            let tree_dir = self.config.directory.join(name).join("tree");
+            let src = tree::under(&tree_dir, path);
+            if !src.is_dir() {
+                return Err(BackupError::NotInBackup {
+                    name: name.to_string(),
+                    path: path.to_path_buf(),
+                });
+            }
+            let sums: std::collections::HashMap<PathBuf, [u8; 32]> =
+                read_sums(&tree_dir.with_file_name(SUMS))
+                    .unwrap_or_default()
+                    .into_iter()
+                    .collect();
+            let reading = |p: &Path| io(format!("reading {}", p.display()));
+            let mut entries = Vec::new();
+            let mut inodes: std::collections::HashMap<u64, usize> = Default::default();
+            let mut stack = vec![PathBuf::new()];
+            while let Some(rel) = stack.pop() {
+                let at = src.join(&rel);
+                let meta = fs::symlink_metadata(&at).map_err(reading(&at))?;
+                let kind = if meta.is_dir() {
+                    for e in fs::read_dir(&at).map_err(reading(&at))? {
+                        stack.push(rel.join(e.map_err(reading(&at))?.file_name()));
+                    }
+                    Kind::Dir
+                } else if meta.file_type().is_symlink() {
+                    Kind::Symlink(fs::read_link(&at).map_err(reading(&at))?)
+                } else if meta.is_file() {
+                    Kind::File
+                } else {
+                    Kind::Other
+                };
+                let mut e = Entry::new(rel.clone(), kind);
+                e.mode = Some(meta.mode() & 0o7777);
+                e.uid = Some(meta.uid());
+                e.gid = Some(meta.gid());
+                e.mtime = Some((meta.mtime(), meta.mtime_nsec() as u32));
+                if e.kind == Kind::File {
+                    e.size = meta.len();
+                    let in_tree = at.strip_prefix(&tree_dir).unwrap_or(&at).to_path_buf();
+                    let sum = match sums.get(&in_tree) {
+                        Some(s) => *s,
+                        None => tree::hash_file(&at).map_err(reading(&at))?,
+                    };
+                    e.content = Content::Sha256(sum);
+                    e.link_group = Some(format!("inode {}", meta.ino()));
+                    *inodes.entry(meta.ino()).or_default() += 1;
+                }
+                entries.push(e);
+            }
+            // Snapshots share unchanged files with older ones: only files that are
+            // one within this tree were hard links at backup.
+            for e in &mut entries {
+                if let Some(g) = &e.link_group
+                    && g.strip_prefix("inode ")
+                        .and_then(|i| i.parse::<u64>().ok())
+                        .is_some_and(|i| inodes.get(&i) < Some(&2))
+                {
+                    e.link_group = None;
+                }
+            }
+            Ok(Some(crate::drill::Manifest {
+                entries,
+                mtime_precision_nanos: 1,
+            }))
+        })
+    }
+
     /// Files of the snapshot that share an inode across `folders` (the backup copied
     /// all folders with one link map).
     fn link_groups(&self, name: &str, folders: &[PathBuf]) -> Result<Vec<Vec<PathBuf>>> {

@@ -141,6 +141,11 @@ pub trait Provider {
     ) -> Result<()> {
         Ok(())
     }
+    /// What backup `name` holds below `path` (for drills); `None` when the
+    /// provider cannot say (command providers).
+    fn manifest(&self, _name: &str, _path: &Path) -> Result<Option<crate::drill::Manifest>> {
+        Ok(None)
+    }
     /// Verifies the repository; a short report.
     fn check(&self, read_data: bool) -> Result<String>;
     /// Removes backups beyond `keep` (never the newest); returns their names.

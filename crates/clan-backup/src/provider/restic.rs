@@ -257,6 +257,20 @@ impl Provider for Restic {
         Ok(())
     }
 
+    fn manifest(&self, name: &str, path: &Path) -> Result<Option<crate::drill::Manifest>> {
+        let snap = self.find(name)?;
+        if !snap.paths.iter().any(|p| Path::new(p) == path) {
+            return Err(BackupError::NotInBackup {
+                name: name.to_string(),
+                path: path.to_path_buf(),
+            });
+        }
+        self.engine
+            .manifest(&snap.id, path)
+            .map(Some)
+            .map_err(|e| self.fail(e))
+    }
+
     fn link_groups(&self, name: &str, folders: &[PathBuf]) -> Result<Vec<Vec<PathBuf>>> {
         let snap = self.find(name)?;
         let held: Vec<PathBuf> = folders

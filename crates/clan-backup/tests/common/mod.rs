@@ -22,6 +22,7 @@ pub fn state(folders: &[&Path]) -> State {
         post_backup_script: None,
         pre_restore_script: None,
         post_restore_script: None,
+        drill_script: None,
         exclude: vec![],
     }
 }

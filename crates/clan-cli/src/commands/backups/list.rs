@@ -57,7 +57,7 @@ pub fn run(g: &Global, o: Opts) -> Result {
     super::finish(&o.on.machine, &results)
 }
 
-fn human_size(bytes: u64) -> String {
+pub fn human_size(bytes: u64) -> String {
     let units = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = bytes as f64;
     let mut i = 0;

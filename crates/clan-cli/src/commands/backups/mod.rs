@@ -4,6 +4,7 @@
 
 pub mod check;
 pub mod create;
+pub mod drill;
 pub mod forget;
 pub mod list;
 pub mod prune;

@@ -1,0 +1,324 @@
+//! `clan backups drill`: proves that the newest backup of each state restores. For
+//! each provider and state, the newest backup holding the state is restored into a
+//! scratch directory (never over the live data), checked against what the backup
+//! says it holds (`manifest.rs`), and handed to the state's `drillScript`; the
+//! result is recorded in `health.json` (`health.rs`).
+//!
+//! On disk, at every step: the live folders are only read by nothing here (the
+//! restore reads the repository); the scratch directory is a fresh 0700 directory
+//! of root's, `clan-drill-<machine>-<random>`, on the candidate filesystem with
+//! the most free space (beside the staging directory, /var/tmp, /tmp). It is
+//! removed when the drill ends, whatever the outcome; one left by a killed drill
+//! is removed by the next drill of the machine, which holds the drill lock
+//! (`drill.lock` in the staging directory) while it works.
+
+mod health;
+mod manifest;
+
+use std::fs::File;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+pub use health::{Health, path as health_path, read as read_health};
+pub use manifest::{Content, Entry, Kind, Manifest, Verified, hex, unhex, verify};
+
+use crate::error::{BackupError, Result, io};
+use crate::event::{Event, Reporter};
+use crate::ops::{Machine, PerProvider, folders_of, now_utc, select_states};
+use crate::provider::{self, Provider};
+use crate::{hooks, interrupt, tree};
+
+/// One drill: a state of one provider's newest backup that holds it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DrillResult {
+    /// When the drill started (UTC).
+    pub time: String,
+    pub provider: String,
+    pub state: String,
+    /// The backup restored; `None` when no backup holds the state.
+    pub backup: Option<String>,
+    pub ok: bool,
+    pub files: u64,
+    pub bytes: u64,
+    pub duration_ms: u64,
+    /// The first differences between the restored copy and the backup.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mismatches: Vec<String>,
+    /// Why the drill could not finish (restore failed, `drillScript` failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Where scratch directories may go: beside the staging directory (root's), then
+/// the system's temporary directories.
+fn candidates(m: &Machine) -> Vec<PathBuf> {
+    let beside = m
+        .staging_directory
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("/var/lib/clan"));
+    vec![beside, "/var/tmp".into(), "/tmp".into()]
+}
+
+/// `clan-drill-<machine>-<staging>-`: the staging directory's hash tells apart
+/// machines of the same name (two clans, or tests) that drill on one host.
+fn prefix(m: &Machine) -> String {
+    use sha2::Digest;
+    let staging = sha2::Sha256::digest(m.staging_directory.as_os_str().as_encoded_bytes());
+    format!("clan-drill-{}-{}-", m.name, &hex(&staging)[..8])
+}
+
+/// Removes scratch directories of this machine's drills that a killed drill left
+/// (only real directories of our own user, never what a link points to).
+fn remove_leftovers(m: &Machine, reporter: &dyn Reporter) {
+    let me = rustix::process::geteuid().as_raw();
+    for base in candidates(m) {
+        let Ok(read) = std::fs::read_dir(&base) else {
+            continue;
+        };
+        for e in read.flatten() {
+            let name = e.file_name();
+            if !name.to_string_lossy().starts_with(&prefix(m)) {
+                continue;
+            }
+            let path = e.path();
+            if std::fs::symlink_metadata(&path).is_ok_and(|meta| meta.is_dir() && meta.uid() == me)
+            {
+                reporter.report(Event::step(format!(
+                    "removing {} (left by an interrupted drill)",
+                    path.display()
+                )));
+                let _ = tree::remove_any(&path);
+            }
+        }
+    }
+}
+
+/// The candidate with the most free space, and that space in bytes.
+fn roomiest(m: &Machine) -> Result<(PathBuf, u64)> {
+    candidates(m)
+        .into_iter()
+        .filter_map(|p| {
+            std::fs::create_dir_all(&p).ok()?;
+            let s = rustix::fs::statvfs(&p).ok()?;
+            Some((p, s.f_bavail.saturating_mul(s.f_frsize)))
+        })
+        .max_by_key(|(_, free)| *free)
+        .ok_or_else(|| {
+            BackupError::Config("no place for a drill's scratch directory (/var/tmp, /tmp)".into())
+        })
+}
+
+/// The scratch directory: removed on drop, whatever happened.
+struct ScratchDir(PathBuf);
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = tree::remove_any(&self.0);
+    }
+}
+
+fn drill_lock(m: &Machine) -> Result<File> {
+    let dir = &m.staging_directory;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o711)
+        .create(dir)
+        .map_err(io(format!("creating {}", dir.display())))?;
+    let path = dir.join("drill.lock");
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(&path)
+        .map_err(io(format!("opening {}", path.display())))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(BackupError::Busy(path)),
+        Err(std::fs::TryLockError::Error(e)) => Err(io(format!("locking {}", path.display()))(e)),
+    }
+}
+
+/// `clan backups drill`: each provider (or `only`), each state (or `state`).
+pub fn drill(
+    m: &Machine,
+    only: Option<&str>,
+    state: Option<&str>,
+    reporter: &dyn Reporter,
+) -> Result<PerProvider<Vec<DrillResult>>> {
+    let providers = m.providers(only)?;
+    let states = select_states(m, state)?;
+    let _lock = drill_lock(m)?;
+    interrupt::watch();
+    remove_leftovers(m, reporter);
+    let mut out = Vec::new();
+    for (name, config) in providers {
+        let p = provider::open(&name, &config, &m.name, &m.staging_directory);
+        let results = p.list().map(|listed| {
+            states
+                .iter()
+                .map(|(state, s)| {
+                    let newest = listed.iter().rev().find(|b| b.states.contains(state));
+                    let started = Instant::now();
+                    let mut r = DrillResult {
+                        time: now_utc(),
+                        provider: name.clone(),
+                        state: (*state).clone(),
+                        backup: newest.map(|b| b.name.clone()),
+                        ok: false,
+                        files: 0,
+                        bytes: 0,
+                        duration_ms: 0,
+                        mismatches: Vec::new(),
+                        error: None,
+                    };
+                    match newest {
+                        None => r.error = Some(format!("no backup holds state '{state}'")),
+                        Some(b) => {
+                            let missing: Vec<&str> = b.missing.iter().map(String::as_str).collect();
+                            if let Err(e) = drill_state(
+                                m,
+                                p.as_ref(),
+                                &b.name,
+                                state,
+                                s,
+                                &missing,
+                                &mut r,
+                                reporter,
+                            ) {
+                                r.error = Some(e.to_string());
+                            }
+                        }
+                    }
+                    r.ok = r.error.is_none() && r.mismatches.is_empty();
+                    r.duration_ms = started.elapsed().as_millis() as u64;
+                    r
+                })
+                .collect::<Vec<_>>()
+        });
+        if let Ok(results) = &results {
+            health::record(&health::path(&m.staging_directory), results)?;
+        }
+        out.push((name, results));
+    }
+    Ok(out)
+}
+
+/// Restores `state` of backup `name` into a scratch directory, checks it and runs
+/// the state's `drillScript`; fills `r`.
+#[allow(clippy::too_many_arguments)]
+fn drill_state(
+    m: &Machine,
+    p: &dyn Provider,
+    name: &str,
+    state: &str,
+    s: &clan_core::machine::State,
+    missing: &[&str],
+    r: &mut DrillResult,
+    reporter: &dyn Reporter,
+) -> Result<()> {
+    let step = |what: String| {
+        reporter.report(Event::Step {
+            provider: Some(p.name().into()),
+            step: what,
+        })
+    };
+    step(format!("drill of state '{state}' from backup {name}"));
+    let mut manifests = Vec::new();
+    for folder in folders_of(m, state, s) {
+        let manifest = match p.manifest(name, &folder) {
+            // A folder that did not exist at backup: nothing to restore.
+            Err(BackupError::NotInBackup { .. })
+                if missing.contains(&folder.to_string_lossy().as_ref()) =>
+            {
+                continue;
+            }
+            Err(BackupError::NotInBackup { .. }) => {
+                r.mismatches
+                    .push(format!("{}: not in the backup", folder.display()));
+                continue;
+            }
+            other => other?,
+        };
+        match manifest {
+            None => {
+                return Err(BackupError::Config(format!(
+                    "provider '{}' cannot say what its backups hold; drills need restic, borg or local",
+                    p.name()
+                )));
+            }
+            Some(manifest) => manifests.push((folder, manifest)),
+        }
+    }
+    let needed: u64 = manifests
+        .iter()
+        .flat_map(|(_, m)| &m.entries)
+        .filter(|e| e.kind == Kind::File)
+        .map(|e| e.size)
+        .sum();
+    let (base, free) = roomiest(m)?;
+    // Some room for directories and filesystem overhead besides the contents.
+    let want = needed + needed / 50 + (16 << 20);
+    if free < want {
+        return Err(BackupError::Config(format!(
+            "not enough space for the drill: the backup of state '{state}' holds {} and {} has {} free; \
+             free some space or drill another state (--state)",
+            bytesize::ByteSize(needed),
+            base.display(),
+            bytesize::ByteSize(free)
+        )));
+    }
+    let scratch = ScratchDir(
+        tempfile::Builder::new()
+            .prefix(&prefix(m))
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .tempdir_in(&base)
+            .map_err(io(format!(
+                "creating a scratch directory in {}",
+                base.display()
+            )))?
+            .keep(),
+    );
+    for (folder, manifest) in &manifests {
+        interrupt::check()?;
+        let dest = tree::under(&scratch.0, folder);
+        let parent = dest.parent().expect("below the scratch directory");
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)
+            .map_err(io(format!("creating {}", parent.display())))?;
+        step(format!(
+            "restoring {} into {}",
+            folder.display(),
+            dest.display()
+        ));
+        p.restore_path(name, folder, &dest, reporter)?;
+        step(format!("checking {}", folder.display()));
+        let v = verify(&dest, manifest, folder);
+        r.files += v.files;
+        r.bytes += v.bytes;
+        for mismatch in v.mismatches {
+            if r.mismatches.len() < manifest::MAX_MISMATCHES {
+                r.mismatches.push(mismatch);
+            }
+        }
+    }
+    if let Some(script) = &s.drill_script {
+        let what = format!("drillScript of state '{state}'");
+        let dir = scratch.0.to_string_lossy().into_owned();
+        hooks::run_script(
+            &what,
+            script,
+            &[("STATE", state), ("DRILL_DIR", &dir)],
+            reporter,
+        )?;
+    }
+    Ok(())
+}

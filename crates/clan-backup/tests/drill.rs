@@ -1,0 +1,274 @@
+//! `clan backups drill` with the real restic engine, borg and the local provider:
+//! the newest backup restores into a scratch directory and matches what the backup
+//! holds; damage in the repository, a failing drillScript, a file changed in the
+//! snapshot fail the drill and say where; the live data is never touched and no
+//! scratch data stays behind.
+
+mod common;
+use common::*;
+
+use std::path::{Path, PathBuf};
+
+use clan_backup::drill::{self, DrillResult};
+use clan_backup::event::Silent;
+use clan_backup::{Machine, Reason, ops};
+use serde_json::{Value, json};
+
+fn restic(root: &Path) -> Value {
+    json!({"type": "restic", "repository": root.join("repo").display().to_string(), "passwordFile": secret(root)})
+}
+
+fn borg(root: &Path) -> Value {
+    json!({"type": "borg", "passphraseFile": secret(root), "destinations": {"disk": {"repo": root.join("borg-repo").display().to_string()}}})
+}
+
+fn local(root: &Path) -> Value {
+    json!({"type": "local", "directory": root.join("snapshots").display().to_string()})
+}
+
+/// A machine with the tricky tree in state `app` (two folders), backed up once.
+fn backed_up(root: &Path, provider: &str, config: Value) -> (Machine, PathBuf) {
+    let data = root.join("srv/app data");
+    nasty_tree(&data);
+    let other = root.join("srv/uploads");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("photo.jpg"), random_bytes(3 << 20, 7)).unwrap();
+    let m = machine(
+        root,
+        vec![("app", state(&[&data, &other]))],
+        vec![(provider, config)],
+    );
+    ops::create(&m, None, Reason::Explicit, &Silent)
+        .unwrap()
+        .pop()
+        .unwrap()
+        .1
+        .unwrap();
+    (m, data)
+}
+
+fn drill_one(m: &Machine) -> DrillResult {
+    let mut results = drill::drill(m, None, None, &Silent).unwrap();
+    let (_, r) = results.pop().unwrap();
+    let mut r = r.unwrap();
+    assert_eq!(r.len(), 1);
+    r.pop().unwrap()
+}
+
+/// Scratch directories of drills anywhere a drill puts them.
+fn scratch_left(m: &Machine) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for base in [
+        m.staging_directory.parent().unwrap(),
+        Path::new("/var/tmp"),
+        Path::new("/tmp"),
+    ] {
+        for e in std::fs::read_dir(base).unwrap().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with("clan-drill-m-") && e.path().starts_with(base) {
+                // Other tests' drills run at the same time: only this machine's.
+                let staging = m.staging_directory.display().to_string();
+                if is_ours(&name, &staging) {
+                    out.push(e.path());
+                }
+            }
+        }
+    }
+    out
+}
+
+fn is_ours(name: &str, staging: &str) -> bool {
+    use sha2::Digest;
+    let h = sha2::Sha256::digest(staging.as_bytes());
+    let hex: String = h.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    name.starts_with(&format!("clan-drill-m-{hex}-"))
+}
+
+fn passes(provider: &str, config: fn(&Path) -> Value) {
+    let tmp = tempfile::tempdir().unwrap();
+    let (m, data) = backed_up(tmp.path(), provider, config(tmp.path()));
+    let before = picture(&data);
+    let r = drill_one(&m);
+    assert!(r.ok, "{r:#?}");
+    assert_eq!(r.state, "app");
+    assert!(
+        r.backup
+            .as_deref()
+            .unwrap()
+            .contains(&format!("m-{provider}-")),
+        "{r:?}"
+    );
+    // The tree's files plus the upload (hard links count once per path).
+    assert!(r.files >= 10, "{r:?}");
+    assert!(r.bytes >= (64 << 20) + (3 << 20), "{r:?}");
+    assert_eq!(picture(&data), before, "the live data is untouched");
+    assert_eq!(scratch_left(&m), Vec::<PathBuf>::new());
+    let health = drill::read_health(&drill::health_path(&m.staging_directory)).unwrap();
+    assert_eq!(health.drills, [r]);
+}
+
+#[test]
+fn a_drill_passes_on_the_tricky_tree_with_the_restic_engine() {
+    passes("restic", restic);
+}
+
+#[test]
+fn a_drill_passes_on_the_tricky_tree_with_borg() {
+    passes("borg", borg);
+}
+
+#[test]
+fn a_drill_passes_on_the_tricky_tree_with_local_snapshots() {
+    passes("local", local);
+}
+
+/// Flips bytes in the middle of the biggest file below `dir`; returns it.
+fn flip_biggest(dir: &Path) -> PathBuf {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let meta = std::fs::symlink_metadata(e.path()).unwrap();
+            if meta.is_dir() {
+                stack.push(e.path());
+            } else if meta.is_file() {
+                files.push((meta.len(), e.path()));
+            }
+        }
+    }
+    files.sort();
+    let (len, path) = files.pop().unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    let mid = (len / 2) as usize;
+    for b in &mut bytes[mid..mid + 16] {
+        *b ^= 0xff;
+    }
+    let mode = std::fs::metadata(&path).unwrap().permissions();
+    let mut writable = mode.clone();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut writable, 0o600);
+    std::fs::set_permissions(&path, writable).unwrap();
+    std::fs::write(&path, bytes).unwrap();
+    std::fs::set_permissions(&path, mode).unwrap();
+    path
+}
+
+fn fails_on_damage(
+    provider: &str,
+    config: fn(&Path) -> Value,
+    stored: &str,
+) -> (DrillResult, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let (m, data) = backed_up(tmp.path(), provider, config(tmp.path()));
+    let before = picture(&data);
+    let damaged = flip_biggest(&tmp.path().join(stored));
+    let r = drill_one(&m);
+    assert!(!r.ok, "{r:#?}");
+    assert_eq!(picture(&data), before, "the live data is untouched");
+    assert_eq!(scratch_left(&m), Vec::<PathBuf>::new());
+    let health = drill::read_health(&drill::health_path(&m.staging_directory)).unwrap();
+    assert_eq!(health.drills, std::slice::from_ref(&r));
+    (r, damaged)
+}
+
+#[test]
+fn a_damaged_restic_pack_fails_the_drill_and_is_named() {
+    let (r, damaged) = fails_on_damage("restic", restic, "repo/data");
+    let pack = damaged.file_name().unwrap().to_string_lossy().into_owned();
+    let said = format!("{:?} {:?}", r.error, r.mismatches);
+    assert!(
+        said.contains(&pack[..8]),
+        "the damaged pack {pack} is named: {said}"
+    );
+}
+
+#[test]
+fn a_damaged_borg_segment_fails_the_drill_and_is_named() {
+    let (r, damaged) = fails_on_damage("borg", borg, "borg-repo/data");
+    let segment = damaged.file_name().unwrap().to_string_lossy().into_owned();
+    let said = format!("{:?} {:?}", r.error, r.mismatches);
+    assert!(
+        said.contains(&format!("segment {segment}")) || said.contains(&format!("/{segment}")),
+        "the damaged segment {segment} is named: {said}"
+    );
+}
+
+#[test]
+fn a_changed_file_in_a_local_snapshot_fails_the_drill_and_is_named() {
+    let (r, _) = fails_on_damage("local", local, "snapshots");
+    // The biggest file is the sparse image of the tree.
+    assert!(r.error.is_none(), "{r:?}");
+    assert!(
+        r.mismatches
+            .iter()
+            .any(|m| m
+                .ends_with("/srv/app data/sparse.img: content differs from the backup (SHA-256)")),
+        "{r:#?}"
+    );
+}
+
+#[test]
+fn a_failing_drill_script_fails_the_drill_and_a_passing_one_sees_the_copy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut m, data) = backed_up(tmp.path(), "restic", restic(tmp.path()));
+    let deep = format!("$DRILL_DIR{}/a/b/c/deep.txt", data.display());
+    m.states.get_mut("app").unwrap().drill_script = Some(format!(
+        "test \"$(cat \"{deep}\")\" = deep && echo \"checked $STATE\""
+    ));
+    let r = drill_one(&m);
+    assert!(r.ok, "{r:#?}");
+
+    m.states.get_mut("app").unwrap().drill_script =
+        Some("echo 'integrity check: database disk image is malformed' >&2; exit 3".into());
+    let r = drill_one(&m);
+    assert!(!r.ok);
+    let e = r.error.unwrap();
+    assert!(e.contains("drillScript of state 'app'"), "{e}");
+    assert!(e.contains("malformed"), "{e}");
+    assert_eq!(scratch_left(&m), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn a_scratch_directory_left_by_a_killed_drill_goes_with_the_next_drill() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (m, _) = backed_up(tmp.path(), "local", local(tmp.path()));
+    drill_one(&m);
+    // What a SIGKILL leaves: a scratch directory with restored data in it.
+    let staging = m.staging_directory.display().to_string();
+    use sha2::Digest;
+    let h: String = sha2::Sha256::digest(staging.as_bytes())
+        .iter()
+        .take(4)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let left = tmp.path().join(format!("clan-drill-m-{h}-killed"));
+    std::fs::create_dir_all(left.join("srv/app data/a")).unwrap();
+    std::fs::write(left.join("srv/app data/a/x"), "restored").unwrap();
+    // Another machine's scratch, and a link an attacker planted, stay.
+    let other = tmp.path().join("clan-drill-m-00000000-other");
+    std::fs::create_dir_all(&other).unwrap();
+    let victim = tmp.path().join("victim");
+    std::fs::create_dir_all(&victim).unwrap();
+    std::fs::write(victim.join("keep"), "keep").unwrap();
+    std::os::unix::fs::symlink(&victim, tmp.path().join(format!("clan-drill-m-{h}-link"))).unwrap();
+    assert_eq!(scratch_left(&m).len(), 2);
+    assert!(drill_one(&m).ok);
+    assert!(!left.exists());
+    assert!(other.exists());
+    assert_eq!(
+        std::fs::read_to_string(victim.join("keep")).unwrap(),
+        "keep"
+    );
+}
+
+#[test]
+fn a_state_without_a_backup_fails_its_drill() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut m, _) = backed_up(tmp.path(), "local", local(tmp.path()));
+    let later = tmp.path().join("srv/later");
+    std::fs::create_dir_all(&later).unwrap();
+    m.states.insert("later".into(), state(&[&later]));
+    let mut results = drill::drill(&m, None, Some("later"), &Silent).unwrap();
+    let r = results.pop().unwrap().1.unwrap().pop().unwrap();
+    assert!(!r.ok);
+    assert_eq!(r.error.as_deref(), Some("no backup holds state 'later'"));
+}
