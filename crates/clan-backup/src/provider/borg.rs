@@ -599,37 +599,6 @@ fn not_initialised(message: &str) -> bool {
     message.contains("does not exist") || message.contains("is not a valid repository")
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn known_hosts_names_hosts_as_ssh_does() {
-        assert_eq!(
-            super::ssh_host("ssh://borg@nas/srv/b").as_deref(),
-            Some("nas")
-        );
-        assert_eq!(
-            super::ssh_host("ssh://borg@10.0.0.2:2222/srv/b").as_deref(),
-            Some("[10.0.0.2]:2222")
-        );
-        assert_eq!(super::ssh_host("/local/path"), None);
-    }
-
-    #[test]
-    fn list_lines_are_parsed() {
-        let l = super::parse_list_line(
-            "nas",
-            "m-borg-x\tSun, 2026-11-22 03:40:39\tclan states=docs,app reason=explicit",
-        )
-        .unwrap();
-        assert_eq!(l.machine, None);
-        let l = l.listed;
-        assert_eq!(l.name, "nas::m-borg-x");
-        assert_eq!(l.time, "2026-11-22T03:40:39Z");
-        assert_eq!(l.states, ["docs", "app"]);
-        assert_eq!(l.reason.as_deref(), Some("explicit"));
-    }
-}
-
 /// Manifest entries of `borg list --json-lines` output for the folder `rel`
 /// (relative to `/`). A hard link (`h`) gets the size and checksum of the file it
 /// names, which shares its link group.
@@ -717,4 +686,44 @@ fn mode_bits(mode: &str) -> Option<u32> {
         }
     }
     Some(bits)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn known_hosts_names_hosts_as_ssh_does() {
+        assert_eq!(
+            super::ssh_host("ssh://borg@nas/srv/b").as_deref(),
+            Some("nas")
+        );
+        assert_eq!(
+            super::ssh_host("ssh://borg@10.0.0.2:2222/srv/b").as_deref(),
+            Some("[10.0.0.2]:2222")
+        );
+        assert_eq!(super::ssh_host("/local/path"), None);
+    }
+
+    #[test]
+    fn list_lines_are_parsed() {
+        let l = super::parse_list_line(
+            "nas",
+            "m-borg-x\tSun, 2026-11-22 03:40:39\tclan states=docs,app reason=explicit",
+        )
+        .unwrap();
+        assert_eq!(l.machine, None);
+        let l = l.listed;
+        assert_eq!(l.name, "nas::m-borg-x");
+        assert_eq!(l.time, "2026-11-22T03:40:39Z");
+        assert_eq!(l.states, ["docs", "app"]);
+        assert_eq!(l.reason.as_deref(), Some("explicit"));
+    }
+
+    #[test]
+    fn borg_modes_become_bits() {
+        assert_eq!(super::mode_bits("-rw-r--r--"), Some(0o644));
+        assert_eq!(super::mode_bits("drwxr-x--T"), Some(0o1750));
+        assert_eq!(super::mode_bits("-rwsr-S---"), Some(0o6740));
+        assert_eq!(super::mode_bits("----------"), Some(0));
+        assert_eq!(super::mode_bits("short"), None);
+    }
 }
