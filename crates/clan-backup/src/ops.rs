@@ -172,14 +172,39 @@ pub fn create(
     layout::check(m)?;
     let _lock = m.lock()?;
     recover_folders(m, reporter)?;
-    Ok(providers
+    let results: PerProvider<BackupInfo> = providers
         .into_iter()
         .map(|(name, config)| {
             let p = provider::open(&name, &config, &m.name, &m.staging_directory);
             let r = create_with(m, p.as_ref(), reason, reporter);
             (name, r)
         })
-        .collect())
+        .collect();
+    let records: Vec<_> = results
+        .iter()
+        .flat_map(|(name, r)| {
+            m.states
+                .keys()
+                .map(move |state| crate::drill::BackupRecord {
+                    provider: name.clone(),
+                    time: now_utc(),
+                    ok: r.is_ok(),
+                    backup: r.as_ref().ok().map(|b| b.backup.name.clone()),
+                    state: state.clone(),
+                    size: r.as_ref().ok().and_then(|b| b.backup.size),
+                    error: r.as_ref().err().map(ToString::to_string),
+                })
+        })
+        .collect();
+    let health = crate::drill::health_path(&m.staging_directory);
+    if let Err(e) = crate::drill::record_backups(&health, &records) {
+        reporter.report(Event::Warning {
+            message: format!(
+                "the backups are made, but not recorded for `clan backups status`: {e}"
+            ),
+        });
+    }
+    Ok(results)
 }
 
 /// Backup with one provider; the caller holds the lock.

@@ -93,6 +93,8 @@ pub enum BackupsCommand {
     Forget(commands::backups::forget::Opts),
     /// Prove the newest backups restore: restore each state into a scratch directory and check it
     Drill(commands::backups::drill::Opts),
+    /// Per machine, provider and state: last backup, last failure, last drill, and a verdict
+    Status(commands::backups::status::Opts),
 }
 
 #[derive(Debug, Subcommand)]

@@ -75,6 +75,10 @@ pub struct Backups {
     pub providers: BTreeMap<String, crate::providers::ProviderConfig>,
     /// Where database dumps are staged (and go into every snapshot), and the lock lives.
     pub staging_directory: String,
+    /// Run by the backup and drill timers when one fails, with CLAN_MACHINE,
+    /// CLAN_PROVIDER, CLAN_STATE (when one state failed) and CLAN_MESSAGE set.
+    #[serde(default)]
+    pub on_failure: Option<String>,
 }
 
 /// How clan reaches the machine's PostgreSQL server for dumps and restores.
@@ -394,6 +398,17 @@ pub fn clan_core_options() -> Group {
                     opt(matching("/.*"))
                         .default("/var/lib/clan/backup")
                         .desc("Database dumps are staged here; it goes into every snapshot")
+                        .node(),
+                ),
+                (
+                    "onFailure",
+                    opt(null_or(lines()))
+                        .default(Value::Null)
+                        .desc(
+                            "A command the backup and drill timers run when one fails \
+                             (CLAN_MACHINE, CLAN_PROVIDER, CLAN_STATE, CLAN_MESSAGE in its \
+                             environment), e.g. to send a mail",
+                        )
                         .node(),
                 ),
             ]),

@@ -56,6 +56,10 @@ pub struct ResticConfig {
     pub keep: Keep,
     #[serde(default)]
     pub start_at: Option<String>,
+    /// When a timer drills this provider's newest backups (a systemd calendar
+    /// expression, or "never"); default: weekly when `startAt` is set.
+    #[serde(default)]
+    pub drill_at: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -93,6 +97,10 @@ pub struct BorgConfig {
     pub keep: Keep,
     #[serde(default)]
     pub start_at: Option<String>,
+    /// When a timer drills this provider's newest backups (a systemd calendar
+    /// expression, or "never"); default: weekly when `startAt` is set.
+    #[serde(default)]
+    pub drill_at: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -105,6 +113,10 @@ pub struct LocalConfig {
     pub mount_command: Option<String>,
     #[serde(default)]
     pub unmount_command: Option<String>,
+    /// When a timer drills the newest snapshots (a systemd calendar expression, or
+    /// "never"); default: never (local backups have no timer of their own).
+    #[serde(default)]
+    pub drill_at: Option<String>,
     /// How many snapshots to keep; older ones are removed after each backup.
     #[serde(default = "default_snapshots")]
     pub snapshots: u32,
@@ -140,6 +152,22 @@ impl ProviderConfig {
             Self::Restic(c) => c.start_at.as_deref(),
             Self::Borg(c) => c.start_at.as_deref(),
             Self::Local(_) | Self::Command(_) => None,
+        }
+    }
+
+    /// When a timer drills this provider's backups: `drillAt`, by default weekly
+    /// for providers backed up by a timer; `None` for "never".
+    pub fn drill_at(&self) -> Option<&str> {
+        let (set, timed) = match self {
+            Self::Restic(c) => (c.drill_at.as_deref(), c.start_at.is_some()),
+            Self::Borg(c) => (c.drill_at.as_deref(), c.start_at.is_some()),
+            Self::Local(c) => (c.drill_at.as_deref(), false),
+            Self::Command(_) => return None,
+        };
+        match set {
+            Some("never") => None,
+            Some(at) => Some(at),
+            None => timed.then_some("weekly"),
         }
     }
 

@@ -67,6 +67,9 @@ fn check_providers(machine: &str, core: &Value, merged: &crate::merge::Merged) -
         if let Some(at_time) = config.start_at() {
             crate::calendar::check(at_time).map_err(|e| invalid(format!("startAt: {e}")))?;
         }
+        if let Some(at_time) = config.drill_at() {
+            crate::calendar::check(at_time).map_err(|e| invalid(format!("drillAt: {e}")))?;
+        }
     }
     Ok(())
 }

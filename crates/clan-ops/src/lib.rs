@@ -8,6 +8,7 @@ pub mod backups;
 pub mod config;
 pub mod error;
 pub mod fleet;
+pub mod health;
 pub mod init;
 pub mod inventory;
 pub mod machines;

@@ -21,6 +21,7 @@ use crate::serve::SECRETS_DIR;
 pub const CONFIG_FILE: &str = "/etc/clan/machine.json";
 const UNIT_DIR: &str = "/etc/systemd/system";
 const UNIT_PREFIX: &str = "clan-backup-";
+const DRILL_PREFIX: &str = "clan-drill-";
 const AGENT_UNIT: &str = "clan-agent.service";
 
 type Result<T> = std::result::Result<T, String>;
@@ -321,38 +322,63 @@ fn systemd_running() -> bool {
     Path::new("/run/systemd/system").is_dir()
 }
 
-/// A timer per provider with `startAt`, running the backup then the prune; timers
-/// of providers that are gone are removed.
+/// A timer per provider with `startAt`, running the backup then the prune, and one
+/// per provider with a drill schedule (`drillAt`), running the drill at idle CPU
+/// and IO priority; timers of providers that are gone are removed.
 fn timers(providers: &BTreeMap<String, clan_backup::ProviderConfig>) -> Result<Vec<String>> {
     let mut changed = Vec::new();
     let mut wanted = Vec::new();
     for (name, p) in providers {
-        let Some(at) = p.start_at() else {
-            continue;
-        };
-        // Checked at resolution on the admin's machine; again here, where systemd is.
-        clan_core::calendar::check(at)
-            .map_err(|e| format!("clan.core.backups.providers.{name}.startAt: {e}"))?;
-        let unit = format!("{UNIT_PREFIX}{name}");
-        wanted.push(unit.clone());
-        let service = format!(
-            "[Unit]\nDescription=clan backup of this machine to provider {name}\n\
-             After=network-online.target\nWants=network-online.target\n\n\
-             [Service]\nType=oneshot\nExecStart={} __runtime --timer {name}\n",
-            crate::binary::LINK
-        );
-        let timer = format!(
-            "[Unit]\nDescription=clan backup to {name}: {at}\n\n\
-             [Timer]\nOnCalendar={at}\nPersistent=true\n\n[Install]\nWantedBy=timers.target\n"
-        );
-        for (file, text) in [
-            (format!("{unit}.service"), service),
-            (format!("{unit}.timer"), timer),
-        ] {
-            let path = Path::new(UNIT_DIR).join(&file);
-            if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
-                write_file(&path, text.as_bytes(), 0o644)?;
-                changed.push(path.display().to_string());
+        let mut units = Vec::new();
+        if let Some(at) = p.start_at() {
+            let service = format!(
+                "[Unit]\nDescription=clan backup of this machine to provider {name}\n\
+                 After=network-online.target\nWants=network-online.target\n\n\
+                 [Service]\nType=oneshot\nExecStart={} __runtime --timer {name}\n",
+                crate::binary::LINK
+            );
+            units.push((
+                format!("{UNIT_PREFIX}{name}"),
+                "startAt",
+                at,
+                "backup to",
+                service,
+            ));
+        }
+        if let Some(at) = p.drill_at() {
+            let service = format!(
+                "[Unit]\nDescription=clan restore drill of provider {name}\n\
+                 After=network-online.target\nWants=network-online.target\n\n\
+                 [Service]\nType=oneshot\nNice=19\nIOSchedulingClass=idle\n\
+                 ExecStart={} __runtime --drill {name}\n",
+                crate::binary::LINK
+            );
+            units.push((
+                format!("{DRILL_PREFIX}{name}"),
+                "drillAt",
+                at,
+                "restore drill of",
+                service,
+            ));
+        }
+        for (unit, option, at, what, service) in units {
+            // Checked at resolution on the admin's machine; again here, where systemd is.
+            clan_core::calendar::check(at)
+                .map_err(|e| format!("clan.core.backups.providers.{name}.{option}: {e}"))?;
+            wanted.push(unit.clone());
+            let timer = format!(
+                "[Unit]\nDescription=clan {what} {name}: {at}\n\n\
+                 [Timer]\nOnCalendar={at}\nPersistent=true\n\n[Install]\nWantedBy=timers.target\n"
+            );
+            for (file, text) in [
+                (format!("{unit}.service"), service),
+                (format!("{unit}.timer"), timer),
+            ] {
+                let path = Path::new(UNIT_DIR).join(&file);
+                if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+                    write_file(&path, text.as_bytes(), 0o644)?;
+                    changed.push(path.display().to_string());
+                }
             }
         }
     }
@@ -365,7 +391,9 @@ fn timers(providers: &BTreeMap<String, clan_backup::ProviderConfig>) -> Result<V
         else {
             continue;
         };
-        if unit.starts_with(UNIT_PREFIX) && !wanted.iter().any(|w| w == unit) {
+        if (unit.starts_with(UNIT_PREFIX) || unit.starts_with(DRILL_PREFIX))
+            && !wanted.iter().any(|w| w == unit)
+        {
             stale.push((unit.to_string(), entry.path()));
         }
     }

@@ -1,7 +1,7 @@
 //! `clan backups` operations wherever the machine is: here, or through its runtime
 //! over SSH. Both give the same results and the same events.
 
-use clan_backup::drill::DrillResult;
+use clan_backup::drill::{DrillResult, Health};
 use clan_backup::engine::Keep;
 use clan_backup::ops::{self, PerProvider, RestoreReport};
 use clan_backup::{BackupError, BackupInfo, Machine, Reason, Reporter, RestoreOptions};
@@ -146,6 +146,16 @@ impl Backups {
                 };
                 self.per_provider(r, op, reporter)
             }
+        }
+    }
+
+    /// What the machine's health.json says (backups and drills).
+    pub fn health(&self, reporter: &dyn Reporter) -> clan_backup::Result<Health> {
+        match &self.place {
+            Place::Here => clan_backup::drill::read_health(&clan_backup::drill::health_path(
+                &self.machine.staging_directory,
+            )),
+            Place::Remote(r) => self.call(r, BackupOp::Health, reporter),
         }
     }
 

@@ -51,6 +51,8 @@ pub enum BackupOp {
         only: Option<String>,
         state: Option<String>,
     },
+    /// The machine's health.json.
+    Health,
 }
 
 /// One line of the runtime's stdout.

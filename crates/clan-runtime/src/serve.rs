@@ -123,29 +123,171 @@ fn backups(m: &ops::Machine, op: BackupOp, reporter: &dyn Reporter) -> Result<Va
             json(to_wire(ops::prune(m, only.as_deref(), keep).map_err(e)?))
         }
         BackupOp::Forget { provider, name } => json(ops::forget(m, &provider, &name).map_err(e)?),
+        BackupOp::Health => json(
+            clan_backup::drill::read_health(&clan_backup::drill::health_path(&m.staging_directory))
+                .map_err(e)?,
+        ),
         BackupOp::Drill { only, state } => json(to_wire(
             clan_backup::drill::drill(m, only.as_deref(), state.as_deref(), reporter).map_err(e)?,
         )),
     })
 }
 
-/// What a backup timer runs: a backup to `provider`, then its prune, with the
-/// configuration `clan machines update` wrote. Progress goes to `reporter` (the
-/// CLI writes it to the journal).
-pub fn timer(provider: &str, reporter: &dyn clan_backup::Reporter) -> Result<(), String> {
+/// The machine as `clan machines update` wrote it.
+fn configured() -> Result<clan_core::ResolvedMachine, String> {
     let text = std::fs::read(apply::CONFIG_FILE)
         .map_err(|e| format!("reading {}: {e}", apply::CONFIG_FILE))?;
-    let resolved: clan_core::ResolvedMachine = serde_json::from_slice(&text)
-        .map_err(|e| format!("reading {}: {e}", apply::CONFIG_FILE))?;
-    let m = ops::Machine::from_resolved(&resolved);
+    serde_json::from_slice(&text).map_err(|e| format!("reading {}: {e}", apply::CONFIG_FILE))
+}
+
+/// A failure a timer met, for `clan.core.backups.onFailure`.
+pub struct Failure<'a> {
+    pub machine: &'a str,
+    pub provider: &'a str,
+    pub state: Option<&'a str>,
+    pub message: &'a str,
+}
+
+/// Runs the machine's `onFailure` command about `f`; its own failure is reported,
+/// not raised (the timer fails anyway).
+pub fn on_failure(command: Option<&str>, f: &Failure<'_>, reporter: &dyn clan_backup::Reporter) {
+    let Some(command) = command else { return };
+    let env = [
+        ("CLAN_MACHINE", f.machine),
+        ("CLAN_PROVIDER", f.provider),
+        ("CLAN_STATE", f.state.unwrap_or("")),
+        ("CLAN_MESSAGE", f.message),
+    ];
+    if let Err(e) = clan_backup::hooks::run_script("onFailure", command, &env, reporter) {
+        reporter.report(Event::Warning {
+            message: format!("onFailure failed too: {e}"),
+        });
+    }
+}
+
+/// What a backup timer runs: a backup to `provider`, then its prune, with the
+/// configuration `clan machines update` wrote. Progress goes to `reporter` (the
+/// CLI writes it to the journal). A failure runs `onFailure`.
+pub fn timer(provider: &str, reporter: &dyn clan_backup::Reporter) -> Result<(), String> {
+    run_timer(&configured()?, provider, reporter)
+}
+
+/// [`timer`] for the machine `resolved`.
+pub fn run_timer(
+    resolved: &clan_core::ResolvedMachine,
+    provider: &str,
+    reporter: &dyn clan_backup::Reporter,
+) -> Result<(), String> {
+    let m = ops::Machine::from_resolved(resolved);
+    let result = backup_and_prune(&m, provider, reporter);
+    if let Err(message) = &result {
+        let f = Failure {
+            machine: &m.name,
+            provider,
+            state: None,
+            message,
+        };
+        on_failure(
+            resolved.clan_core.backups.on_failure.as_deref(),
+            &f,
+            reporter,
+        );
+    }
+    result
+}
+
+fn backup_and_prune(
+    m: &ops::Machine,
+    provider: &str,
+    reporter: &dyn clan_backup::Reporter,
+) -> Result<(), String> {
     let e = |e: clan_backup::BackupError| e.to_string();
-    for (_, r) in ops::create(&m, Some(provider), clan_backup::Reason::Auto, reporter).map_err(e)? {
+    for (_, r) in ops::create(m, Some(provider), clan_backup::Reason::Auto, reporter).map_err(e)? {
         let made = r.map_err(e)?;
         reporter.report(Event::step(format!("backup {} done", made.backup.name)));
     }
-    for (_, r) in ops::prune(&m, Some(provider), None).map_err(e)? {
+    for (_, r) in ops::prune(m, Some(provider), None).map_err(e)? {
         let removed = r.map_err(e)?;
         reporter.report(Event::step(format!("pruned {} old backups", removed.len())));
     }
     Ok(())
+}
+
+/// What a drill timer runs: `clan backups drill` of `provider`; each failed state
+/// runs `onFailure`.
+pub fn drill_timer(provider: &str, reporter: &dyn clan_backup::Reporter) -> Result<(), String> {
+    run_drill_timer(&configured()?, provider, reporter)
+}
+
+/// [`drill_timer`] for the machine `resolved`.
+pub fn run_drill_timer(
+    resolved: &clan_core::ResolvedMachine,
+    provider: &str,
+    reporter: &dyn clan_backup::Reporter,
+) -> Result<(), String> {
+    let m = ops::Machine::from_resolved(resolved);
+    let on = resolved.clan_core.backups.on_failure.as_deref();
+    let results = match clan_backup::drill::drill(&m, Some(provider), None, reporter) {
+        Ok(r) => r,
+        Err(e) => {
+            let message = e.to_string();
+            let f = Failure {
+                machine: &m.name,
+                provider,
+                state: None,
+                message: &message,
+            };
+            on_failure(on, &f, reporter);
+            return Err(message);
+        }
+    };
+    let mut failed = Vec::new();
+    for (_, r) in results {
+        let drills = match r {
+            Ok(d) => d,
+            Err(e) => {
+                let message = e.to_string();
+                let f = Failure {
+                    machine: &m.name,
+                    provider,
+                    state: None,
+                    message: &message,
+                };
+                on_failure(on, &f, reporter);
+                failed.push(message);
+                continue;
+            }
+        };
+        for d in drills {
+            if d.ok {
+                reporter.report(Event::step(format!(
+                    "drill of state '{}' from {}: ok, {} files",
+                    d.state,
+                    d.backup.as_deref().unwrap_or("-"),
+                    d.files
+                )));
+                continue;
+            }
+            let mut message = d.error.clone().unwrap_or_default();
+            for mismatch in &d.mismatches {
+                if !message.is_empty() {
+                    message.push('\n');
+                }
+                message.push_str(mismatch);
+            }
+            let f = Failure {
+                machine: &m.name,
+                provider,
+                state: Some(&d.state),
+                message: &message,
+            };
+            on_failure(on, &f, reporter);
+            failed.push(format!("state '{}': {message}", d.state));
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("drills failed: {}", failed.join("; ")))
+    }
 }

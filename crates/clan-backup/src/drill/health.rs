@@ -1,6 +1,6 @@
 //! `health.json` beside the staging directory (`/var/lib/clan/health.json` by
-//! default): the newest drill of each provider and state, read by `clan backups
-//! status`. Updated under a lock, written to a temporary file and renamed, so a
+//! default): the newest drill of each provider and state, and the newest backup
+//! and newest failed backup of each provider, read by `clan backups status`. Updated under a lock, written to a temporary file and renamed, so a
 //! reader sees the old or the new file, never half of one. Root's and 0600: the
 //! mismatches name paths of the machine's data.
 
@@ -20,6 +20,28 @@ pub struct Health {
     /// The newest drill per provider and state.
     #[serde(default)]
     pub drills: Vec<DrillResult>,
+    /// The newest successful and the newest failed backup per provider and state.
+    #[serde(default)]
+    pub backups: Vec<BackupRecord>,
+}
+
+/// One backup as health.json remembers it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupRecord {
+    pub provider: String,
+    /// When it ended (UTC).
+    pub time: String,
+    pub ok: bool,
+    /// Its name, when it succeeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<String>,
+    pub state: String,
+    /// Bytes it added to the repository, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// Where the machine's health file is, given its staging directory.
@@ -44,8 +66,39 @@ pub fn read(path: &Path) -> Result<Health> {
     }
 }
 
-/// Records `results`, replacing the older drill of each provider and state.
+/// Records drill `results`, replacing the older drill of each provider and state.
 pub fn record(path: &Path, results: &[DrillResult]) -> Result<()> {
+    update(path, |health| {
+        for r in results {
+            health
+                .drills
+                .retain(|d| !(d.provider == r.provider && d.state == r.state));
+            health.drills.push(r.clone());
+        }
+        health
+            .drills
+            .sort_by(|a, b| (&a.provider, &a.state).cmp(&(&b.provider, &b.state)));
+    })
+}
+
+/// Records backups, replacing the older success or failure of each provider and
+/// state.
+pub fn record_backups(path: &Path, records: &[BackupRecord]) -> Result<()> {
+    update(path, |health| {
+        for r in records {
+            health
+                .backups
+                .retain(|b| !(b.provider == r.provider && b.state == r.state && b.ok == r.ok));
+            health.backups.push(r.clone());
+        }
+        health
+            .backups
+            .sort_by(|a, b| (&a.provider, &a.state, a.ok).cmp(&(&b.provider, &b.state, b.ok)));
+    })
+}
+
+/// Reads, changes and writes the file under its lock.
+fn update(path: &Path, change: impl FnOnce(&mut Health)) -> Result<()> {
     let dir = path.parent().expect("a file in a directory");
     std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
     let lock_path = path.with_extension("lock");
@@ -61,15 +114,7 @@ pub fn record(path: &Path, results: &[DrillResult]) -> Result<()> {
         .map_err(io(format!("locking {}", lock_path.display())))?;
     // A damaged file is replaced: the drills about to be recorded are the news.
     let mut health = read(path).unwrap_or_default();
-    for r in results {
-        health
-            .drills
-            .retain(|d| !(d.provider == r.provider && d.state == r.state));
-        health.drills.push(r.clone());
-    }
-    health
-        .drills
-        .sort_by(|a, b| (&a.provider, &a.state).cmp(&(&b.provider, &b.state)));
+    change(&mut health);
     let mut tmp = tempfile::Builder::new()
         .prefix(".health-")
         .tempfile_in(dir)

@@ -22,7 +22,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-pub use health::{Health, path as health_path, read as read_health};
+pub use health::{BackupRecord, Health, path as health_path, read as read_health, record_backups};
 pub use manifest::{Content, Entry, Kind, Manifest, Verified, hex, unhex, verify};
 
 use crate::error::{BackupError, Result, io};

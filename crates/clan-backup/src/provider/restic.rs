@@ -319,6 +319,7 @@ mod tests {
             password_file: "/p".into(),
             keep: Keep::default(),
             start_at: None,
+            drill_at: None,
         };
         assert_eq!(
             backend_location(&c("sftp://backup@nas:2222/srv/restic")),

@@ -39,6 +39,7 @@ pub fn run(cli: Cli) -> Result {
         Command::Backups(BackupsCommand::Restore(o)) => backups::restore::run(g, o),
         Command::Backups(BackupsCommand::Check(o)) => backups::check::run(g, o),
         Command::Backups(BackupsCommand::Drill(o)) => backups::drill::run(g, o),
+        Command::Backups(BackupsCommand::Status(o)) => backups::status::run(g, o),
         Command::Backups(BackupsCommand::Forget(o)) => backups::forget::run(g, o),
         Command::Backups(BackupsCommand::Prune(o)) => backups::prune::run(g, o),
         Command::Vars(VarsCommand::Keygen(o)) => vars::keygen::run(g, o),

@@ -1,6 +1,7 @@
-//! `clan __runtime [--timer PROVIDER]` (hidden): the machine runtime. Without
-//! options it serves one request from the admin's clan (JSON on stdin, JSON lines
-//! on stdout); `--timer` is what a backup timer runs.
+//! `clan __runtime [--timer PROVIDER | --drill PROVIDER]` (hidden): the machine
+//! runtime. Without options it serves one request from the admin's clan (JSON on
+//! stdin, JSON lines on stdout); `--timer` is what a backup timer runs, `--drill`
+//! what a drill timer runs.
 
 use clap::Args;
 
@@ -11,14 +12,21 @@ pub struct Opts {
     /// Back up to this provider and prune it, as configured in /etc/clan/machine.json
     #[arg(long, value_name = "PROVIDER")]
     pub timer: Option<String>,
+    /// Drill this provider's newest backups, as configured in /etc/clan/machine.json
+    #[arg(long, value_name = "PROVIDER", conflicts_with = "timer")]
+    pub drill: Option<String>,
 }
 
 pub fn run(o: Opts) -> Result {
-    match o.timer {
-        Some(provider) => {
+    match (o.timer, o.drill) {
+        (Some(provider), _) => {
             clan_runtime::serve::timer(&provider, &crate::render::Lines).map_err(CliError::Usage)
         }
-        None => {
+        (None, Some(provider)) => {
+            clan_runtime::serve::drill_timer(&provider, &crate::render::Lines)
+                .map_err(CliError::Usage)
+        }
+        (None, None) => {
             clan_runtime::serve::serve(&mut std::io::stdin().lock(), &mut std::io::stdout());
             Ok(())
         }

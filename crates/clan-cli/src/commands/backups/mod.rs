@@ -9,6 +9,7 @@ pub mod forget;
 pub mod list;
 pub mod prune;
 pub mod restore;
+pub mod status;
 
 use clap::Args;
 

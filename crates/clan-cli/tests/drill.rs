@@ -1,0 +1,241 @@
+//! `clan backups drill` and `clan backups status` through the real binary on a
+//! machine that is this one (target root@localhost), and what the backup and drill
+//! timers do when something fails (`onFailure`). The systemd side of the timers is
+//! in the lab (lab.rs).
+
+mod common;
+use common::*;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// A clan whose machine `m` is this one, with state `app` in `root/srv/app`,
+/// restic and local providers, and `extra` Nix inside the machine's module.
+fn clan(root: &Path, extra: &str) -> PathBuf {
+    let app = root.join("srv/app");
+    std::fs::create_dir_all(app.join("sub")).unwrap();
+    std::fs::write(app.join("sub/data.txt"), "precious\n").unwrap();
+    std::fs::write(app.join("big.bin"), vec![7u8; 3 << 20]).unwrap();
+    std::fs::write(root.join("pw"), "drill test password\n").unwrap();
+    let r = root.display();
+    let dir = root.join("clan");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("clan.nix"),
+        format!(
+            r#"{{
+              meta.name = "d";
+              inventory.machines.m = {{ machineClass = "linux"; deploy.targetHost = "root@localhost"; }};
+              machines.m = {{ ... }}: {{
+                clan.core.state.app.folders = [ "{r}/srv/app" ];
+                clan.core.backups.stagingDirectory = "{r}/lib/staging";
+                clan.core.backups.providers.r = {{ type = "restic"; repository = "{r}/repo"; passwordFile = "{r}/pw"; }};
+                clan.core.backups.providers.l = {{ type = "local"; directory = "{r}/snapshots"; }};
+                {extra}
+              }};
+            }}"#
+        ),
+    )
+    .unwrap();
+    dir
+}
+
+#[test]
+fn drill_and_status_through_the_cli() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = clan(tmp.path(), "");
+    // Nothing backed up yet: status fails and says why.
+    let run = clan_in(&dir, &["backups", "status"]);
+    let out = run.stdout();
+    let err = run.fails();
+    assert!(out.contains("FAILING: no backup yet"), "{out}");
+    assert!(err.contains("2 of 2 backups are failing"), "{err}");
+
+    clan_in(&dir, &["backups", "create", "m"]).ok();
+    let run = clan_in(&dir, &["backups", "drill", "m", "--json"]).ok();
+    let drills = run.json();
+    let summary: Vec<_> = drills
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["provider"].as_str().unwrap(),
+                d["state"].as_str().unwrap(),
+                d["ok"].as_bool().unwrap(),
+                d["files"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(summary, [("l", "app", true, 2), ("r", "app", true, 2)]);
+
+    let run = clan_in(&dir, &["backups", "status", "m", "--json"]).ok();
+    let lines = run.json();
+    for line in lines.as_array().unwrap() {
+        assert_eq!(line["verdict"], "ok", "{line}");
+        assert_eq!(line["lastDrillOk"], true, "{line}");
+        assert!(
+            line["lastBackupName"].as_str().unwrap().starts_with("m-"),
+            "{line}"
+        );
+    }
+
+    // A repository that cannot be written: the backup fails, status says so.
+    let repo = tmp.path().join("repo");
+    std::fs::rename(&repo, tmp.path().join("repo.moved")).unwrap();
+    std::fs::write(&repo, "not a repository").unwrap();
+    clan_in(&dir, &["backups", "create", "m", "--provider", "r"]).fails();
+    let run = clan_in(&dir, &["backups", "status"]);
+    let out = run.stdout();
+    run.fails();
+    let r_line = out
+        .lines()
+        .find(|l| l.starts_with("m  ") && l.contains(" r "))
+        .unwrap();
+    assert!(r_line.contains("FAILING: the last backup failed"), "{out}");
+    let l_line = out
+        .lines()
+        .find(|l| l.starts_with("m  ") && l.contains(" l "))
+        .unwrap();
+    assert!(l_line.ends_with(" ok"), "{out}");
+}
+
+/// The scratch directory a drill reported through its drillScript.
+fn wait_for(path: &Path) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(s) = std::fs::read_to_string(path)
+            && s.ends_with('\n')
+        {
+            return s.trim().to_string();
+        }
+        assert!(Instant::now() < deadline, "{} never came", path.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_drill_killed_mid_way_leaves_scratch_data_that_the_next_drill_removes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hand = tmp.path().join("hand");
+    std::fs::create_dir_all(&hand).unwrap();
+    let h = hand.display();
+    // The script says where the restored copy is, then waits until told to go on.
+    let dir = clan(
+        tmp.path(),
+        &format!(
+            r#"clan.core.state.app.drillScript = ''
+                 if [ ! -e {h}/released ]; then
+                   echo "$DRILL_DIR" > {h}/scratch
+                   while [ ! -e {h}/go ]; do sleep 0.05; done
+                 fi
+               '';"#
+        ),
+    );
+    clan_in(&dir, &["backups", "create", "m"]).ok();
+    let live_before = std::fs::read(tmp.path().join("srv/app/big.bin")).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_clan"))
+        .args(["backups", "drill", "m", "--provider", "r"])
+        .current_dir(&dir)
+        .env_remove("CLAN_DIR")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let scratch = PathBuf::from(wait_for(&hand.join("scratch")));
+    let restored = scratch
+        .join(tmp.path().strip_prefix("/").unwrap())
+        .join("srv/app/big.bin");
+    assert!(
+        restored.is_file(),
+        "{} holds the restored copy",
+        scratch.display()
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Let the orphaned script end; the scratch directory stays.
+    std::fs::write(hand.join("released"), "").unwrap();
+    std::fs::write(hand.join("go"), "").unwrap();
+    assert!(scratch.is_dir());
+
+    let run = clan_in(&dir, &["backups", "drill", "m", "--provider", "r"]).ok();
+    assert!(
+        run.stdout().contains("r: state 'app' from m-r-"),
+        "{}",
+        run.stdout()
+    );
+    assert!(!scratch.exists(), "{} is gone", scratch.display());
+    assert!(
+        run.stderr().contains("left by an interrupted drill"),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(
+        std::fs::read(tmp.path().join("srv/app/big.bin")).unwrap(),
+        live_before
+    );
+}
+
+#[test]
+fn timers_run_on_failure_when_a_backup_or_a_drill_fails() {
+    let tmp = tempfile::tempdir().unwrap();
+    let alerts = tmp.path().join("alerts");
+    let a = alerts.display();
+    let dir = clan(
+        tmp.path(),
+        &format!(
+            r#"clan.core.backups.onFailure = ''
+                 printf '%s|%s|%s|%s\n' "$CLAN_MACHINE" "$CLAN_PROVIDER" "$CLAN_STATE" "$CLAN_MESSAGE" >> {a}
+               '';
+               clan.core.state.app.drillScript = "test -s $DRILL_DIR{r}/srv/app/sub/data.txt";"#,
+            r = tmp.path().display()
+        ),
+    );
+    let fleet = clan_ops::Fleet::load(
+        clan_core::ClanDir::open(&dir, "t").unwrap(),
+        &[],
+        &clan_core::event::Silent,
+    )
+    .unwrap();
+    let m = fleet.machine("m").unwrap();
+    let silent = clan_backup::event::Silent;
+
+    // All is well: nothing is sent.
+    clan_runtime::serve::run_timer(m, "r", &silent).unwrap();
+    clan_runtime::serve::run_drill_timer(m, "r", &silent).unwrap();
+    assert!(!alerts.exists());
+
+    // The repository's data is damaged: the drill fails and says so.
+    for e in walk(&tmp.path().join("repo/data")) {
+        let mut bytes = std::fs::read(&e).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0xff;
+        std::fs::set_permissions(&e, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+        std::fs::write(&e, bytes).unwrap();
+    }
+    let e = clan_runtime::serve::run_drill_timer(m, "r", &silent).unwrap_err();
+    assert!(e.contains("state 'app'"), "{e}");
+    let sent = std::fs::read_to_string(&alerts).unwrap();
+    assert!(sent.starts_with("m|r|app|"), "{sent}");
+
+    // The repository is gone and its place taken: the backup fails.
+    std::fs::remove_dir_all(tmp.path().join("repo")).unwrap();
+    std::fs::write(tmp.path().join("repo"), "").unwrap();
+    std::fs::remove_file(&alerts).unwrap();
+    clan_runtime::serve::run_timer(m, "r", &silent).unwrap_err();
+    let sent = std::fs::read_to_string(&alerts).unwrap();
+    assert!(sent.starts_with("m|r||"), "{sent}");
+    assert_eq!(sent.lines().count(), 1, "{sent}");
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        if e.path().is_dir() {
+            out.extend(walk(&e.path()));
+        } else {
+            out.push(e.path());
+        }
+    }
+    out
+}

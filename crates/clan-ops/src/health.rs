@@ -1,0 +1,256 @@
+//! `clan backups status`: for each machine, provider and state, the newest backup,
+//! the newest failure and the newest drill (from the machine's health.json, read
+//! from every machine at once), and a verdict.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use clan_backup::drill::Health;
+use clan_core::event::Silent;
+use serde::Serialize;
+
+use crate::fleet::Fleet;
+
+/// How many machines are read at once.
+const PARALLEL: usize = 16;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Ok,
+    Warning,
+    Failing,
+}
+
+/// One machine × provider × state.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    pub machine: String,
+    pub provider: Option<String>,
+    pub state: Option<String>,
+    pub last_backup: Option<String>,
+    pub last_backup_name: Option<String>,
+    pub size: Option<u64>,
+    pub last_failure: Option<String>,
+    pub last_failure_error: Option<String>,
+    pub last_drill: Option<String>,
+    pub last_drill_ok: Option<bool>,
+    pub verdict: Verdict,
+    /// Why the verdict is not ok.
+    pub reasons: Vec<String>,
+}
+
+impl Status {
+    fn of_machine(machine: &str, reason: String) -> Self {
+        Self {
+            machine: machine.to_string(),
+            provider: None,
+            state: None,
+            last_backup: None,
+            last_backup_name: None,
+            size: None,
+            last_failure: None,
+            last_failure_error: None,
+            last_drill: None,
+            last_drill_ok: None,
+            verdict: Verdict::Failing,
+            reasons: vec![reason],
+        }
+    }
+}
+
+/// The status of every selected machine of `fleet`, in its order.
+pub fn status(fleet: &Fleet) -> Vec<Status> {
+    let next = AtomicUsize::new(0);
+    let found = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..PARALLEL.min(fleet.selected.len()) {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(name) = fleet.selected.get(i) else {
+                        break;
+                    };
+                    let health = crate::backups::on(fleet, name, false)
+                        .and_then(|b| b.health(&Silent).map_err(Into::into))
+                        .map_err(|e| e.to_string());
+                    found.lock().unwrap().push((i, name.clone(), health));
+                }
+            });
+        }
+    });
+    let mut found = found.into_inner().unwrap();
+    found.sort_by_key(|(i, _, _)| *i);
+    let now = jiff::Timestamp::now();
+    found
+        .into_iter()
+        .flat_map(|(_, name, health)| match health {
+            Err(e) => vec![Status::of_machine(
+                &name,
+                format!("cannot read its health: {e}"),
+            )],
+            Ok(h) => lines(fleet, &name, &h, now),
+        })
+        .collect()
+}
+
+fn lines(fleet: &Fleet, name: &str, h: &Health, now: jiff::Timestamp) -> Vec<Status> {
+    let Ok(m) = fleet.machine(name) else {
+        return Vec::new();
+    };
+    let providers = &m.clan_core.backups.providers;
+    if providers.is_empty() || m.clan_core.state.is_empty() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for (provider, config) in providers {
+        for state in m.clan_core.state.keys() {
+            let state = state.to_string();
+            let find = |ok: bool| {
+                h.backups
+                    .iter()
+                    .find(|b| &b.provider == provider && b.state == state && b.ok == ok)
+            };
+            let (good, bad) = (find(true), find(false));
+            let drill = h
+                .drills
+                .iter()
+                .find(|d| &d.provider == provider && d.state == state);
+            let mut s = Status {
+                machine: name.to_string(),
+                provider: Some(provider.clone()),
+                state: Some(state.clone()),
+                last_backup: good.map(|b| b.time.clone()),
+                last_backup_name: good.and_then(|b| b.backup.clone()),
+                size: good.and_then(|b| b.size),
+                last_failure: bad.map(|b| b.time.clone()),
+                last_failure_error: bad.and_then(|b| b.error.clone()),
+                last_drill: drill.map(|d| d.time.clone()),
+                last_drill_ok: drill.map(|d| d.ok),
+                verdict: Verdict::Ok,
+                reasons: Vec::new(),
+            };
+            let mut flag = |v: Verdict, why: String| {
+                s.verdict = s.verdict.max(v);
+                s.reasons.push(why);
+            };
+            match (good, bad) {
+                (None, _) => flag(Verdict::Failing, "no backup yet".into()),
+                (Some(g), Some(b)) if b.time > g.time => flag(
+                    Verdict::Failing,
+                    format!(
+                        "the last backup failed: {}",
+                        b.error.as_deref().unwrap_or("?")
+                    ),
+                ),
+                _ => {}
+            }
+            if let (Some(g), Some(every)) = (good, config.start_at().and_then(interval))
+                && older_than(&g.time, every * 2, now)
+            {
+                flag(
+                    Verdict::Warning,
+                    format!(
+                        "the last backup is older than twice its schedule ({})",
+                        config.start_at().unwrap_or_default()
+                    ),
+                );
+            }
+            match (drill, config.drill_at()) {
+                (Some(d), _) if !d.ok => flag(
+                    Verdict::Failing,
+                    format!(
+                        "the last drill failed: {}",
+                        d.error
+                            .clone()
+                            .or_else(|| d.mismatches.first().cloned())
+                            .unwrap_or_default()
+                    ),
+                ),
+                (Some(d), Some(at))
+                    if interval(at).is_some_and(|every| older_than(&d.time, every * 2, now)) =>
+                {
+                    flag(
+                        Verdict::Warning,
+                        format!("the last drill is older than twice its schedule ({at})"),
+                    );
+                }
+                (None, Some(_)) => flag(Verdict::Warning, "never drilled".into()),
+                _ => {}
+            }
+            out.push(s);
+        }
+    }
+    out
+}
+
+fn older_than(time: &str, span: Duration, now: jiff::Timestamp) -> bool {
+    time.parse::<jiff::Timestamp>()
+        .ok()
+        .and_then(|t| now.duration_since(t).try_into().ok())
+        .is_some_and(|age: Duration| age > span)
+}
+
+/// The time between two runs of a systemd calendar expression: from
+/// `systemd-analyze calendar` where it is installed, else from its name.
+pub fn interval(expr: &str) -> Option<Duration> {
+    let from_systemd = clan_core::process::Cmd::new("systemd-analyze")
+        .env("TZ", "UTC")
+        .args(["calendar", "--iterations=2", "--", expr])
+        .run()
+        .ok()
+        .and_then(|out| {
+            let times: Vec<jiff::Timestamp> = out
+                .stdout_string()
+                .lines()
+                .filter(|l| l.contains("Next elapse:") || l.contains("#2:"))
+                .filter_map(|l| {
+                    let words: Vec<&str> = l.split_once(": ")?.1.split_whitespace().collect();
+                    let civil = format!("{} {}", words.get(1)?, words.get(2)?);
+                    jiff::civil::DateTime::strptime("%Y-%m-%d %H:%M:%S", &civil)
+                        .ok()?
+                        .to_zoned(jiff::tz::TimeZone::UTC)
+                        .ok()
+                        .map(|z| z.timestamp())
+                })
+                .collect();
+            let [a, b] = times[..] else { return None };
+            b.duration_since(a).try_into().ok()
+        });
+    from_systemd.or_else(|| {
+        let day = 86_400;
+        let secs = match expr.trim() {
+            "minutely" => 60,
+            "hourly" => 3_600,
+            "daily" => day,
+            "weekly" => 7 * day,
+            "monthly" => 31 * day,
+            "quarterly" => 92 * day,
+            "yearly" | "annually" => 366 * day,
+            _ => return None,
+        };
+        Some(Duration::from_secs(secs))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedules_become_intervals() {
+        assert_eq!(interval("daily"), Some(Duration::from_secs(86_400)));
+        assert_eq!(interval("weekly"), Some(Duration::from_secs(7 * 86_400)));
+        assert_eq!(interval("*:0/15"), Some(Duration::from_secs(900)));
+    }
+
+    #[test]
+    fn ages_compare_with_spans() {
+        let now: jiff::Timestamp = "2026-12-01T12:00:00Z".parse().unwrap();
+        let day = Duration::from_secs(86_400);
+        assert!(older_than("2026-11-28T11:00:00Z", day * 2, now));
+        assert!(!older_than("2026-11-30T13:00:00Z", day * 2, now));
+    }
+}
