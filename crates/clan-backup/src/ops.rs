@@ -89,7 +89,7 @@ impl Machine {
             .collect()
     }
 
-    fn dumps_dir(&self, state: &str) -> PathBuf {
+    pub(crate) fn dumps_dir(&self, state: &str) -> PathBuf {
         self.staging_directory.join("postgres").join(state)
     }
 
@@ -364,7 +364,7 @@ fn anchored_excludes(s: &State) -> Vec<String> {
 
 /// The dump directory of a state: the database user's (it writes the dump), mode
 /// 0700, below clan's staging directory.
-fn prepare_dump_dir(dir: &Path, pg: &Postgresql) -> Result<()> {
+pub(crate) fn prepare_dump_dir(dir: &Path, pg: &Postgresql) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
     let parent = dir.parent().expect("below the staging directory");
@@ -392,6 +392,7 @@ fn prepare_dump_dir(dir: &Path, pg: &Postgresql) -> Result<()> {
 fn remove_dumps(m: &Machine, state: &str, s: &State) {
     for db in &s.postgres_databases {
         let _ = std::fs::remove_file(postgres::dump_file(&m.dumps_dir(state), db));
+        let _ = std::fs::remove_file(postgres::counts_file(&m.dumps_dir(state), db));
     }
 }
 

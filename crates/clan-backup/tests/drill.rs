@@ -272,3 +272,176 @@ fn a_state_without_a_backup_fails_its_drill() {
     assert!(!r.ok);
     assert_eq!(r.error.as_deref(), Some("no backup holds state 'later'"));
 }
+
+/// Runs a PostgreSQL client program as the cluster's user, with the cluster's
+/// connection.
+fn pg_tool(pg: &Cluster, program: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new("runuser")
+        .args(["-u", "postgres", "--", program, "-h"])
+        .arg(&pg.socket)
+        .args(["-p", &pg.port.to_string(), "-U", "postgres"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_database_drill_compares_row_counts_and_a_dump_without_a_table_fails() {
+    let pg = Cluster::start();
+    pg.sql("postgres", "CREATE DATABASE shop");
+    pg.sql(
+        "shop",
+        "CREATE TABLE orders (id int PRIMARY KEY, total numeric); \
+         INSERT INTO orders SELECT g, g * 1.5 FROM generate_series(1, 500) g; \
+         CREATE SCHEMA audit; CREATE TABLE audit.\"Log Entries\" (at timestamptz DEFAULT now()); \
+         INSERT INTO audit.\"Log Entries\" SELECT now() FROM generate_series(1, 3)",
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let files = tmp.path().join("srv/shop");
+    std::fs::create_dir_all(&files).unwrap();
+    std::fs::write(files.join("invoice.pdf"), "invoice").unwrap();
+    let mut s = state(&[&files]);
+    s.postgres_databases = vec!["shop".into()];
+    let mut m = machine(
+        tmp.path(),
+        vec![("shop", s)],
+        vec![("local", local(tmp.path()))],
+    );
+    m.postgresql = pg.config();
+    // As on a real machine: the dump tools run as the database's user.
+    m.postgresql.run_as = Some("postgres".into());
+    ops::create(&m, None, Reason::Explicit, &Silent)
+        .unwrap()
+        .pop()
+        .unwrap()
+        .1
+        .unwrap();
+
+    // The counts are in the backup, beside the dump, from the dump's snapshot.
+    let snapshot = std::fs::read_dir(tmp.path().join("snapshots"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.join("tree").is_dir())
+        .unwrap();
+    let dumps = clan_backup::tree::under(
+        &snapshot.join("tree"),
+        &tmp.path().join("staging/postgres/shop"),
+    );
+    let counts: Value =
+        serde_json::from_slice(&std::fs::read(dumps.join("shop.counts.json")).unwrap()).unwrap();
+    assert_eq!(
+        counts,
+        json!({"tables": {"audit.Log Entries": 3, "public.orders": 500}})
+    );
+
+    let r = drill_one(&m);
+    assert!(r.ok, "{r:#?}");
+    let scratch_dbs = || {
+        pg.sql(
+            "postgres",
+            "SELECT count(*) FROM pg_database WHERE datname LIKE 'clan_drill%'",
+        )
+    };
+    assert_eq!(scratch_dbs(), "0", "the scratch database is dropped");
+    assert_eq!(
+        pg.sql("shop", "SELECT count(*) FROM orders"),
+        "500",
+        "the live database is untouched"
+    );
+
+    // Tamper with the backup: the same dump without the rows of orders (and the
+    // snapshot's checksum made to agree, so only the row counts can tell).
+    let dump = dumps.join("shop.pgdump");
+    pg.sql("postgres", "CREATE DATABASE tamper");
+    // The database's user reads the copy (the test's directory is root's).
+    std::fs::set_permissions(
+        tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let tampered = tmp.path().join("tampered.pgdump");
+    std::fs::copy(&dump, &tampered).unwrap();
+    std::fs::set_permissions(
+        &tampered,
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    let list = pg_tool(&pg, "pg_restore", &["-l", tampered.to_str().unwrap()]);
+    let kept: String = list
+        .lines()
+        .filter(|l| !l.contains("TABLE DATA public orders"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let list_file = tmp.path().join("list");
+    std::fs::write(&list_file, kept).unwrap();
+    std::fs::set_permissions(
+        &list_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    pg_tool(
+        &pg,
+        "pg_restore",
+        &[
+            "-L",
+            list_file.to_str().unwrap(),
+            "-d",
+            "tamper",
+            tampered.to_str().unwrap(),
+        ],
+    );
+    let bytes = std::process::Command::new("runuser")
+        .args(["-u", "postgres", "--", "pg_dump", "-Fc", "-h"])
+        .arg(&pg.socket)
+        .args(["-p", &pg.port.to_string(), "-U", "postgres", "tamper"])
+        .output()
+        .unwrap()
+        .stdout;
+    std::fs::write(&dump, &bytes).unwrap();
+    let sums_file = snapshot.join("checksums");
+    let sums = std::fs::read(&sums_file).unwrap();
+    use sha2::Digest;
+    let new_sum: String = sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let rel = dump
+        .strip_prefix(snapshot.join("tree"))
+        .unwrap()
+        .display()
+        .to_string();
+    let fixed: Vec<u8> = sums
+        .split(|b| *b == 0)
+        .filter(|l| !l.is_empty())
+        .flat_map(|l| {
+            let line = String::from_utf8_lossy(l).into_owned();
+            let line = if line.ends_with(&rel) {
+                format!("{new_sum} {rel}")
+            } else {
+                line
+            };
+            line.into_bytes().into_iter().chain([0u8])
+        })
+        .collect();
+    std::fs::write(&sums_file, fixed).unwrap();
+
+    let r = drill_one(&m);
+    assert!(!r.ok);
+    assert_eq!(
+        r.mismatches,
+        ["database 'shop': table public.orders has 0 rows in the dump, 500 at backup"],
+        "{r:#?}"
+    );
+    assert_eq!(
+        scratch_dbs(),
+        "0",
+        "the scratch database is dropped after a failure too"
+    );
+}

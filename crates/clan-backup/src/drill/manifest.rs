@@ -161,12 +161,13 @@ pub fn verify(restored: &Path, manifest: &Manifest, shown: &Path) -> Verified {
                 }
             }
         }
-        // Within half the listing's precision (borg rounds to microseconds).
+        // Within the listing's precision: borg lists microseconds, from a float
+        // (rounded, and off by up to a quarter of one at today's times).
         let nanos = |s: i64, ns: i64| i128::from(s) * 1_000_000_000 + i128::from(ns);
         if let Some((s, ns)) = e.mtime
             && !matches!(e.kind, Kind::Symlink(_))
-            && (nanos(meta.mtime(), meta.mtime_nsec()) - nanos(s, ns.into())).abs() * 2
-                > i128::from(precision).max(1)
+            && (nanos(meta.mtime(), meta.mtime_nsec()) - nanos(s, ns.into())).abs()
+                >= i128::from(precision).max(1)
         {
             v.mismatch(format!(
                 "{}: modified {}.{:09}, backed up as {s}.{ns:09}",

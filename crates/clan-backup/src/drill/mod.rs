@@ -64,12 +64,22 @@ fn candidates(m: &Machine) -> Vec<PathBuf> {
     vec![beside, "/var/tmp".into(), "/tmp".into()]
 }
 
-/// `clan-drill-<machine>-<staging>-`: the staging directory's hash tells apart
-/// machines of the same name (two clans, or tests) that drill on one host.
-fn prefix(m: &Machine) -> String {
+/// The staging directory's hash: tells apart machines of the same name (two
+/// clans, or tests) that drill on one host or one database cluster.
+fn staging_hash(m: &Machine) -> String {
     use sha2::Digest;
     let staging = sha2::Sha256::digest(m.staging_directory.as_os_str().as_encoded_bytes());
-    format!("clan-drill-{}-{}-", m.name, &hex(&staging)[..8])
+    hex(&staging)[..8].to_string()
+}
+
+/// `clan-drill-<machine>-<staging hash>-`: names of scratch directories.
+fn prefix(m: &Machine) -> String {
+    format!("clan-drill-{}-{}-", m.name, staging_hash(m))
+}
+
+/// `clan_drill_<staging hash>_`: names of scratch databases.
+fn db_prefix(m: &Machine) -> String {
+    format!("clan_drill_{}_", staging_hash(m))
 }
 
 /// Removes scratch directories of this machine's drills that a killed drill left
@@ -157,6 +167,13 @@ pub fn drill(
     let _lock = drill_lock(m)?;
     interrupt::watch();
     remove_leftovers(m, reporter);
+    if states.iter().any(|(_, s)| !s.postgres_databases.is_empty()) {
+        for db in crate::postgres::drop_leftovers(&m.postgresql, &db_prefix(m)) {
+            reporter.report(Event::step(format!(
+                "dropped database {db} (left by an interrupted drill)"
+            )));
+        }
+    }
     let mut out = Vec::new();
     for (name, config) in providers {
         let p = provider::open(&name, &config, &m.name, &m.staging_directory);
@@ -310,6 +327,9 @@ fn drill_state(
             }
         }
     }
+    if !s.postgres_databases.is_empty() {
+        drill_databases(m, state, s, &scratch.0, r, reporter)?;
+    }
     if let Some(script) = &s.drill_script {
         let what = format!("drillScript of state '{state}'");
         let dir = scratch.0.to_string_lossy().into_owned();
@@ -319,6 +339,55 @@ fn drill_state(
             &[("STATE", state), ("DRILL_DIR", &dir)],
             reporter,
         )?;
+    }
+    Ok(())
+}
+
+/// Each database of the state: its restored dump into a scratch database of the
+/// machine's cluster, row counts compared with those recorded at backup.
+fn drill_databases(
+    m: &Machine,
+    state: &str,
+    s: &clan_core::machine::State,
+    scratch: &Path,
+    r: &mut DrillResult,
+    reporter: &dyn Reporter,
+) -> Result<()> {
+    use crate::postgres;
+    let restored = tree::under(scratch, &m.dumps_dir(state));
+    // The database user reads the dumps: a directory of its own, reached through
+    // the scratch directory (then 0711; everything else in it stays 0700).
+    let readable = scratch.join("postgres");
+    crate::ops::prepare_dump_dir(&readable, &m.postgresql)?;
+    for db in &s.postgres_databases {
+        interrupt::check()?;
+        let dump = postgres::dump_file(&restored, db);
+        if !dump.is_file() {
+            r.mismatches
+                .push(format!("database '{db}': the backup holds no dump of it"));
+            continue;
+        }
+        let counts = postgres::read_counts(&postgres::counts_file(&restored, db));
+        if counts.is_none() {
+            reporter.report(Event::Warning {
+                message: format!(
+                    "database '{db}': the backup has no row counts (made before clan recorded \
+                     them); the dump is only restored"
+                ),
+            });
+        }
+        let moved = postgres::dump_file(&readable, db);
+        std::fs::rename(&dump, &moved).map_err(io(format!("moving {}", dump.display())))?;
+        reporter.report(Event::Step {
+            provider: None,
+            step: format!("restoring database '{db}' into a scratch database"),
+        });
+        let name = format!("{}{:08x}", db_prefix(m), rand::random::<u32>());
+        for diff in postgres::drill(&m.postgresql, db, &moved, counts.as_ref(), &name)? {
+            if r.mismatches.len() < manifest::MAX_MISMATCHES {
+                r.mismatches.push(diff);
+            }
+        }
     }
     Ok(())
 }
