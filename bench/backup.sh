@@ -2,7 +2,7 @@
 # Backup and restore, side by side in one run: `cp -a` (the copy limit), the restic
 # CLI, the borg CLI, and clan's providers (restic = the embedded engine, borg through
 # clan, local hard-linked snapshots). For each: initial backup, unchanged re-run,
-# re-run after a 1% change, full restore; wall time, CPU time, peak RSS, repository
+# re-run after a 1% change, full restore, and clan's restore drill; wall time, CPU time, peak RSS, repository
 # size. Every step starts with cold caches (when the kernel lets us drop them) and
 # ends with `sync`; every restore is verified against its source (names, types,
 # sizes, modes, owners, mtimes, link targets and contents) before its time counts.
@@ -151,6 +151,11 @@ for rep in $(seq 1 "$reps"); do
     fi
   done
   wipe "$W/restore"
+  # The restore drill of each clan provider: the same restore into a scratch
+  # directory, checked against the backup's own record.
+  for t in "${tools[@]}"; do
+    case $t in clan-*) measure "$t" drill "$rep" clan backups drill bench --local --provider "${t#clan-}" ;; esac
+  done
 done
 
 python3 - "$raw" "$W/results.md" "$reps" "$caches" "$size" "$files" <<'PY'
@@ -186,6 +191,13 @@ for tool, name in names.items():
             f"| {name} | {'after 1% change' if step == 'change' else step} | {wall:.2f} | "
             f"{wall / copy:.2f} | {wall / ref:.2f} | {med(tool, step, 'cpu'):.1f} | "
             f"{med(tool, step, 'rss_kib') / 1024:.0f} | {'' if repo is None else f'{repo / 2**20:.0f}'} |")
+drills = [(names[t], med(t, "restore", "wall"), med(t, "drill", "wall"), med(t, "restore", "rss_kib"), med(t, "drill", "rss_kib"))
+          for t in names if med(t, "drill", "wall") is not None]
+if drills:
+    lines += ["", "| provider | restore (s) | drill (s) | drill ÷ restore | restore peak RSS (MiB) | drill peak RSS (MiB) |",
+              "|---|---|---|---|---|---|"]
+    for name, restore, drill, rr, dr in drills:
+        lines.append(f"| {name} | {restore:.2f} | {drill:.2f} | {drill / restore:.2f} | {rr / 1024:.0f} | {dr / 1024:.0f} |")
 open(out, "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))
 PY

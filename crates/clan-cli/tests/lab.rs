@@ -460,6 +460,52 @@ fn the_backup_guide_across_two_lab_machines_with_faults() {
     assert_eq!(count(&after), 1, "{after}");
     admin.clan(&["backups", "create", ALICE]).ok();
 
+    // A drill timer beside the backup timer (weekly: the guide backs up on a
+    // timer), at idle priority; its result reaches the admin through `clan
+    // backups status`. Failures of the timers run the machine's onFailure.
+    admin
+        .clan(&[
+            "config",
+            "--machine",
+            ALICE,
+            "clan.core.backups.onFailure",
+            "printf '%s|%s|%s\\n' \"$CLAN_MACHINE\" \"$CLAN_PROVIDER\" \"$CLAN_MESSAGE\" >> /var/log/clan-alerts",
+        ])
+        .ok();
+    admin.clan(&["machines", "update", ALICE]).ok();
+    let unit = lab.ssh(
+        ALICE,
+        "systemctl is-enabled clan-drill-borgbackup.timer; \
+         systemctl show -P TimersCalendar clan-drill-borgbackup.timer; \
+         systemctl show -P Nice clan-drill-borgbackup.service; \
+         systemctl show -P IOSchedulingClass clan-drill-borgbackup.service",
+    );
+    let lines: Vec<&str> = unit.lines().collect();
+    assert_eq!(lines[0], "enabled", "{unit}");
+    assert!(lines[1].contains("OnCalendar=Mon *-*-* 00:00:00"), "{unit}");
+    assert_eq!(lines[2], "19", "{unit}");
+    assert!(matches!(lines[3], "idle" | "3"), "{unit}");
+    lab.ssh(ALICE, "systemctl start clan-drill-borgbackup.service");
+    let status = admin
+        .clan(&["backups", "status", ALICE, "--json"])
+        .ok()
+        .json();
+    let line = status
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["state"] == "my-documents")
+        .unwrap();
+    assert_eq!(
+        (&line["provider"], &line["lastDrillOk"], &line["verdict"]),
+        (
+            &serde_json::json!("borgbackup"),
+            &serde_json::json!(true),
+            &serde_json::json!("ok")
+        ),
+        "{status}"
+    );
+
     // The backup server goes away in the middle of a backup: a clear error naming
     // machine and provider; alice's files are untouched.
     lab.ssh(ALICE, "echo again >> /home/alice/pictures/big.bin");
@@ -473,6 +519,24 @@ fn the_backup_guide_across_two_lab_machines_with_faults() {
         "{err}"
     );
     assert_eq!(checksums(&lab, ALICE, "/home/alice"), files);
+    // The timer's backup fails too, and onFailure says so.
+    let timer = lab.ssh_status(ALICE, "systemctl start clan-backup-borgbackup.service");
+    assert!(!timer.status.success());
+    let alerts = lab.ssh(ALICE, "cat /var/log/clan-alerts");
+    assert_eq!(
+        alerts
+            .lines()
+            .filter(|l| l.starts_with("alice-laptop|"))
+            .count(),
+        1,
+        "one alert: {alerts}"
+    );
+    assert!(alerts.starts_with("alice-laptop|borgbackup|"), "{alerts}");
+    assert!(alerts.contains("Connection refused"), "{alerts}");
+    let run = admin.clan(&["backups", "status", ALICE]);
+    let out = run.stdout();
+    run.fails();
+    assert!(out.contains("FAILING: the last backup failed"), "{out}");
 
     // A machine whose host key changes is refused: with the lab's config
     // (StrictHostKeyChecking yes) and with clan's default (accept-new).
