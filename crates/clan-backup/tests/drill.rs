@@ -445,3 +445,20 @@ fn a_database_drill_compares_row_counts_and_a_dump_without_a_table_fails() {
         "the scratch database is dropped after a failure too"
     );
 }
+
+#[test]
+fn a_repository_that_cannot_be_read_fails_the_drill_of_every_state_and_is_recorded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (m, _) = backed_up(tmp.path(), "restic", restic(tmp.path()));
+    // Its key files are gone: nothing can be listed.
+    std::fs::remove_dir_all(tmp.path().join("repo/keys")).unwrap();
+    let r = drill_one(&m);
+    assert!(!r.ok);
+    assert_eq!(r.backup, None);
+    assert!(
+        r.error.as_deref().unwrap().contains("provider 'restic'"),
+        "{r:?}"
+    );
+    let health = drill::read_health(&drill::health_path(&m.staging_directory)).unwrap();
+    assert_eq!(health.drills, std::slice::from_ref(&r));
+}

@@ -2,7 +2,7 @@
 //! against it: every entry there with its kind, size, mode, owner, mtime, link
 //! target and content; hard links still one file; nothing more.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
@@ -108,20 +108,24 @@ pub fn verify(restored: &Path, manifest: &Manifest, shown: &Path) -> Verified {
     let mut inodes: HashMap<&str, BTreeMap<(u64, u64), Vec<&Path>>> = HashMap::new();
     for e in &manifest.entries {
         // borg lists names that are not UTF-8 with `?` for each undecodable byte.
-        let key = if found.contains_key(&e.path) || !e.path.to_string_lossy().contains('?') {
+        let key = if found.contains(&e.path) || !e.path.to_string_lossy().contains('?') {
             e.path.clone()
         } else {
             found
-                .keys()
+                .iter()
                 .find(|k| question_marks(k) == e.path)
                 .cloned()
                 .unwrap_or_else(|| e.path.clone())
         };
-        let Some(meta) = found.remove(&key) else {
+        let at = restored.join(&key);
+        let meta = match found.remove(&key) {
+            true => std::fs::symlink_metadata(&at).ok(),
+            false => None,
+        };
+        let Some(meta) = meta else {
             v.mismatch(format!("{}: missing from the restored copy", name(&e.path)));
             continue;
         };
-        let at = restored.join(&key);
         let kind_ok = match &e.kind {
             Kind::File => meta.is_file(),
             Kind::Dir => meta.is_dir(),
@@ -211,7 +215,7 @@ pub fn verify(restored: &Path, manifest: &Manifest, shown: &Path) -> Verified {
             ));
         }
     }
-    let mut extra: Vec<_> = found.into_keys().collect();
+    let mut extra: Vec<_> = found.into_iter().collect();
     extra.sort();
     for rel in extra {
         v.mismatch(format!(
@@ -256,9 +260,10 @@ fn describe(meta: &std::fs::Metadata, at: &Path) -> String {
 }
 
 /// Every entry below `root` (and `root` itself as the empty path), links not
-/// followed.
-fn walk(root: &Path) -> HashMap<PathBuf, std::fs::Metadata> {
-    let mut out = HashMap::new();
+/// followed: paths only (metadata is read again per entry, which costs a stat and
+/// saves holding it for every file of a large tree).
+fn walk(root: &Path) -> HashSet<PathBuf> {
+    let mut out = HashSet::new();
     let mut stack = vec![PathBuf::new()];
     while let Some(rel) = stack.pop() {
         let Ok(meta) = std::fs::symlink_metadata(root.join(&rel)) else {
@@ -269,7 +274,7 @@ fn walk(root: &Path) -> HashMap<PathBuf, std::fs::Metadata> {
         {
             stack.extend(read.flatten().map(|e| rel.join(e.file_name())));
         }
-        out.insert(rel, meta);
+        out.insert(rel);
     }
     out
 }
@@ -340,7 +345,8 @@ mod tests {
 
     fn manifest_of(dir: &Path) -> Manifest {
         let mut entries = Vec::new();
-        for (rel, meta) in walk(dir) {
+        for rel in walk(dir) {
+            let meta = std::fs::symlink_metadata(dir.join(&rel)).unwrap();
             let kind = if meta.is_dir() {
                 Kind::Dir
             } else if meta.file_type().is_symlink() {

@@ -177,52 +177,47 @@ pub fn drill(
     let mut out = Vec::new();
     for (name, config) in providers {
         let p = provider::open(&name, &config, &m.name, &m.staging_directory);
-        let results = p.list().map(|listed| {
-            states
-                .iter()
-                .map(|(state, s)| {
-                    let newest = listed.iter().rev().find(|b| b.states.contains(state));
-                    let started = Instant::now();
-                    let mut r = DrillResult {
-                        time: now_utc(),
-                        provider: name.clone(),
-                        state: (*state).clone(),
-                        backup: newest.map(|b| b.name.clone()),
-                        ok: false,
-                        files: 0,
-                        bytes: 0,
-                        duration_ms: 0,
-                        mismatches: Vec::new(),
-                        error: None,
-                    };
-                    match newest {
-                        None => r.error = Some(format!("no backup holds state '{state}'")),
-                        Some(b) => {
-                            let missing: Vec<&str> = b.missing.iter().map(String::as_str).collect();
-                            if let Err(e) = drill_state(
-                                m,
-                                p.as_ref(),
-                                &b.name,
-                                state,
-                                s,
-                                &missing,
-                                &mut r,
-                                reporter,
-                            ) {
-                                r.error = Some(e.to_string());
-                            }
-                        }
+        // A repository that cannot be listed fails the drill of every state.
+        let listed = p.list();
+        let mut results = Vec::new();
+        for (state, s) in &states {
+            let started = Instant::now();
+            let newest = listed
+                .as_ref()
+                .ok()
+                .and_then(|l| l.iter().rev().find(|b| b.states.contains(state)));
+            let mut r = DrillResult {
+                time: now_utc(),
+                provider: name.clone(),
+                state: (*state).clone(),
+                backup: newest.map(|b| b.name.clone()),
+                ok: false,
+                files: 0,
+                bytes: 0,
+                duration_ms: 0,
+                mismatches: Vec::new(),
+                error: None,
+            };
+            match (&listed, newest) {
+                (Err(e), _) => r.error = Some(e.to_string()),
+                (Ok(_), None) => r.error = Some(format!("no backup holds state '{state}'")),
+                (Ok(_), Some(b)) => {
+                    let missing: Vec<&str> = b.missing.iter().map(String::as_str).collect();
+                    match drill_state(m, p.as_ref(), &b.name, state, s, &missing, &mut r, reporter)
+                    {
+                        // Stopped by the user: nothing is recorded.
+                        Err(BackupError::Interrupted) => return Err(BackupError::Interrupted),
+                        Err(e) => r.error = Some(e.to_string()),
+                        Ok(()) => {}
                     }
-                    r.ok = r.error.is_none() && r.mismatches.is_empty();
-                    r.duration_ms = started.elapsed().as_millis() as u64;
-                    r
-                })
-                .collect::<Vec<_>>()
-        });
-        if let Ok(results) = &results {
-            health::record(&health::path(&m.staging_directory), results)?;
+                }
+            }
+            r.ok = r.error.is_none() && r.mismatches.is_empty();
+            r.duration_ms = started.elapsed().as_millis() as u64;
+            results.push(r);
         }
-        out.push((name, results));
+        health::record(&health::path(&m.staging_directory), &results)?;
+        out.push((name, Ok(results)));
     }
     Ok(out)
 }
