@@ -1,16 +1,19 @@
 //! `clan backups drill`: proves that the newest backup of each state restores. For
 //! each provider and state, the newest backup holding the state is restored into a
 //! scratch directory (never over the live data), checked against what the backup
-//! says it holds (`manifest.rs`), and handed to the state's `drillScript`; the
-//! result is recorded in `health.json` (`health.rs`).
+//! says it holds (`manifest.rs`), its databases restored into scratch databases and
+//! their row counts compared, and handed to the state's `drillScript`; the result
+//! is recorded in `health.json` (`health.rs`).
 //!
-//! On disk, at every step: the live folders are only read by nothing here (the
-//! restore reads the repository); the scratch directory is a fresh 0700 directory
-//! of root's, `clan-drill-<machine>-<random>`, on the candidate filesystem with
-//! the most free space (beside the staging directory, /var/tmp, /tmp). It is
-//! removed when the drill ends, whatever the outcome; one left by a killed drill
-//! is removed by the next drill of the machine, which holds the drill lock
-//! (`drill.lock` in the staging directory) while it works.
+//! On disk, at every step: nothing here writes to the live folders or databases
+//! (the restore reads the repository). The scratch directory is a fresh directory
+//! of root's, `clan-drill-<machine>-<staging hash>-<random>`, 0700 (0711 while a
+//! database user reads a dump from its own 0700 directory inside), on the
+//! candidate filesystem with the most free space (beside the staging directory,
+//! /var/tmp, /tmp). It is removed when the drill ends, whatever the outcome; one
+//! left by a killed drill is removed by the next drill of the machine, which holds
+//! the drill lock (`drill.lock` in the staging directory) while it works. Scratch
+//! databases (`clan_drill_<staging hash>_<random>`) are dropped the same way.
 
 mod health;
 mod manifest;
