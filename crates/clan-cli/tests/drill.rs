@@ -239,3 +239,53 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+#[test]
+fn overdue_backups_are_told_once_per_stretch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let alerts = tmp.path().join("alerts");
+    let dir = clan(
+        tmp.path(),
+        &format!(
+            r#"clan.core.backups.providers.r.startAt = "daily";
+               clan.core.backups.onFailure = "echo \"$CLAN_PROVIDER: $CLAN_MESSAGE\" >> {}";"#,
+            alerts.display()
+        ),
+    );
+    let fleet = clan_ops::Fleet::load(
+        clan_core::ClanDir::open(&dir, "t").unwrap(),
+        &[],
+        &clan_core::event::Silent,
+    )
+    .unwrap();
+    let m = fleet.machine("m").unwrap();
+    let silent = clan_backup::event::Silent;
+    clan_runtime::serve::run_timer(m, "r", &silent).unwrap();
+    clan_runtime::serve::run_drill_timer(m, "r", &silent).unwrap();
+    assert!(!alerts.exists(), "a fresh backup is not overdue");
+
+    // The newest backup is from long ago (the timer stopped firing).
+    let health = tmp.path().join("lib/health.json");
+    let mut h: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&health).unwrap()).unwrap();
+    for b in h["backups"].as_array_mut().unwrap() {
+        b["time"] = "2026-01-01T01:00:00Z".into();
+    }
+    std::fs::write(&health, serde_json::to_vec(&h).unwrap()).unwrap();
+    clan_runtime::serve::run_drill_timer(m, "r", &silent).unwrap();
+    clan_runtime::serve::run_drill_timer(m, "r", &silent).unwrap();
+    let sent = std::fs::read_to_string(&alerts).unwrap();
+    assert_eq!(
+        sent,
+        "r: backups of provider 'r' are overdue: the newest is from 2026-01-01T01:00:00Z, more than twice its schedule ago\n"
+    );
+    // (Provider l has never backed up: failing.)
+    let run = clan_in(&dir, &["backups", "status", "m"]);
+    let out = run.stdout();
+    run.fails();
+    let r = out.lines().find(|l| l.starts_with("m        r")).unwrap();
+    assert!(
+        r.ends_with("warning: the last backup is older than twice its schedule (daily)"),
+        "{out}"
+    );
+}

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use clan_backup::drill::Health;
+use clan_backup::drill::{Health, interval, older_than};
 use clan_core::event::Silent;
 use serde::Serialize;
 
@@ -184,73 +184,4 @@ fn lines(fleet: &Fleet, name: &str, h: &Health, now: jiff::Timestamp) -> Vec<Sta
         }
     }
     out
-}
-
-fn older_than(time: &str, span: Duration, now: jiff::Timestamp) -> bool {
-    time.parse::<jiff::Timestamp>()
-        .ok()
-        .and_then(|t| now.duration_since(t).try_into().ok())
-        .is_some_and(|age: Duration| age > span)
-}
-
-/// The time between two runs of a systemd calendar expression: from
-/// `systemd-analyze calendar` where it is installed, else from its name.
-pub fn interval(expr: &str) -> Option<Duration> {
-    let from_systemd = clan_core::process::Cmd::new("systemd-analyze")
-        .env("TZ", "UTC")
-        .args(["calendar", "--iterations=2", "--", expr])
-        .run()
-        .ok()
-        .and_then(|out| {
-            let times: Vec<jiff::Timestamp> = out
-                .stdout_string()
-                .lines()
-                .filter(|l| l.contains("Next elapse:") || l.contains("#2:"))
-                .filter_map(|l| {
-                    let words: Vec<&str> = l.split_once(": ")?.1.split_whitespace().collect();
-                    let civil = format!("{} {}", words.get(1)?, words.get(2)?);
-                    jiff::civil::DateTime::strptime("%Y-%m-%d %H:%M:%S", &civil)
-                        .ok()?
-                        .to_zoned(jiff::tz::TimeZone::UTC)
-                        .ok()
-                        .map(|z| z.timestamp())
-                })
-                .collect();
-            let [a, b] = times[..] else { return None };
-            b.duration_since(a).try_into().ok()
-        });
-    from_systemd.or_else(|| {
-        let day = 86_400;
-        let secs = match expr.trim() {
-            "minutely" => 60,
-            "hourly" => 3_600,
-            "daily" => day,
-            "weekly" => 7 * day,
-            "monthly" => 31 * day,
-            "quarterly" => 92 * day,
-            "yearly" | "annually" => 366 * day,
-            _ => return None,
-        };
-        Some(Duration::from_secs(secs))
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn schedules_become_intervals() {
-        assert_eq!(interval("daily"), Some(Duration::from_secs(86_400)));
-        assert_eq!(interval("weekly"), Some(Duration::from_secs(7 * 86_400)));
-        assert_eq!(interval("*:0/15"), Some(Duration::from_secs(900)));
-    }
-
-    #[test]
-    fn ages_compare_with_spans() {
-        let now: jiff::Timestamp = "2026-12-01T12:00:00Z".parse().unwrap();
-        let day = Duration::from_secs(86_400);
-        assert!(older_than("2026-11-28T11:00:00Z", day * 2, now));
-        assert!(!older_than("2026-11-30T13:00:00Z", day * 2, now));
-    }
 }

@@ -193,6 +193,7 @@ pub fn run_timer(
             reporter,
         );
     }
+    alert_overdue(resolved, &m, reporter);
     result
 }
 
@@ -285,9 +286,50 @@ pub fn run_drill_timer(
             failed.push(format!("state '{}': {message}", d.state));
         }
     }
+    alert_overdue(resolved, &m, reporter);
     if failed.is_empty() {
         Ok(())
     } else {
         Err(format!("drills failed: {}", failed.join("; ")))
+    }
+}
+
+/// Runs `onFailure` once for each provider whose backups became overdue (the newest
+/// is older than twice its schedule): both kinds of timer look, so a provider whose
+/// own timer stopped firing is still noticed by the drill timer.
+fn alert_overdue(
+    resolved: &clan_core::ResolvedMachine,
+    m: &ops::Machine,
+    reporter: &dyn clan_backup::Reporter,
+) {
+    let path = clan_backup::drill::health_path(&m.staging_directory);
+    let Ok(health) = clan_backup::drill::read_health(&path) else {
+        return;
+    };
+    let schedules = m
+        .providers
+        .iter()
+        .filter_map(|(name, p)| Some((name.as_str(), p.start_at()?)));
+    for (provider, last) in health.newly_overdue(schedules, jiff::Timestamp::now()) {
+        let message = format!(
+            "backups of provider '{provider}' are overdue: the newest is from {last}, more than \
+             twice its schedule ago"
+        );
+        let f = Failure {
+            machine: &m.name,
+            provider: &provider,
+            state: None,
+            message: &message,
+        };
+        on_failure(
+            resolved.clan_core.backups.on_failure.as_deref(),
+            &f,
+            reporter,
+        );
+        if let Err(e) = clan_backup::drill::record_overdue_alert(&path, &provider, &last) {
+            reporter.report(Event::Warning {
+                message: e.to_string(),
+            });
+        }
     }
 }

@@ -8,6 +8,7 @@ use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +24,50 @@ pub struct Health {
     /// The newest successful and the newest failed backup per provider and state.
     #[serde(default)]
     pub backups: Vec<BackupRecord>,
+    /// Provider -> the time of the last success when "overdue" was last sent for
+    /// it: one alert per stretch without a backup.
+    #[serde(default)]
+    pub overdue_alerts: std::collections::BTreeMap<String, String>,
+}
+
+impl Health {
+    /// The provider's newest successful backup (any state), as UTC time.
+    pub fn last_success(&self, provider: &str) -> Option<&str> {
+        self.backups
+            .iter()
+            .filter(|b| b.provider == provider && b.ok)
+            .map(|b| b.time.as_str())
+            .max()
+    }
+
+    /// Providers (with their schedules) whose newest backup is older than twice
+    /// their schedule and for which no alert went out since it: each with that
+    /// backup's time.
+    pub fn newly_overdue<'a>(
+        &self,
+        schedules: impl IntoIterator<Item = (&'a str, &'a str)>,
+        now: jiff::Timestamp,
+    ) -> Vec<(String, String)> {
+        schedules
+            .into_iter()
+            .filter_map(|(provider, at)| {
+                let last = self.last_success(provider)?;
+                let every = interval(at)?;
+                (older_than(last, every * 2, now)
+                    && self.overdue_alerts.get(provider).map(String::as_str) != Some(last))
+                .then(|| (provider.to_string(), last.to_string()))
+            })
+            .collect()
+    }
+}
+
+/// Records that "overdue" was sent for `provider`, whose last success was `last`.
+pub fn record_overdue_alert(path: &Path, provider: &str, last: &str) -> Result<()> {
+    update(path, |health| {
+        health
+            .overdue_alerts
+            .insert(provider.to_string(), last.to_string());
+    })
 }
 
 /// One backup as health.json remembers it.
@@ -128,4 +173,106 @@ fn update(path: &Path, change: impl FnOnce(&mut Health)) -> Result<()> {
         File::open(dir)?.sync_all()
     })();
     written.map_err(io(format!("writing {}", path.display())))
+}
+
+/// Whether the UTC time `time` is more than `span` before `now`.
+pub fn older_than(time: &str, span: Duration, now: jiff::Timestamp) -> bool {
+    time.parse::<jiff::Timestamp>()
+        .ok()
+        .and_then(|t| now.duration_since(t).try_into().ok())
+        .is_some_and(|age: Duration| age > span)
+}
+
+/// The time between two runs of a systemd calendar expression: from
+/// `systemd-analyze calendar` where it is installed, else from its name.
+pub fn interval(expr: &str) -> Option<Duration> {
+    let from_systemd = clan_core::process::Cmd::new("systemd-analyze")
+        .env("TZ", "UTC")
+        .args(["calendar", "--iterations=2", "--", expr])
+        .run()
+        .ok()
+        .and_then(|out| {
+            let times: Vec<jiff::Timestamp> = out
+                .stdout_string()
+                .lines()
+                .filter(|l| l.contains("Next elapse:") || l.contains("#2:"))
+                .filter_map(|l| {
+                    let words: Vec<&str> = l.split_once(": ")?.1.split_whitespace().collect();
+                    let civil = format!("{} {}", words.get(1)?, words.get(2)?);
+                    jiff::civil::DateTime::strptime("%Y-%m-%d %H:%M:%S", &civil)
+                        .ok()?
+                        .to_zoned(jiff::tz::TimeZone::UTC)
+                        .ok()
+                        .map(|z| z.timestamp())
+                })
+                .collect();
+            let [a, b] = times[..] else { return None };
+            b.duration_since(a).try_into().ok()
+        });
+    from_systemd.or_else(|| {
+        let day = 86_400;
+        let secs = match expr.trim() {
+            "minutely" => 60,
+            "hourly" => 3_600,
+            "daily" => day,
+            "weekly" => 7 * day,
+            "monthly" => 31 * day,
+            "quarterly" => 92 * day,
+            "yearly" | "annually" => 366 * day,
+            _ => return None,
+        };
+        Some(Duration::from_secs(secs))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedules_become_intervals() {
+        assert_eq!(interval("daily"), Some(Duration::from_secs(86_400)));
+        assert_eq!(interval("weekly"), Some(Duration::from_secs(7 * 86_400)));
+        assert_eq!(interval("*:0/15"), Some(Duration::from_secs(900)));
+    }
+
+    #[test]
+    fn ages_compare_with_spans() {
+        let now: jiff::Timestamp = "2026-12-01T12:00:00Z".parse().unwrap();
+        let day = Duration::from_secs(86_400);
+        assert!(older_than("2026-11-28T11:00:00Z", day * 2, now));
+        assert!(!older_than("2026-11-30T13:00:00Z", day * 2, now));
+    }
+
+    #[test]
+    fn a_provider_is_overdue_once_per_stretch_without_a_backup() {
+        let now: jiff::Timestamp = "2026-12-10T12:00:00Z".parse().unwrap();
+        let success = |provider: &str, time: &str| BackupRecord {
+            provider: provider.into(),
+            time: time.into(),
+            ok: true,
+            backup: Some("b".into()),
+            state: "s".into(),
+            size: None,
+            error: None,
+        };
+        let mut h = Health {
+            backups: vec![
+                success("old", "2026-12-01T01:00:00Z"),
+                success("fresh", "2026-12-10T01:00:00Z"),
+            ],
+            ..Health::default()
+        };
+        let schedules = [("old", "daily"), ("fresh", "daily"), ("never", "daily")];
+        assert_eq!(
+            h.newly_overdue(schedules, now),
+            [("old".to_string(), "2026-12-01T01:00:00Z".to_string())]
+        );
+        h.overdue_alerts
+            .insert("old".into(), "2026-12-01T01:00:00Z".into());
+        assert_eq!(h.newly_overdue(schedules, now), []);
+        // A backup came, then none again for long: a new stretch, a new alert.
+        h.backups[0].time = "2026-12-05T01:00:00Z".into();
+        assert_eq!(h.newly_overdue(schedules, now).len(), 1);
+    }
 }

@@ -25,7 +25,10 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-pub use health::{BackupRecord, Health, path as health_path, read as read_health, record_backups};
+pub use health::{
+    BackupRecord, Health, interval, older_than, path as health_path, read as read_health,
+    record_backups, record_overdue_alert,
+};
 pub use manifest::{Content, Entry, Kind, Manifest, Verified, hex, unhex, verify};
 
 use crate::error::{BackupError, Result, io};
