@@ -4,7 +4,6 @@
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use clan_backup::drill::{Health, interval, older_than};
 use clan_core::event::Silent;
