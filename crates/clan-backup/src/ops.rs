@@ -99,12 +99,17 @@ impl Machine {
     /// lock file is 0600: `flock` needs only read access, so a lock readable by
     /// others would let any local user stop every backup.
     fn lock(&self) -> Result<File> {
+        self.lock_named("lock")
+    }
+
+    /// Takes the lock file `name` in the staging directory (see [`Machine::lock`]).
+    pub(crate) fn lock_named(&self, name: &str) -> Result<File> {
         use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
         let dir = &self.staging_directory;
         std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o711))
             .map_err(io(format!("making {} private", dir.display())))?;
-        let path = dir.join("lock");
+        let path = dir.join(name);
         let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)

@@ -69,6 +69,28 @@ impl Fleet {
         })
     }
 
+    /// `f` of each selected machine's name, up to `parallel` at once (each reaches
+    /// its machine), in the order of `selected`.
+    pub fn map_selected<T: Send>(&self, parallel: usize, f: impl Fn(&str) -> T + Sync) -> Vec<T> {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let next = AtomicUsize::new(0);
+        let found = std::sync::Mutex::new(Vec::new());
+        std::thread::scope(|s| {
+            for _ in 0..parallel.min(self.selected.len()) {
+                s.spawn(|| {
+                    while let Some(name) = self.selected.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        let value = f(name);
+                        found.lock().expect("results").push((name.clone(), value));
+                    }
+                });
+            }
+        });
+        let mut found = found.into_inner().expect("results");
+        let order = |n: &String| self.selected.iter().position(|s| s == n);
+        found.sort_by_key(|(n, _)| order(n));
+        found.into_iter().map(|(_, v)| v).collect()
+    }
+
     pub fn machine(&self, name: &str) -> Result<&ResolvedMachine> {
         self.all
             .get(name)

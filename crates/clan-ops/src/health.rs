@@ -2,9 +2,6 @@
 //! the newest failure and the newest drill (from the machine's health.json, read
 //! from every machine at once), and a verdict.
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use clan_backup::drill::{Health, interval, older_than};
 use clan_core::event::Silent;
 use serde::Serialize;
@@ -62,36 +59,21 @@ impl Status {
 
 /// The status of every selected machine of `fleet`, in its order.
 pub fn status(fleet: &Fleet) -> Vec<Status> {
-    let next = AtomicUsize::new(0);
-    let found = Mutex::new(Vec::new());
-    std::thread::scope(|s| {
-        for _ in 0..PARALLEL.min(fleet.selected.len()) {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(name) = fleet.selected.get(i) else {
-                        break;
-                    };
-                    let health = crate::backups::on(fleet, name, false)
-                        .and_then(|b| b.health(&Silent).map_err(Into::into))
-                        .map_err(|e| e.to_string());
-                    found.lock().unwrap().push((i, name.clone(), health));
-                }
-            });
-        }
-    });
-    let mut found = found.into_inner().unwrap();
-    found.sort_by_key(|(i, _, _)| *i);
     let now = jiff::Timestamp::now();
-    found
-        .into_iter()
-        .flat_map(|(_, name, health)| match health {
-            Err(e) => vec![Status::of_machine(
-                &name,
-                format!("cannot read its health: {e}"),
-            )],
-            Ok(h) => lines(fleet, &name, &h, now),
+    fleet
+        .map_selected(PARALLEL, |name| {
+            match crate::backups::on(fleet, name, false)
+                .and_then(|b| b.health(&Silent).map_err(Into::into))
+            {
+                Err(e) => vec![Status::of_machine(
+                    name,
+                    format!("cannot read its health: {e}"),
+                )],
+                Ok(h) => lines(fleet, name, &h, now),
+            }
         })
+        .into_iter()
+        .flatten()
         .collect()
 }
 

@@ -18,8 +18,7 @@
 mod health;
 mod manifest;
 
-use std::fs::File;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -138,29 +137,6 @@ impl Drop for ScratchDir {
     }
 }
 
-fn drill_lock(m: &Machine) -> Result<File> {
-    let dir = &m.staging_directory;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o711)
-        .create(dir)
-        .map_err(io(format!("creating {}", dir.display())))?;
-    let path = dir.join("drill.lock");
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-        .open(&path)
-        .map_err(io(format!("opening {}", path.display())))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(BackupError::Busy(path)),
-        Err(std::fs::TryLockError::Error(e)) => Err(io(format!("locking {}", path.display()))(e)),
-    }
-}
-
 /// `clan backups drill`: each provider (or `only`), each state (or `state`).
 pub fn drill(
     m: &Machine,
@@ -170,7 +146,7 @@ pub fn drill(
 ) -> Result<PerProvider<Vec<DrillResult>>> {
     let providers = m.providers(only)?;
     let states = select_states(m, state)?;
-    let _lock = drill_lock(m)?;
+    let _lock = m.lock_named("drill.lock")?;
     interrupt::watch();
     remove_leftovers(m, reporter);
     if states.iter().any(|(_, s)| !s.postgres_databases.is_empty()) {

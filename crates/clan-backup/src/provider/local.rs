@@ -105,6 +105,21 @@ impl Local {
         Ok(metas)
     }
 
+    /// The directory of this machine's snapshot `name`; refused for other names.
+    fn snapshot(&self, name: &str) -> Result<PathBuf> {
+        if name.starts_with('.')
+            || name.contains('/')
+            || !self.read_all()?.iter().any(|m| m.name == name)
+        {
+            return Err(BackupError::NoSuchBackup {
+                provider: self.name.clone(),
+                name: name.to_string(),
+                machine: self.owner.clone(),
+            });
+        }
+        Ok(self.config.directory.join(name))
+    }
+
     fn remove(&self, names: &[String]) -> Result<()> {
         for n in names {
             let p = self.config.directory.join(n);
@@ -237,17 +252,7 @@ impl Provider for Local {
         _reporter: &dyn Reporter,
     ) -> Result<()> {
         self.mounted(|| {
-            let snap = self.config.directory.join(name);
-            if name.starts_with('.')
-                || name.contains('/')
-                || !self.read_all()?.iter().any(|m| m.name == name)
-            {
-                return Err(BackupError::NoSuchBackup {
-                    provider: self.name.clone(),
-                    name: name.to_string(),
-                    machine: self.owner.clone(),
-                });
-            }
+            let snap = self.snapshot(name)?;
             let src = tree::under(&snap.join("tree"), path);
             if !src.is_dir() {
                 return Err(BackupError::NotInBackup {
@@ -275,17 +280,7 @@ impl Provider for Local {
         use crate::drill::{Content, Entry, Kind};
         use std::os::unix::fs::MetadataExt;
         self.mounted(|| {
-            if name.starts_with('.')
-                || name.contains('/')
-                || !self.read_all()?.iter().any(|m| m.name == name)
-            {
-                return Err(BackupError::NoSuchBackup {
-                    provider: self.name.clone(),
-                    name: name.to_string(),
-                    machine: self.owner.clone(),
-                });
-            }
-            let tree_dir = self.config.directory.join(name).join("tree");
+            let tree_dir = self.snapshot(name)?.join("tree");
             let src = tree::under(&tree_dir, path);
             if !src.is_dir() {
                 return Err(BackupError::NotInBackup {

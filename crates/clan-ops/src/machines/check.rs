@@ -1,8 +1,6 @@
 //! Which machines answer: one trivial command on each selected machine, over the
 //! same connection `machines update` uses, several at a time.
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use clan_core::process::Cmd;
@@ -33,25 +31,7 @@ impl Reach {
 /// Asks each selected machine of `fleet` to run `true`; the answers in the order
 /// of `fleet.selected`.
 pub fn reachability(fleet: &Fleet, connect: &Connect) -> Vec<Reach> {
-    let next = AtomicUsize::new(0);
-    let found = Mutex::new(Vec::new());
-    std::thread::scope(|s| {
-        for _ in 0..PARALLEL.min(fleet.selected.len()) {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(name) = fleet.selected.get(i) else {
-                        break;
-                    };
-                    let reach = ask(fleet, name, connect);
-                    found.lock().unwrap().push((i, reach));
-                }
-            });
-        }
-    });
-    let mut found = found.into_inner().unwrap();
-    found.sort_by_key(|(i, _)| *i);
-    found.into_iter().map(|(_, r)| r).collect()
+    fleet.map_selected(PARALLEL, |name| ask(fleet, name, connect))
 }
 
 fn ask(fleet: &Fleet, name: &str, connect: &Connect) -> Reach {
