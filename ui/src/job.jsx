@@ -28,6 +28,9 @@ function describe(e) {
 export function summary(job) {
   if (job.status === "failed") return job.error ?? "failed";
   const r = job.result;
+  if (Array.isArray(r) && r.length > 0 && "ok" in r[0] && "state" in r[0]) {
+    return r.map((d) => `${d.provider}: state '${d.state}': ok, ${d.files} files checked`).join("\n");
+  }
   if (Array.isArray(r)) {
     return r
       .map((p) => (p.error ? `${p.provider}: failed: ${p.error}` : `${p.provider}: ${p.result?.backup?.name ?? p.result?.name ?? "done"}`))

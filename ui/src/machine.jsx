@@ -90,10 +90,11 @@ function Backups({ machine, startJob }) {
     get(`/machines/${enc(machine.name)}/backups`).then(setList, setError);
   }, [machine.name]);
   useEffect(load, [load]);
+  const titles = { restore: "Restore", backups: "Back up", drill: "Restore drill of" };
   const run = async (path, body) => {
     try {
       const { job } = await post(`/machines/${enc(machine.name)}/${path}`, body);
-      startJob(job, path === "restore" ? `Restore ${machine.name}` : `Back up ${machine.name}`, load);
+      startJob(job, `${titles[path]} ${machine.name}`, load);
     } catch (e) {
       setError(e);
     }
@@ -102,11 +103,17 @@ function Backups({ machine, startJob }) {
     <section aria-label="Backups">
       <div className="heading">
         <h2>Backups</h2>
-        <button onClick={() => run("backups", {})} disabled={machine.providers.length === 0}>
-          Back up now
-        </button>
+        <div className="actions">
+          <button onClick={() => run("backups", {})} disabled={machine.providers.length === 0}>
+            Back up now
+          </button>
+          <button className="secondary" onClick={() => run("drill", {})} disabled={machine.providers.length === 0}>
+            Run a restore drill
+          </button>
+        </div>
       </div>
       <ErrorBox error={error} />
+      {list && <Health machine={machine.name} list={list} />}
       {!list && !error && <p className="muted">Reading backups…</p>}
       {list?.map((p) => (
         <div key={p.provider} className="provider">
@@ -157,6 +164,43 @@ function Backups({ machine, startJob }) {
         />
       )}
     </section>
+  );
+}
+
+/// Per provider and state: last backup, last drill, verdict (`clan backups status`),
+/// read again whenever the backup list is.
+function Health({ machine, list }) {
+  const [lines, setLines] = useState(null);
+  useEffect(() => {
+    get(`/machines/${enc(machine)}/health`).then(setLines, () => setLines([]));
+  }, [machine, list]);
+  if (!lines || lines.length === 0) return null;
+  return (
+    <table className="health" data-testid="health">
+      <thead>
+        <tr>
+          <th>Provider</th>
+          <th>State</th>
+          <th>Last backup</th>
+          <th>Last drill</th>
+          <th>Verdict</th>
+        </tr>
+      </thead>
+      <tbody>
+        {lines.map((l) => (
+          <tr key={`${l.provider}/${l.state}`}>
+            <td>{l.provider ?? "-"}</td>
+            <td>{l.state ?? "-"}</td>
+            <td>{l.lastBackup ? `${age(l.lastBackup)} ago` : "never"}</td>
+            <td>{l.lastDrill ? `${l.lastDrillOk ? "ok" : "FAILED"}, ${age(l.lastDrill)} ago` : "never"}</td>
+            <td className={l.verdict === "ok" ? "ok" : l.verdict === "failing" ? "error" : "warning"}>
+              {l.verdict}
+              {l.reasons.length > 0 && `: ${l.reasons.join("; ")}`}
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
   );
 }
 

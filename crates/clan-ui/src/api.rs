@@ -690,6 +690,49 @@ pub async fn restore(
     Ok(Json(json!({ "job": id })))
 }
 
+/// The machine's backup health (`clan backups status MACHINE`).
+pub async fn health(State(app): State<Shared>, Path(name): Path<String>) -> ApiResult {
+    let fleet = fleet_off_thread(&app, vec![name]).await?;
+    let lines = blocking(move || clan_ops::health::status(&fleet)).await;
+    Ok(Json(json!(lines)))
+}
+
+/// "Run a restore drill" (`clan backups drill MACHINE`): a job; its result is the
+/// list of drills.
+pub async fn drill(State(app): State<Shared>, Path(name): Path<String>) -> ApiResult {
+    let fleet = fleet_off_thread(&app, vec![name.clone()]).await?;
+    let id = app
+        .jobs
+        .start(format!("Restore drill of {name}"), move |reporter| {
+            let per = clan_ops::backups::on(&fleet, &name, false)
+                .map_err(|e| e.to_string())?
+                .drill(None, None, reporter)
+                .map_err(|e| e.to_string())?;
+            let mut drills = Vec::new();
+            for (provider, r) in per {
+                drills.extend(r.map_err(|e| format!("{provider}: {e}"))?);
+            }
+            let failed: Vec<String> = drills
+                .iter()
+                .filter(|d| !d.ok)
+                .map(|d| {
+                    let why = d.error.clone().or_else(|| d.mismatches.first().cloned());
+                    format!(
+                        "{}: state '{}' FAILED: {}",
+                        d.provider,
+                        d.state,
+                        why.unwrap_or_default()
+                    )
+                })
+                .collect();
+            if !failed.is_empty() {
+                return Err(failed.join("\n"));
+            }
+            Ok(serde_json::to_value(drills).expect("serialisable"))
+        });
+    Ok(Json(json!({ "job": id })))
+}
+
 /// Prompt answers (`{ "answers": { "GEN/PROMPT": value } }`) and generation of
 /// the machine's missing vars: a job. Answers stay in memory.
 #[derive(Deserialize)]

@@ -83,6 +83,8 @@ pub fn router(config: Config) -> Router {
             get(api::backups).post(api::back_up),
         )
         .route("/machines/{machine}/restore", post(api::restore))
+        .route("/machines/{machine}/health", get(api::health))
+        .route("/machines/{machine}/drill", post(api::drill))
         .route("/machines/{machine}/vars", post(api::generate_vars))
         .route("/machines/{machine}/update", post(api::update))
         .route("/jobs/{job}", get(api::job))

@@ -499,6 +499,25 @@ fn backing_up_and_restoring_a_local_machine_from_the_browser() {
             .await
             .unwrap();
 
+        // A restore drill of that backup; the health table shows it.
+        ui.find_x("//button[text()='Run a restore drill']")
+            .await
+            .click()
+            .await
+            .unwrap();
+        let end = ui.text_of("[data-testid=job-end]", "files checked").await;
+        assert_eq!(end, "✓ restic: state 'shop': ok, 2 files checked");
+        ui.find_x("//div[@role='dialog']//button[text()='Close']")
+            .await
+            .click()
+            .await
+            .unwrap();
+        let health = ui.text_of("[data-testid=health]", "ok, ").await;
+        assert!(
+            health.contains("restic") && health.contains("shop"),
+            "{health}"
+        );
+
         let before = picture(&shop);
         std::fs::write(shop.join("welcome.md"), "damaged\n").unwrap();
         std::fs::remove_dir_all(shop.join("invoices")).unwrap();
