@@ -157,7 +157,7 @@ pub struct BackupInfo {
     pub backup: Listed,
 }
 
-pub(crate) fn now_utc() -> String {
+fn now_utc() -> String {
     jiff::Timestamp::now()
         .strftime("%Y-%m-%dT%H:%M:%SZ")
         .to_string()
@@ -192,7 +192,7 @@ pub fn create(
                 .keys()
                 .map(move |state| crate::drill::BackupRecord {
                     provider: name.clone(),
-                    time: now_utc(),
+                    time: crate::drill::now(),
                     ok: r.is_ok(),
                     backup: r.as_ref().ok().map(|b| b.backup.name.clone()),
                     state: state.clone(),

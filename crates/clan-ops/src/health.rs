@@ -119,7 +119,7 @@ fn lines(fleet: &Fleet, name: &str, h: &Health, now: jiff::Timestamp) -> Vec<Sta
             };
             match (good, bad) {
                 (None, _) => flag(Verdict::Failing, "no backup yet".into()),
-                (Some(g), Some(b)) if b.time > g.time => flag(
+                (Some(g), Some(b)) if clan_backup::drill::later(&b.time, &g.time) => flag(
                     Verdict::Failing,
                     format!(
                         "the last backup failed: {}",

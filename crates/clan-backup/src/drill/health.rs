@@ -37,7 +37,7 @@ impl Health {
             .iter()
             .filter(|b| b.provider == provider && b.ok)
             .map(|b| b.time.as_str())
-            .max()
+            .reduce(|a, b| if later(b, a) { b } else { a })
     }
 
     /// Providers (with their schedules) whose newest backup is older than twice
@@ -87,6 +87,23 @@ pub struct BackupRecord {
     pub size: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// Now, as health.json records times: UTC to the millisecond (a backup that fails
+/// within the second after one succeeded is still told apart).
+pub fn now() -> String {
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
+}
+
+/// Whether the recorded time `a` is later than `b` (times that do not parse
+/// compare as text).
+pub fn later(a: &str, b: &str) -> bool {
+    match (a.parse::<jiff::Timestamp>(), b.parse::<jiff::Timestamp>()) {
+        (Ok(a), Ok(b)) => a > b,
+        _ => a > b,
+    }
 }
 
 /// Where the machine's health file is, given its staging directory.

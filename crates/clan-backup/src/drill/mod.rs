@@ -25,14 +25,14 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 pub use health::{
-    BackupRecord, Health, interval, older_than, path as health_path, read as read_health,
-    record_backups, record_overdue_alert,
+    BackupRecord, Health, interval, later, now, older_than, path as health_path,
+    read as read_health, record_backups, record_overdue_alert,
 };
 pub use manifest::{Content, Entry, Kind, Manifest, Verified, hex, unhex, verify};
 
 use crate::error::{BackupError, Result, io};
 use crate::event::{Event, Reporter};
-use crate::ops::{Machine, PerProvider, folders_of, now_utc, select_states};
+use crate::ops::{Machine, PerProvider, folders_of, select_states};
 use crate::provider::{self, Provider};
 use crate::{hooks, interrupt, tree};
 
@@ -169,7 +169,7 @@ pub fn drill(
                 .ok()
                 .and_then(|l| l.iter().rev().find(|b| b.states.contains(state)));
             let mut r = DrillResult {
-                time: now_utc(),
+                time: health::now(),
                 provider: name.clone(),
                 state: (*state).clone(),
                 backup: newest.map(|b| b.name.clone()),
