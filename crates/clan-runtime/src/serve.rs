@@ -140,23 +140,24 @@ fn configured() -> Result<clan_core::ResolvedMachine, String> {
     serde_json::from_slice(&text).map_err(|e| format!("reading {}: {e}", apply::CONFIG_FILE))
 }
 
-/// A failure a timer met, for `clan.core.backups.onFailure`.
-pub struct Failure<'a> {
-    pub machine: &'a str,
-    pub provider: &'a str,
-    pub state: Option<&'a str>,
-    pub message: &'a str,
-}
-
-/// Runs the machine's `onFailure` command about `f`; its own failure is reported,
-/// not raised (the timer fails anyway).
-pub fn on_failure(command: Option<&str>, f: &Failure<'_>, reporter: &dyn clan_backup::Reporter) {
-    let Some(command) = command else { return };
+/// Runs the machine's `clan.core.backups.onFailure` about a failure of `provider`
+/// (of `state`, for a drill); its own failure is reported, not raised (the timer
+/// fails anyway).
+fn on_failure(
+    resolved: &clan_core::ResolvedMachine,
+    provider: &str,
+    state: Option<&str>,
+    message: &str,
+    reporter: &dyn clan_backup::Reporter,
+) {
+    let Some(command) = resolved.clan_core.backups.on_failure.as_deref() else {
+        return;
+    };
     let env = [
-        ("CLAN_MACHINE", f.machine),
-        ("CLAN_PROVIDER", f.provider),
-        ("CLAN_STATE", f.state.unwrap_or("")),
-        ("CLAN_MESSAGE", f.message),
+        ("CLAN_MACHINE", resolved.name.as_str()),
+        ("CLAN_PROVIDER", provider),
+        ("CLAN_STATE", state.unwrap_or("")),
+        ("CLAN_MESSAGE", message),
     ];
     if let Err(e) = clan_backup::hooks::run_script("onFailure", command, &env, reporter) {
         reporter.report(Event::Warning {
@@ -181,17 +182,7 @@ pub fn run_timer(
     let m = ops::Machine::from_resolved(resolved);
     let result = backup_and_prune(&m, provider, reporter);
     if let Err(message) = &result {
-        let f = Failure {
-            machine: &m.name,
-            provider,
-            state: None,
-            message,
-        };
-        on_failure(
-            resolved.clan_core.backups.on_failure.as_deref(),
-            &f,
-            reporter,
-        );
+        on_failure(resolved, provider, None, message, reporter);
     }
     alert_overdue(resolved, &m, reporter);
     result
@@ -227,18 +218,11 @@ pub fn run_drill_timer(
     reporter: &dyn clan_backup::Reporter,
 ) -> Result<(), String> {
     let m = ops::Machine::from_resolved(resolved);
-    let on = resolved.clan_core.backups.on_failure.as_deref();
     let results = match clan_backup::drill::drill(&m, Some(provider), None, reporter) {
         Ok(r) => r,
         Err(e) => {
             let message = e.to_string();
-            let f = Failure {
-                machine: &m.name,
-                provider,
-                state: None,
-                message: &message,
-            };
-            on_failure(on, &f, reporter);
+            on_failure(resolved, provider, None, &message, reporter);
             return Err(message);
         }
     };
@@ -248,13 +232,7 @@ pub fn run_drill_timer(
             Ok(d) => d,
             Err(e) => {
                 let message = e.to_string();
-                let f = Failure {
-                    machine: &m.name,
-                    provider,
-                    state: None,
-                    message: &message,
-                };
-                on_failure(on, &f, reporter);
+                on_failure(resolved, provider, None, &message, reporter);
                 failed.push(message);
                 continue;
             }
@@ -276,13 +254,7 @@ pub fn run_drill_timer(
                 }
                 message.push_str(mismatch);
             }
-            let f = Failure {
-                machine: &m.name,
-                provider,
-                state: Some(&d.state),
-                message: &message,
-            };
-            on_failure(on, &f, reporter);
+            on_failure(resolved, provider, Some(&d.state), &message, reporter);
             failed.push(format!("state '{}': {message}", d.state));
         }
     }
@@ -315,17 +287,7 @@ fn alert_overdue(
             "backups of provider '{provider}' are overdue: the newest is from {last}, more than \
              twice its schedule ago"
         );
-        let f = Failure {
-            machine: &m.name,
-            provider: &provider,
-            state: None,
-            message: &message,
-        };
-        on_failure(
-            resolved.clan_core.backups.on_failure.as_deref(),
-            &f,
-            reporter,
-        );
+        on_failure(resolved, &provider, None, &message, reporter);
         if let Err(e) = clan_backup::drill::record_overdue_alert(&path, &provider, &last) {
             reporter.report(Event::Warning {
                 message: e.to_string(),
