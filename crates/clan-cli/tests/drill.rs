@@ -26,6 +26,8 @@ fn clan(root: &Path, extra: &str) -> PathBuf {
             r#"{{
               meta.name = "d";
               inventory.machines.m = {{ machineClass = "linux"; deploy.targetHost = "root@localhost"; }};
+              # Backs nothing up: `backups status` does not connect to it.
+              inventory.machines.idle = {{ machineClass = "linux"; deploy.targetHost = "root@203.0.113.9"; }};
               machines.m = {{ ... }}: {{
                 clan.core.state.app.folders = [ "{r}/srv/app" ];
                 clan.core.backups.stagingDirectory = "{r}/lib/staging";
@@ -50,6 +52,7 @@ fn drill_and_status_through_the_cli() {
     let err = run.fails();
     assert!(out.contains("FAILING: no backup yet"), "{out}");
     assert!(err.contains("2 of 2 backups are failing"), "{err}");
+    assert!(!out.contains("idle"), "{out}");
 
     clan_in(&dir, &["backups", "create", "m"]).ok();
     let run = clan_in(&dir, &["backups", "drill", "m", "--json"]).ok();
@@ -287,5 +290,52 @@ fn overdue_backups_are_told_once_per_stretch() {
     assert!(
         r.ends_with("warning: the last backup is older than twice its schedule (daily)"),
         "{out}"
+    );
+}
+
+#[test]
+#[ignore = "needs root (a mount namespace with small filesystems); ./test.sh runs it as root"]
+fn a_drill_without_room_is_refused_and_restores_nothing() {
+    // Outside /tmp and /var/tmp: the drill below sees small filesystems there.
+    let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let dir = clan(tmp.path(), "");
+    clan_in(&dir, &["backups", "create", "m"]).ok();
+    let live_before = std::fs::read(tmp.path().join("srv/app/big.bin")).unwrap();
+    // Every place a scratch directory may go (beside the staging directory, /var/tmp,
+    // /tmp) is a 4 MiB filesystem in the drill's own mount namespace.
+    let lib = tmp.path().join("lib");
+    let out = std::process::Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg(
+            r#"for d in /tmp /var/tmp "$0"; do mount -t tmpfs -o size=4m drill-test "$d" || exit 9; done
+               shift; exec "$@""#,
+        )
+        .arg(&lib)
+        .arg("-")
+        .arg(env!("CARGO_BIN_EXE_clan"))
+        .args(["backups", "drill", "m", "--json"])
+        .current_dir(&dir)
+        .env_remove("CLAN_DIR")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    let drills: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    for d in drills.as_array().unwrap() {
+        assert_eq!(d["ok"], false, "{d}");
+        assert_eq!(d["files"], 0, "{d}");
+        let error = d["error"].as_str().unwrap();
+        assert!(
+            error.starts_with(
+                "not enough space for the drill: the backup of state 'app' holds 3.0 MiB more"
+            ) && error.contains("free some space or drill another state (--state)"),
+            "{error}"
+        );
+    }
+    assert_eq!(drills.as_array().unwrap().len(), 2);
+    assert_eq!(
+        std::fs::read(tmp.path().join("srv/app/big.bin")).unwrap(),
+        live_before
     );
 }

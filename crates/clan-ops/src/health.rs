@@ -62,6 +62,12 @@ pub fn status(fleet: &Fleet) -> Vec<Status> {
     let now = jiff::Timestamp::now();
     fleet
         .map_selected(PARALLEL, |name| {
+            // Machines that back nothing up are not asked (nor connected to).
+            if fleet.machine(name).is_ok_and(|m| {
+                m.clan_core.backups.providers.is_empty() || m.clan_core.state.is_empty()
+            }) {
+                return Vec::new();
+            }
             match crate::backups::on(fleet, name, false)
                 .and_then(|b| b.health(&Silent).map_err(Into::into))
             {

@@ -71,6 +71,14 @@ pub struct Manifest {
     pub mtime_precision_nanos: u32,
 }
 
+impl Manifest {
+    /// The size of its files: what restoring it writes.
+    pub fn file_bytes(&self) -> u64 {
+        let files = self.entries.iter().filter(|e| e.kind == Kind::File);
+        files.map(|e| e.size).sum()
+    }
+}
+
 /// What the check found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Verified {
@@ -91,77 +99,121 @@ impl Verified {
 }
 
 /// Compares the restored copy at `restored` with `manifest`; `shown` is the folder
-/// as messages name it (the live path). Owners are compared when running as root
-/// (nobody else can restore them).
+/// as messages name it (the live path).
 pub fn verify(restored: &Path, manifest: &Manifest, shown: &Path) -> Verified {
-    let mut v = Verified::default();
-    let name = |rel: &Path| {
-        if rel.as_os_str().is_empty() {
-            shown.display().to_string()
-        } else {
-            shown.join(rel).display().to_string()
-        }
-    };
-    let root = rustix::process::geteuid().is_root();
-    let precision = manifest.mtime_precision_nanos;
-    let mut found = walk(restored);
-    let mut inodes: HashMap<&str, BTreeMap<(u64, u64), Vec<&Path>>> = HashMap::new();
+    let mut v = Verifier::new(restored, shown);
+    v.mtime_precision_nanos = manifest.mtime_precision_nanos;
     for e in &manifest.entries {
-        // borg lists names that are not UTF-8 with `?` for each undecodable byte.
-        let key = if found.contains(&e.path) || !e.path.to_string_lossy().contains('?') {
-            e.path.clone()
+        v.check(e);
+    }
+    v.finish()
+}
+
+/// Checks a restored copy entry by entry as a backup lists them, holding only a
+/// hash of each path seen (a large tree's listing is never held whole), then names
+/// what the copy has beyond them. Owners are compared when running as root
+/// (nobody else can restore them).
+pub struct Verifier {
+    restored: PathBuf,
+    shown: PathBuf,
+    /// borg lists microseconds.
+    pub mtime_precision_nanos: u32,
+    root: bool,
+    seen: HashSet<u64>,
+    /// Hard links: the inodes each link group was restored as.
+    inodes: HashMap<String, BTreeMap<(u64, u64), Vec<PathBuf>>>,
+    v: Verified,
+}
+
+impl Verifier {
+    pub fn new(restored: &Path, shown: &Path) -> Self {
+        Self {
+            restored: restored.to_path_buf(),
+            shown: shown.to_path_buf(),
+            mtime_precision_nanos: 1,
+            root: rustix::process::geteuid().is_root(),
+            seen: HashSet::new(),
+            inodes: HashMap::new(),
+            v: Verified::default(),
+        }
+    }
+
+    fn name(&self, rel: &Path) -> String {
+        if rel.as_os_str().is_empty() {
+            self.shown.display().to_string()
         } else {
-            found
-                .iter()
-                .find(|k| question_marks(k) == e.path)
-                .cloned()
-                .unwrap_or_else(|| e.path.clone())
+            self.shown.join(rel).display().to_string()
+        }
+    }
+
+    /// The restored path of `rel`: borg lists names that are not UTF-8 with `?` for
+    /// each undecodable byte, found by looking through the parent directory.
+    fn locate(&self, rel: &Path) -> PathBuf {
+        let at = self.restored.join(rel);
+        if std::fs::symlink_metadata(&at).is_ok() || !rel.to_string_lossy().contains('?') {
+            return rel.to_path_buf();
+        }
+        let parent = rel.parent().unwrap_or(Path::new(""));
+        std::fs::read_dir(self.restored.join(parent))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| parent.join(e.file_name()))
+            .find(|k| question_marks(k) == rel)
+            .unwrap_or_else(|| rel.to_path_buf())
+    }
+
+    /// Checks one entry of the backup against the restored copy.
+    pub fn check(&mut self, e: &Entry) {
+        let key = self.locate(&e.path);
+        let at = self.restored.join(&key);
+        let Ok(meta) = std::fs::symlink_metadata(&at) else {
+            let m = format!("{}: missing from the restored copy", self.name(&e.path));
+            self.v.mismatch(m);
+            return;
         };
-        let at = restored.join(&key);
-        let meta = match found.remove(&key) {
-            true => std::fs::symlink_metadata(&at).ok(),
-            false => None,
-        };
-        let Some(meta) = meta else {
-            v.mismatch(format!("{}: missing from the restored copy", name(&e.path)));
-            continue;
-        };
+        // A path listed twice counts once; what is restored beyond them is named by `finish`.
+        if !self.seen.insert(path_hash(&key)) {
+            return;
+        }
+        for m in self.differences(e, &at, &meta) {
+            self.v.mismatch(m);
+        }
+    }
+
+    fn differences(&mut self, e: &Entry, at: &Path, meta: &std::fs::Metadata) -> Vec<String> {
+        let name = self.name(&e.path);
         let kind_ok = match &e.kind {
             Kind::File => meta.is_file(),
             Kind::Dir => meta.is_dir(),
             Kind::Symlink(target) => {
-                meta.file_type().is_symlink() && std::fs::read_link(&at).is_ok_and(|t| &t == target)
+                meta.file_type().is_symlink() && std::fs::read_link(at).is_ok_and(|t| &t == target)
             }
             Kind::Other => !meta.is_file() && !meta.is_dir() && !meta.file_type().is_symlink(),
         };
         if !kind_ok {
-            v.mismatch(format!(
-                "{}: restored as {}, backed up as {}",
-                name(&e.path),
-                describe(&meta, &at),
+            return vec![format!(
+                "{name}: restored as {}, backed up as {}",
+                describe(meta, at),
                 describe_kind(&e.kind)
-            ));
-            continue;
+            )];
         }
+        let mut out = Vec::new();
         if let Some(mode) = e.mode
             && !matches!(e.kind, Kind::Symlink(_))
             && meta.mode() & 0o7777 != mode
         {
-            v.mismatch(format!(
-                "{}: mode {:o}, backed up as {mode:o}",
-                name(&e.path),
+            out.push(format!(
+                "{name}: mode {:o}, backed up as {mode:o}",
                 meta.mode() & 0o7777
             ));
         }
-        if root {
+        if self.root {
             for (what, got, want) in [("owner", meta.uid(), e.uid), ("group", meta.gid(), e.gid)] {
                 if let Some(want) = want
                     && got != want
                 {
-                    v.mismatch(format!(
-                        "{}: {what} {got}, backed up as {want}",
-                        name(&e.path)
-                    ));
+                    out.push(format!("{name}: {what} {got}, backed up as {want}"));
                 }
             }
         }
@@ -171,59 +223,77 @@ pub fn verify(restored: &Path, manifest: &Manifest, shown: &Path) -> Verified {
         if let Some((s, ns)) = e.mtime
             && !matches!(e.kind, Kind::Symlink(_))
             && (nanos(meta.mtime(), meta.mtime_nsec()) - nanos(s, ns.into())).abs()
-                >= i128::from(precision).max(1)
+                >= i128::from(self.mtime_precision_nanos).max(1)
         {
-            v.mismatch(format!(
-                "{}: modified {}.{:09}, backed up as {s}.{ns:09}",
-                name(&e.path),
+            out.push(format!(
+                "{name}: modified {}.{:09}, backed up as {s}.{ns:09}",
                 meta.mtime(),
                 meta.mtime_nsec()
             ));
         }
         if let Some(group) = &e.link_group {
-            inodes
-                .entry(group)
+            self.inodes
+                .entry(group.clone())
                 .or_default()
                 .entry((meta.dev(), meta.ino()))
                 .or_default()
-                .push(&e.path);
+                .push(e.path.clone());
         }
         if e.kind != Kind::File {
-            continue;
+            return out;
         }
-        v.files += 1;
+        self.v.files += 1;
         if meta.len() != e.size {
-            v.mismatch(format!(
-                "{}: {} bytes, backed up with {}",
-                name(&e.path),
+            out.push(format!(
+                "{name}: {} bytes, backed up with {}",
                 meta.len(),
                 e.size
             ));
-            continue;
+            return out;
         }
-        v.bytes += e.size;
-        if let Err(why) = same_content(&at, &e.content) {
-            v.mismatch(format!("{}: {why}", name(&e.path)));
+        self.v.bytes += e.size;
+        if let Err(why) = same_content(at, &e.content) {
+            out.push(format!("{name}: {why}"));
         }
+        out
     }
-    for (group, by_inode) in inodes {
-        if by_inode.len() > 1 {
-            let paths: Vec<String> = by_inode.values().flatten().map(|p| name(p)).collect();
-            v.mismatch(format!(
-                "{}: one file in the backup ({group}), separate files in the restored copy",
-                paths.join(", ")
-            ));
+
+    /// Hard links restored apart, and what the restored copy holds beyond the
+    /// entries checked.
+    pub fn finish(mut self) -> Verified {
+        let groups = std::mem::take(&mut self.inodes);
+        for (group, by_inode) in groups {
+            if by_inode.len() > 1 {
+                let paths: Vec<String> =
+                    by_inode.values().flatten().map(|p| self.name(p)).collect();
+                self.v.mismatch(format!(
+                    "{}: one file in the backup ({group}), separate files in the restored copy",
+                    paths.join(", ")
+                ));
+            }
         }
+        let mut extra: Vec<PathBuf> = Vec::new();
+        walk(&self.restored, |rel| {
+            if !self.seen.contains(&path_hash(rel)) {
+                extra.push(rel.to_path_buf());
+            }
+        });
+        extra.sort();
+        for rel in extra {
+            let m = format!(
+                "{}: in the restored copy, not in the backup",
+                self.name(&rel)
+            );
+            self.v.mismatch(m);
+        }
+        self.v
     }
-    let mut extra: Vec<_> = found.into_iter().collect();
-    extra.sort();
-    for rel in extra {
-        v.mismatch(format!(
-            "{}: in the restored copy, not in the backup",
-            name(&rel)
-        ));
-    }
-    v
+}
+
+/// A path's 64-bit hash: what a [`Verifier`] keeps of each entry.
+fn path_hash(rel: &Path) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    BuildHasherDefault::<DefaultHasher>::default().hash_one(rel)
 }
 
 /// `path` with each byte that is not UTF-8 as `?`.
@@ -259,11 +329,9 @@ fn describe(meta: &std::fs::Metadata, at: &Path) -> String {
     }
 }
 
-/// Every entry below `root` (and `root` itself as the empty path), links not
-/// followed: paths only (metadata is read again per entry, which costs a stat and
-/// saves holding it for every file of a large tree).
-fn walk(root: &Path) -> HashSet<PathBuf> {
-    let mut out = HashSet::new();
+/// Calls `each` with every entry below `root` (and `root` itself as the empty
+/// path), links not followed, depth first: only the directories still to read are held.
+fn walk(root: &Path, mut each: impl FnMut(&Path)) {
     let mut stack = vec![PathBuf::new()];
     while let Some(rel) = stack.pop() {
         let Ok(meta) = std::fs::symlink_metadata(root.join(&rel)) else {
@@ -274,9 +342,8 @@ fn walk(root: &Path) -> HashSet<PathBuf> {
         {
             stack.extend(read.flatten().map(|e| rel.join(e.file_name())));
         }
-        out.insert(rel);
+        each(&rel);
     }
-    out
 }
 
 const BUF: usize = 1 << 20;
@@ -344,8 +411,10 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     fn manifest_of(dir: &Path) -> Manifest {
+        let mut paths = Vec::new();
+        walk(dir, |rel| paths.push(rel.to_path_buf()));
         let mut entries = Vec::new();
-        for rel in walk(dir) {
+        for rel in paths {
             let meta = std::fs::symlink_metadata(dir.join(&rel)).unwrap();
             let kind = if meta.is_dir() {
                 Kind::Dir

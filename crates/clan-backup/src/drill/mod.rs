@@ -28,7 +28,7 @@ pub use health::{
     BackupRecord, Health, interval, later, now, older_than, path as health_path,
     read as read_health, record_backups, record_overdue_alert,
 };
-pub use manifest::{Content, Entry, Kind, Manifest, Verified, hex, unhex, verify};
+pub use manifest::{Content, Entry, Kind, Manifest, Verified, Verifier, hex, unhex, verify};
 
 use crate::error::{BackupError, Result, io};
 use crate::event::{Event, Reporter};
@@ -113,16 +113,17 @@ fn remove_leftovers(m: &Machine, reporter: &dyn Reporter) {
     }
 }
 
-/// The candidate with the most free space, and that space in bytes.
-fn roomiest(m: &Machine) -> Result<(PathBuf, u64)> {
+/// The candidate with the most free space.
+fn roomiest(m: &Machine) -> Result<PathBuf> {
     candidates(m)
         .into_iter()
         .filter_map(|p| {
             std::fs::create_dir_all(&p).ok()?;
             let s = rustix::fs::statvfs(&p).ok()?;
-            Some((p, s.f_bavail.saturating_mul(s.f_frsize)))
+            Some((s.f_bavail.saturating_mul(s.f_frsize), p))
         })
-        .max_by_key(|(_, free)| *free)
+        .max_by_key(|(free, _)| *free)
+        .map(|(_, p)| p)
         .ok_or_else(|| {
             BackupError::Config("no place for a drill's scratch directory (/var/tmp, /tmp)".into())
         })
@@ -224,50 +225,7 @@ fn drill_state(
         })
     };
     step(format!("drill of state '{state}' from backup {name}"));
-    let mut manifests = Vec::new();
-    for folder in folders_of(m, state, s) {
-        let manifest = match p.manifest(name, &folder) {
-            // A folder that did not exist at backup: nothing to restore.
-            Err(BackupError::NotInBackup { .. })
-                if missing.contains(&folder.to_string_lossy().as_ref()) =>
-            {
-                continue;
-            }
-            Err(BackupError::NotInBackup { .. }) => {
-                r.mismatches
-                    .push(format!("{}: not in the backup", folder.display()));
-                continue;
-            }
-            other => other?,
-        };
-        match manifest {
-            None => {
-                return Err(BackupError::Config(format!(
-                    "provider '{}' cannot say what its backups hold; drills need restic, borg or local",
-                    p.name()
-                )));
-            }
-            Some(manifest) => manifests.push((folder, manifest)),
-        }
-    }
-    let needed: u64 = manifests
-        .iter()
-        .flat_map(|(_, m)| &m.entries)
-        .filter(|e| e.kind == Kind::File)
-        .map(|e| e.size)
-        .sum();
-    let (base, free) = roomiest(m)?;
-    // Some room for directories and filesystem overhead besides the contents.
-    let want = needed + needed / 50 + (16 << 20);
-    if free < want {
-        return Err(BackupError::Config(format!(
-            "not enough space for the drill: the backup of state '{state}' holds {} and {} has {} free; \
-             free some space or drill another state (--state)",
-            bytesize::ByteSize(needed),
-            base.display(),
-            bytesize::ByteSize(free)
-        )));
-    }
+    let base = roomiest(m)?;
     let scratch = ScratchDir(
         tempfile::Builder::new()
             .prefix(&prefix(m))
@@ -279,9 +237,26 @@ fn drill_state(
             )))?
             .keep(),
     );
-    for (folder, manifest) in &manifests {
+    // Checked before each folder is written, against what is free by then.
+    let room = |needed: u64| -> Result<()> {
+        let free = rustix::fs::statvfs(&scratch.0)
+            .map(|s| s.f_bavail.saturating_mul(s.f_frsize))
+            .map_err(|e| io(format!("reading the free space of {}", base.display()))(e.into()))?;
+        // Some room for directories and filesystem overhead besides the contents.
+        if free < needed + needed / 50 + (16 << 20) {
+            return Err(BackupError::Config(format!(
+                "not enough space for the drill: the backup of state '{state}' holds {} more and \
+                 {} has {} free; free some space or drill another state (--state)",
+                bytesize::ByteSize(needed),
+                base.display(),
+                bytesize::ByteSize(free)
+            )));
+        }
+        Ok(())
+    };
+    for folder in folders_of(m, state, s) {
         interrupt::check()?;
-        let dest = tree::under(&scratch.0, folder);
+        let dest = tree::under(&scratch.0, &folder);
         let parent = dest.parent().expect("below the scratch directory");
         std::fs::DirBuilder::new()
             .recursive(true)
@@ -293,9 +268,29 @@ fn drill_state(
             folder.display(),
             dest.display()
         ));
-        p.restore_path(name, folder, &dest, reporter)?;
-        step(format!("checking {}", folder.display()));
-        let v = verify(&dest, manifest, folder);
+        let mut check = Verifier::new(&dest, &folder);
+        match p.restore_checked(name, &folder, &dest, reporter, &room, &mut check) {
+            // A folder that did not exist at backup: nothing to restore.
+            Err(BackupError::NotInBackup { .. })
+                if missing.contains(&folder.to_string_lossy().as_ref()) =>
+            {
+                continue;
+            }
+            Err(BackupError::NotInBackup { .. }) => {
+                r.mismatches
+                    .push(format!("{}: not in the backup", folder.display()));
+                continue;
+            }
+            Err(e) => return Err(e),
+            Ok(false) => {
+                return Err(BackupError::Config(format!(
+                    "provider '{}' cannot say what its backups hold; drills need restic, borg or local",
+                    p.name()
+                )));
+            }
+            Ok(true) => {}
+        }
+        let v = check.finish();
         r.files += v.files;
         r.bytes += v.bytes;
         for mismatch in v.mismatches {

@@ -89,9 +89,18 @@ pub trait Engine {
     /// Paths below `paths` (absolute, as backed up) of snapshot `id` that were one
     /// file: groups of two or more.
     fn hard_links(&self, id: &str, paths: &[PathBuf]) -> EngineResult<Vec<Vec<PathBuf>>>;
-    /// What `path` (absolute, as backed up) of snapshot `id` holds, with each
-    /// file's blobs: what a drill checks a restored copy against.
-    fn manifest(&self, id: &str, path: &Path) -> EngineResult<crate::drill::Manifest>;
+    /// A drill's restore: `restore` once `room` accepted the size of the files
+    /// (`false` and nothing written otherwise), then every entry `path` holds in
+    /// the snapshot, with each file's blobs, passed to `each`.
+    fn restore_checked(
+        &self,
+        id: &str,
+        path: &Path,
+        dest: &Path,
+        progress: Option<ProgressSender>,
+        room: &mut dyn FnMut(u64) -> bool,
+        each: &mut dyn FnMut(crate::drill::Entry),
+    ) -> EngineResult<bool>;
     fn check(&self, read_data: bool) -> EngineResult<()>;
     /// Forgets `host`'s snapshots beyond `keep` (never its newest) and prunes;
     /// returns the labels of the forgotten snapshots.

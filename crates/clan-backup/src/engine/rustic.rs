@@ -17,7 +17,7 @@ use super::{
 
 mod contents;
 
-use crate::drill::{Content, Entry, Kind, Manifest, unhex};
+use crate::drill::{Content, Entry, Kind, unhex};
 mod key;
 mod lock;
 mod serve;
@@ -391,6 +391,19 @@ impl Engine for Rustic {
         dest: &Path,
         progress: Option<ProgressSender>,
     ) -> EngineResult<()> {
+        self.restore_checked(id, path, dest, progress, &mut |_| true, &mut |_| {})
+            .map(drop)
+    }
+
+    fn restore_checked(
+        &self,
+        id: &str,
+        path: &Path,
+        dest: &Path,
+        progress: Option<ProgressSender>,
+        room: &mut dyn FnMut(u64) -> bool,
+        each: &mut dyn FnMut(Entry),
+    ) -> EngineResult<bool> {
         let repo = self.open_reporting(progress)?;
         let _lock = self.lock(false)?;
         let repo = repo.to_indexed().map_err(err)?;
@@ -398,30 +411,39 @@ impl Engine for Rustic {
             .node_from_snapshot_path(&format!("{id}:{}", path.display()), |_| true)
             .map_err(err)?;
         let ls = repo.ls(&node, &LsOptions::default()).map_err(err)?;
+        let size = ls
+            .clone()
+            .filter_map(Result::ok)
+            .map(|(_, n)| n.meta.size)
+            .sum();
+        if !room(size) {
+            return Ok(false);
+        }
         let opts = RestoreOptions::default();
         let local =
             LocalDestination::new(&dest.to_string_lossy(), true, !node.is_dir()).map_err(err)?;
         // Contents first with our own writer (see contents.rs); rustic's restore then
         // finds every file present and only sets metadata, links and special files.
         let p = repo.progress_bytes("restoring file contents...");
-        p.set_length(
-            ls.clone()
-                .filter_map(Result::ok)
-                .map(|(_, n)| n.meta.size)
-                .sum(),
-        );
+        p.set_length(size);
         contents::write(&repo, ls.clone(), dest, !node.is_dir(), &p)?;
         p.finish();
         let plan = repo
             .prepare_restore(&opts, ls.clone(), &local, false)
             .map_err(err)?;
-        repo.restore(plan, &opts, ls, &local).map_err(err)?;
+        repo.restore(plan, &opts, ls.clone(), &local).map_err(err)?;
         let snap = repo.get_snapshot_from_str(id, |_| true).map_err(err)?;
-        Ok(apply_root_metadata(
-            snap.description.as_deref(),
-            path,
-            dest,
-        )?)
+        apply_root_metadata(snap.description.as_deref(), path, dest)?;
+        // What the snapshot holds, entry by entry, read again from the index the
+        // restore used: never held whole.
+        each(entry_of(&repo, PathBuf::new(), &node)?);
+        if node.is_dir() {
+            for item in ls {
+                let (rel, n) = item.map_err(err)?;
+                each(entry_of(&repo, rel, &n)?);
+            }
+        }
+        Ok(true)
     }
 
     fn hard_links(&self, id: &str, paths: &[PathBuf]) -> EngineResult<Vec<Vec<PathBuf>>> {
@@ -449,26 +471,6 @@ impl Engine for Rustic {
             }
         }
         Ok(groups.into_values().filter(|g| g.len() > 1).collect())
-    }
-
-    fn manifest(&self, id: &str, path: &Path) -> EngineResult<Manifest> {
-        let repo = self.open()?;
-        let _lock = self.lock(false)?;
-        let repo = repo.to_indexed().map_err(err)?;
-        let node = repo
-            .node_from_snapshot_path(&format!("{id}:{}", path.display()), |_| true)
-            .map_err(err)?;
-        let mut entries = vec![entry_of(&repo, PathBuf::new(), &node)?];
-        if node.is_dir() {
-            for item in repo.ls(&node, &LsOptions::default()).map_err(err)? {
-                let (rel, n) = item.map_err(err)?;
-                entries.push(entry_of(&repo, rel, &n)?);
-            }
-        }
-        Ok(Manifest {
-            entries,
-            mtime_precision_nanos: 1,
-        })
     }
 
     fn check(&self, read_data: bool) -> EngineResult<()> {

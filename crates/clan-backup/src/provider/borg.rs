@@ -211,6 +211,42 @@ impl Borg {
             machine: self.owner.clone(),
         })
     }
+
+    /// What archive `name` holds below `path`, from `borg list`; with each file's
+    /// SHA-256 when `checksums` (borg then reads every chunk). Times are listed in
+    /// microseconds, in UTC here.
+    fn listing(&self, name: &str, path: &Path, checksums: bool) -> Result<crate::drill::Manifest> {
+        let (d, destination, archive) = self.locate(name)?;
+        let rel = path.strip_prefix("/").unwrap_or(path);
+        let format = if checksums {
+            "{size}{mtime}{sha256}"
+        } else {
+            "{size}{mtime}"
+        };
+        let out = self.run(
+            &d,
+            self.borg(&destination)
+                .env("TZ", "UTC")
+                .args(["list", "--json-lines", "--format", format])
+                .arg(format!("{}::{archive}", destination.repo))
+                .arg(rel),
+            &crate::event::Silent,
+        )?;
+        let entries = borg_manifest(&out, rel).map_err(|m| BackupError::Provider {
+            provider: self.name.clone(),
+            message: format!("destination '{d}': {m}"),
+        })?;
+        if entries.is_empty() {
+            return Err(BackupError::NotInBackup {
+                name: name.to_string(),
+                path: path.to_path_buf(),
+            });
+        }
+        Ok(crate::drill::Manifest {
+            entries,
+            mtime_precision_nanos: 1000,
+        })
+    }
 }
 
 /// A listed archive and the machine that made it: from the comment, or, for
@@ -429,33 +465,36 @@ impl Provider for Borg {
     }
 
     /// From `borg list` with each file's SHA-256 (borg reads the file's chunks from
-    /// the repository for it). Times are listed in microseconds, in UTC here.
+    /// the repository for it).
     fn manifest(&self, name: &str, path: &Path) -> Result<Option<crate::drill::Manifest>> {
-        let (d, destination, archive) = self.locate(name)?;
-        let rel = path.strip_prefix("/").unwrap_or(path);
-        let out = self.run(
-            &d,
-            self.borg(&destination)
-                .env("TZ", "UTC")
-                .args(["list", "--json-lines", "--format", "{size}{mtime}{sha256}"])
-                .arg(format!("{}::{archive}", destination.repo))
-                .arg(rel),
-            &crate::event::Silent,
-        )?;
-        let entries = borg_manifest(&out, rel).map_err(|m| BackupError::Provider {
-            provider: self.name.clone(),
-            message: format!("destination '{d}': {m}"),
-        })?;
-        if entries.is_empty() {
-            return Err(BackupError::NotInBackup {
-                name: name.to_string(),
-                path: path.to_path_buf(),
-            });
+        self.listing(name, path, true).map(Some)
+    }
+
+    /// The checksums take borg as long as the extract (it reads every chunk
+    /// again): listed by a second borg while the first extracts, after a listing
+    /// without them sized the restore.
+    fn restore_checked(
+        &self,
+        name: &str,
+        path: &Path,
+        dest: &Path,
+        reporter: &dyn Reporter,
+        room: &(dyn Fn(u64) -> Result<()> + Sync),
+        check: &mut crate::drill::Verifier,
+    ) -> Result<bool> {
+        room(self.listing(name, path, false)?.file_bytes())?;
+        let (manifest, restored) = std::thread::scope(|scope| {
+            let listing = scope.spawn(|| self.listing(name, path, true));
+            let restored = self.restore_path(name, path, dest, reporter);
+            (listing.join().expect("borg list thread"), restored)
+        });
+        restored?;
+        let manifest = manifest?;
+        check.mtime_precision_nanos = manifest.mtime_precision_nanos;
+        for e in &manifest.entries {
+            check.check(e);
         }
-        Ok(Some(crate::drill::Manifest {
-            entries,
-            mtime_precision_nanos: 1000,
-        }))
+        Ok(true)
     }
 
     /// From the archive's hard-link items (`h` mode, `source` naming the first

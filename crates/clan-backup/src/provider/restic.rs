@@ -62,6 +62,27 @@ impl Restic {
         }
     }
 
+    /// Snapshot `name`, which must hold `path`.
+    fn held(&self, name: &str, path: &Path) -> Result<Snapshot> {
+        let snap = self.find(name)?;
+        if !snap.paths.iter().any(|p| Path::new(p) == path) {
+            return Err(BackupError::NotInBackup {
+                name: name.to_string(),
+                path: path.to_path_buf(),
+            });
+        }
+        Ok(snap)
+    }
+
+    /// A failed restore of `path`, named.
+    fn restoring(&self, path: &Path, e: EngineError) -> BackupError {
+        let what = format!("restoring {}: ", path.display());
+        self.fail(match e {
+            EngineError::Repository(m) => EngineError::Repository(what + &m),
+            other => other,
+        })
+    }
+
     /// The owner's snapshots.
     fn own(&self) -> Result<Vec<Snapshot>> {
         let mut listed = self.listed.lock().expect("listed");
@@ -237,38 +258,38 @@ impl Provider for Restic {
         dest: &Path,
         reporter: &dyn Reporter,
     ) -> Result<()> {
-        let snap = self.find(name)?;
-        if !snap.paths.iter().any(|p| Path::new(p) == path) {
-            return Err(BackupError::NotInBackup {
-                name: name.to_string(),
-                path: path.to_path_buf(),
-            });
-        }
+        let snap = self.held(name, path)?;
         with_progress(reporter, |tx| {
             self.engine.restore(&snap.id, path, dest, Some(tx))
         })
-        .map_err(|e| {
-            let what = format!("restoring {}: ", path.display());
-            self.fail(match e {
-                EngineError::Repository(m) => EngineError::Repository(what + &m),
-                other => other,
-            })
-        })?;
-        Ok(())
+        .map_err(|e| self.restoring(path, e))
     }
 
-    fn manifest(&self, name: &str, path: &Path) -> Result<Option<crate::drill::Manifest>> {
-        let snap = self.find(name)?;
-        if !snap.paths.iter().any(|p| Path::new(p) == path) {
-            return Err(BackupError::NotInBackup {
-                name: name.to_string(),
-                path: path.to_path_buf(),
-            });
-        }
-        self.engine
-            .manifest(&snap.id, path)
-            .map(Some)
-            .map_err(|e| self.fail(e))
+    fn restore_checked(
+        &self,
+        name: &str,
+        path: &Path,
+        dest: &Path,
+        reporter: &dyn Reporter,
+        room: &(dyn Fn(u64) -> Result<()> + Sync),
+        check: &mut crate::drill::Verifier,
+    ) -> Result<bool> {
+        let snap = self.held(name, path)?;
+        let mut refused = None;
+        let mut accept = |size| match room(size) {
+            Ok(()) => true,
+            Err(e) => {
+                refused = Some(e);
+                false
+            }
+        };
+        with_progress(reporter, |tx| {
+            let each = &mut |e: crate::drill::Entry| check.check(&e);
+            self.engine
+                .restore_checked(&snap.id, path, dest, Some(tx), &mut accept, each)
+        })
+        .map_err(|e| self.restoring(path, e))?;
+        refused.map_or(Ok(true), Err)
     }
 
     fn link_groups(&self, name: &str, folders: &[PathBuf]) -> Result<Vec<Vec<PathBuf>>> {
