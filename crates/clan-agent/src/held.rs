@@ -164,6 +164,7 @@ impl Held {
             tags: Vec::new(),
             jobs: 1,
             answered: Vec::new(),
+            nixos: Default::default(),
         };
         let report =
             clan_ops::machines::update::update(&fleet, &o, &Answers(BTreeMap::new()), reporter)

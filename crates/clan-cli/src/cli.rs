@@ -72,9 +72,14 @@ pub enum MachinesCommand {
     Create(commands::machines::create::Opts),
     /// Remove a machine from inventory.json, with its directory and vars, and commit
     Delete(commands::machines::delete::Opts),
-    /// Bring Linux machines to their configuration over SSH: runtime, secrets,
-    /// users, borg repositories, backup timers
+    /// Bring machines to their configuration over SSH: Linux machines get runtime,
+    /// secrets, users, borg repositories and backup timers; NixOS machines a system
+    /// built, copied, activated and confirmed (rolled back by itself otherwise)
     Update(commands::machines::update::Opts),
+    /// The system generations of NixOS machines
+    Generations(commands::machines::generations::Opts),
+    /// Activate a NixOS machine's previous generation (confirmed like an update)
+    Rollback(commands::machines::rollback::Opts),
 }
 
 #[derive(Debug, Subcommand)]

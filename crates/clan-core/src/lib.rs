@@ -14,6 +14,7 @@ pub mod merge;
 pub mod modules;
 pub mod names;
 pub mod nix;
+pub mod nixos;
 pub mod options;
 pub mod process;
 pub mod providers;

@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::names::StateName;
-use crate::options::Group;
 use crate::options::build::*;
+use crate::options::{Group, OptionType};
 
 /// `clan.core.state.<name>`: what a machine must not lose.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -98,6 +98,14 @@ pub struct Postgresql {
 #[serde(rename_all = "camelCase")]
 pub struct Deployment {
     pub require_explicit_update: bool,
+    /// NixOS machines: seconds an activation waits for the admin's confirmation
+    /// over a new connection before it rolls back by itself.
+    #[serde(default = "default_confirm_timeout")]
+    pub confirm_timeout: u64,
+}
+
+fn default_confirm_timeout() -> u64 {
+    30
 }
 
 /// `clan.core.networking`: Clan's machine-level names for where it is deployed.
@@ -415,7 +423,19 @@ pub fn clan_core_options() -> Group {
         ),
         (
             "deployment",
-            nested([("requireExplicitUpdate", opt(bool()).default(false).node())]),
+            nested([
+                ("requireExplicitUpdate", opt(bool()).default(false).node()),
+                (
+                    "confirmTimeout",
+                    opt(OptionType::IntBetween { min: 5, max: 3600 })
+                        .default(30)
+                        .desc(
+                            "NixOS machines: seconds an activation waits for the admin's \
+                             confirmation over a new connection before it rolls back by itself",
+                        )
+                        .node(),
+                ),
+            ]),
         ),
         (
             // Clan's names for the inventory's deploy.targetHost and deploy.buildHost.

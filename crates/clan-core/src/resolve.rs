@@ -119,6 +119,10 @@ pub struct ResolvedMachine {
     /// that set it. Not sent to machines.
     #[serde(skip)]
     pub provenance: BTreeMap<String, Vec<String>>,
+    /// The arguments with which the Nix glue gives this machine's modules (query
+    /// `nixos`): what a NixOS machine's system is built from. Not sent to machines.
+    #[serde(skip)]
+    pub nixos_args: Value,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -227,6 +231,7 @@ impl Clan {
         }
         let mut contributions = self.contributions(&memberships, &names);
         let mut assignments = std::mem::take(&mut contributions.assignments);
+        let mut nixos_args = self.nixos_args(&memberships, &names, &contributions);
         let mut definitions = self.definitions(&memberships, &names, contributions)?;
 
         let core_options = clan_core_options();
@@ -245,6 +250,10 @@ impl Clan {
                 &core_options,
                 &core_validator,
             )?;
+            let resolved = ResolvedMachine {
+                nixos_args: nixos_args.remove(&n).unwrap_or_default(),
+                ..resolved
+            };
             machines.insert(n, resolved);
         }
         Ok(Resolution { machines, warnings })
@@ -381,6 +390,49 @@ impl Clan {
         Ok(definitions)
     }
 
+    /// For each machine, what the glue's `nixos` query needs: its modules' calls
+    /// and its definitions that are data (built-in modules, the JSON layer).
+    fn nixos_args(
+        &self,
+        memberships: &Memberships,
+        names: &[String],
+        c: &Contributions,
+    ) -> BTreeMap<String, Value> {
+        let per_machine = self.per_machine_calls(memberships, names);
+        let of = |calls: &[Value], n: &str| -> Vec<Value> {
+            calls
+                .iter()
+                .filter(|c| c["machine"] == json!(n))
+                .cloned()
+                .collect()
+        };
+        names
+            .iter()
+            .map(|n| {
+                let mut data: Vec<Value> = c
+                    .builtin
+                    .get(n)
+                    .into_iter()
+                    .flatten()
+                    .map(|d| json!({"source": d.source.0, "value": d.value}))
+                    .collect();
+                if let Some(layer) = self.raw.machine_layers.get(n) {
+                    data.push(json!({
+                        "source": format!("machines/{n}/{}", crate::clan_dir::MACHINE_JSON),
+                        "value": layer,
+                    }));
+                }
+                let args = json!({
+                    "machines": [n],
+                    "perInstance": of(&c.nix_calls, n),
+                    "perMachine": of(&per_machine, n),
+                    "extraDefinitions": { n.as_str(): data },
+                });
+                (n.clone(), args)
+            })
+            .collect()
+    }
+
     fn machine_config(
         &self,
         name: &str,
@@ -460,6 +512,7 @@ impl Clan {
             other,
             sources,
             provenance,
+            nixos_args: Value::Null,
         })
     }
 

@@ -39,7 +39,7 @@ fn run(cmd: Cmd) -> Result<String> {
         .map_err(|e| e.to_string())
 }
 
-fn write_file(path: &Path, content: &[u8], mode: u32) -> Result<()> {
+pub(crate) fn write_file(path: &Path, content: &[u8], mode: u32) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("/"));
     let fail = |e: std::io::Error| format!("writing {}: {e}", path.display());
     std::fs::create_dir_all(dir).map_err(fail)?;
@@ -52,15 +52,21 @@ fn write_file(path: &Path, content: &[u8], mode: u32) -> Result<()> {
     Ok(())
 }
 
-/// Sets the machine up; returns what it changed, one line each.
-pub fn apply(m: &ResolvedMachine, reporter: &dyn Reporter) -> Result<Vec<String>> {
-    let mut changed = Vec::new();
+/// Writes the configuration the runtime's timers and restores read (on NixOS
+/// machines the only part of `apply` that is not in the system).
+pub fn configure(m: &ResolvedMachine, reporter: &dyn Reporter) -> Result<Vec<String>> {
     step(reporter, format!("writing {CONFIG_FILE}"));
     let json = serde_json::to_vec_pretty(m).expect("serialisable");
-    if std::fs::read(CONFIG_FILE).ok().as_deref() != Some(&json[..]) {
-        write_file(Path::new(CONFIG_FILE), &json, 0o600)?;
-        changed.push(CONFIG_FILE.to_string());
+    if std::fs::read(CONFIG_FILE).ok().as_deref() == Some(&json[..]) {
+        return Ok(Vec::new());
     }
+    write_file(Path::new(CONFIG_FILE), &json, 0o600)?;
+    Ok(vec![CONFIG_FILE.to_string()])
+}
+
+/// Sets the machine up; returns what it changed, one line each.
+pub fn apply(m: &ResolvedMachine, reporter: &dyn Reporter) -> Result<Vec<String>> {
+    let mut changed = configure(m, reporter)?;
     for (name, user) in &m.clan_core.users {
         step(reporter, format!("user {name}"));
         changed.extend(ensure_user(name, user)?);

@@ -12,6 +12,7 @@ pub mod apply;
 pub mod backups;
 pub mod binary;
 pub mod client;
+pub mod nixos;
 pub mod protocol;
 pub mod serve;
 

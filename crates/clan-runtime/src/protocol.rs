@@ -18,6 +18,25 @@ pub enum Request {
     Secrets { bundle: Bundle },
     /// Set the machine up as its resolved configuration says.
     Apply { machine: Box<ResolvedMachine> },
+    /// Write the configuration the runtime reads (NixOS machines: the rest is in
+    /// their system).
+    Configure { machine: Box<ResolvedMachine> },
+    /// NixOS: start activating a system or generation (`nixos::Started`).
+    Activate { spec: crate::nixos::Spec },
+    /// NixOS: wait up to `seconds` until activation `id` ended or awaits the
+    /// admin's confirmation (`Watched`).
+    AwaitActivation { id: String, seconds: u64 },
+    /// NixOS: the admin's confirmation, sent over a new connection (`Watched`).
+    Confirm { id: String },
+    /// NixOS: the system profile's generations.
+    Generations,
+}
+
+/// An activation's status with the last lines it printed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Watched {
+    pub status: crate::nixos::Status,
+    pub log: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -10,8 +10,8 @@ use serde_json::Value;
 
 use clan_backup::{Event, Reporter, ops};
 
-use crate::apply;
 use crate::protocol::{BackupOp, Reply, Request, WireError, to_wire};
+use crate::{apply, nixos};
 
 /// Where `clan vars upload` material lives on a machine.
 pub const SECRETS_DIR: &str = "/var/lib/clan/secrets";
@@ -74,7 +74,22 @@ fn handle(request: Request, reporter: &dyn Reporter) -> Result<Value, WireError>
         Request::Apply { machine } => apply::apply(&machine, reporter)
             .map(json)
             .map_err(WireError::runtime),
+        Request::Configure { machine } => apply::configure(&machine, reporter)
+            .map(json)
+            .map_err(WireError::runtime),
+        Request::Activate { spec } => nixos::start(spec).map(json).map_err(WireError::runtime),
+        Request::AwaitActivation { id, seconds } => {
+            watched(nixos::wait(&id, std::time::Duration::from_secs(seconds)))
+        }
+        Request::Confirm { id } => watched(nixos::confirm(&id)),
+        Request::Generations => nixos::generations().map(json).map_err(WireError::runtime),
     }
+}
+
+fn watched(status: Result<nixos::Status, String>) -> Result<Value, WireError> {
+    let status = status.map_err(WireError::runtime)?;
+    let log = nixos::log_tail(&status.id, 20);
+    Ok(json(crate::protocol::Watched { status, log }))
 }
 
 /// Borg servers' host keys as `machines update` pinned them in this machine's

@@ -790,6 +790,7 @@ pub async fn update(State(app): State<Shared>, Path(name): Path<String>) -> ApiR
             tags: Vec::new(),
             jobs: 1,
             answered: Vec::new(),
+            nixos: Default::default(),
         };
         let report = clan_ops::machines::update::update_with(
             &fleet,

@@ -34,6 +34,8 @@ pub fn run(cli: Cli) -> Result {
         Command::Machines(MachinesCommand::Create(o)) => machines::create::run(g, o),
         Command::Machines(MachinesCommand::Delete(o)) => machines::delete::run(g, o),
         Command::Machines(MachinesCommand::Update(o)) => machines::update::run(g, o),
+        Command::Machines(MachinesCommand::Generations(o)) => machines::generations::run(g, o),
+        Command::Machines(MachinesCommand::Rollback(o)) => machines::rollback::run(g, o),
         Command::Backups(BackupsCommand::Create(o)) => backups::create::run(g, o),
         Command::Backups(BackupsCommand::List(o)) => backups::list::run(g, o),
         Command::Backups(BackupsCommand::Restore(o)) => backups::restore::run(g, o),

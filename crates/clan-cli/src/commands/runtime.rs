@@ -1,7 +1,7 @@
-//! `clan __runtime [--timer PROVIDER | --drill PROVIDER]` (hidden): the machine
+//! `clan __runtime [--timer PROVIDER | --drill PROVIDER | --activate ID]` (hidden): the machine
 //! runtime. Without options it serves one request from the admin's clan (JSON on
 //! stdin, JSON lines on stdout); `--timer` is what a backup timer runs, `--drill`
-//! what a drill timer runs.
+//! what a drill timer runs, `--activate` a NixOS activation (nixos.rs).
 
 use clap::Args;
 
@@ -15,9 +15,15 @@ pub struct Opts {
     /// Drill this provider's newest backups, as configured in /etc/clan/machine.json
     #[arg(long, value_name = "PROVIDER", conflicts_with = "timer")]
     pub drill: Option<String>,
+    /// Run NixOS activation ID (started by an admin's `machines update`)
+    #[arg(long, value_name = "ID", conflicts_with_all = ["timer", "drill"])]
+    pub activate: Option<String>,
 }
 
 pub fn run(o: Opts) -> Result {
+    if let Some(id) = o.activate {
+        return clan_runtime::nixos::activate(&id).map_err(CliError::Usage);
+    }
     match (o.timer, o.drill) {
         (Some(provider), _) => {
             clan_runtime::serve::timer(&provider, &crate::render::Lines).map_err(CliError::Usage)

@@ -204,7 +204,10 @@ impl Ssh {
         opt("ControlMaster=auto");
         opt(&format!("ControlPath={}", self.control_path().display()));
         opt("ControlPersist=60");
-        opt("ServerAliveInterval=15");
+        // A connection that stops answering is given up after 15 s (an activation
+        // that cut a machine off must not hang the command).
+        opt("ServerAliveInterval=5");
+        opt("ServerAliveCountMax=3");
         opt("ConnectTimeout=15");
         if !(self.host_keys == HostKeyMode::AcceptNew && self.user_config().sets_policy) {
             self.host_keys.options().iter().for_each(|s| opt(s));

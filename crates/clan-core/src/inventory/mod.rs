@@ -117,6 +117,9 @@ pub struct Meta {
     pub name: String,
     pub domain: String,
     pub description: Option<String>,
+    /// The nixpkgs NixOS machines are built with (a directory); `None`: `<nixpkgs>`.
+    #[serde(default)]
+    pub nixpkgs: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -422,6 +425,16 @@ pub fn schema() -> Group {
                 ),
                 ("description", nullable_str()),
                 ("icon", nullable_str()),
+                (
+                    "nixpkgs",
+                    opt(null_or(str()))
+                        .default(Value::Null)
+                        .desc(
+                            "The nixpkgs that builds NixOS machines (a directory, relative to \
+                             the clan or absolute); null: <nixpkgs> from NIX_PATH",
+                        )
+                        .node(),
+                ),
             ]),
         ),
         (

@@ -55,6 +55,13 @@ impl Query {
     }
 }
 
+/// Writes the glue (`eval.nix`, `lib.nix`) into `dir`, for expressions that import
+/// it (a NixOS machine's system: `nixos.rs`).
+pub fn write_glue(dir: &Path) -> std::io::Result<()> {
+    std::fs::write(dir.join("eval.nix"), EVAL_NIX)?;
+    std::fs::write(dir.join("lib.nix"), LIB_NIX)
+}
+
 /// Runs the embedded glue with `nix-instantiate`.
 #[derive(Debug, Default)]
 pub struct Nix {
@@ -78,8 +85,7 @@ impl Nix {
             return Ok(dir.path());
         }
         let dir = tempfile::Builder::new().prefix("clan-glue-").tempdir()?;
-        std::fs::write(dir.path().join("eval.nix"), EVAL_NIX)?;
-        std::fs::write(dir.path().join("lib.nix"), LIB_NIX)?;
+        write_glue(dir.path())?;
         Ok(self.glue.get_or_init(|| dir).path())
     }
 

@@ -3,4 +3,5 @@
 pub mod check;
 pub mod create;
 pub mod delete;
+pub mod nixos;
 pub mod update;

@@ -1,7 +1,9 @@
-//! `machines update`: bring Linux machines to their configuration over SSH — the
-//! runtime binary, the resolved configuration, the secrets, users, borg repositories
-//! and backup timers. Missing vars are generated first; machines are updated in
-//! parallel, each reporting its events wrapped as [`Event::Machine`].
+//! `machines update`: bring machines to their configuration over SSH — the
+//! runtime binary, the resolved configuration, the secrets; on Linux machines the
+//! runtime sets up users, borg repositories and backup timers, NixOS machines get
+//! them in a system built, copied and activated by `nixos.rs`. Missing vars are
+//! generated first; machines are updated in parallel, each reporting its events
+//! wrapped as [`Event::Machine`].
 
 use std::sync::Mutex;
 
@@ -31,6 +33,8 @@ pub struct UpdateOptions {
     pub jobs: u16,
     /// `GEN/PROMPT` ids the prompter answers without asking.
     pub answered: Vec<String>,
+    /// How NixOS machines are updated.
+    pub nixos: super::nixos::NixosOptions,
 }
 
 /// How one machine's update ended.
@@ -159,7 +163,7 @@ pub fn update_with(
             s.spawn(|| {
                 while let Some(name) = queue.lock().expect("queue").pop() {
                     let on = |e: Event| reporter.report(e.on(name));
-                    let outcome = update_one(fleet, &fleet.all[name], admin, connect, &on);
+                    let outcome = update_one(fleet, &fleet.all[name], admin, connect, o, &on);
                     reporter.report(Event::MachineDone {
                         machine: name.clone(),
                         ok: matches!(outcome, Outcome::Updated { .. }),
@@ -189,22 +193,28 @@ fn update_one(
     m: &ResolvedMachine,
     admin: &Identity,
     connect: &Connect,
+    o: &UpdateOptions,
     report: &dyn Reporter,
 ) -> Outcome {
     let result = (|| -> std::result::Result<(bool, Vec<String>), String> {
-        match m.machine_class {
-            MachineClass::Linux => {}
+        let toplevel = match m.machine_class {
+            MachineClass::Linux => None,
             MachineClass::Nixos => {
-                return Err(
-                    "NixOS machines are not supported yet by `clan machines update` (only \
-                     machineClass = \"linux\"); a later version builds and activates NixOS systems"
-                        .into(),
-                );
+                let built = super::nixos::build(fleet, m, report)?;
+                if o.nixos.dry_run {
+                    return Ok((
+                        false,
+                        vec![format!(
+                            "built {built} (--dry-run: not copied, not activated)"
+                        )],
+                    ));
+                }
+                Some(built)
             }
             MachineClass::Darwin => {
                 return Err("darwin machines are not supported by `clan machines update`".into());
             }
-        }
+        };
         let runtime = clan_runtime::Runtime::new(connect(fleet, m)?);
         report.report(Event::step("connecting"));
         let installed = runtime.install(report).map_err(|e| e.to_string())?;
@@ -220,9 +230,29 @@ fn update_one(
             .call::<Vec<String>>(&Request::Secrets { bundle }, report)
             .map_err(|e| e.to_string())?;
         let machine = Box::new(with_public_values(fleet, m, connect)?);
-        let changes = runtime
-            .call::<Vec<String>>(&Request::Apply { machine }, report)
+        let Some(toplevel) = toplevel else {
+            let changes = runtime
+                .call::<Vec<String>>(&Request::Apply { machine }, report)
+                .map_err(|e| e.to_string())?;
+            return Ok((installed, changes));
+        };
+        // NixOS: everything but the runtime's own configuration is in the system.
+        let mut changes = runtime
+            .call::<Vec<String>>(&Request::Configure { machine }, report)
             .map_err(|e| e.to_string())?;
+        let copied = super::nixos::copy_closure(runtime.host(), &toplevel, report)?;
+        if copied > 0 {
+            changes.push(format!("copied {copied} store paths"));
+        }
+        changes.extend(super::nixos::activate(
+            fleet,
+            m,
+            connect,
+            &runtime,
+            clan_runtime::nixos::Target::System(toplevel),
+            o.nixos,
+            report,
+        )?);
         Ok((installed, changes))
     })();
     match result {
@@ -422,6 +452,7 @@ mod tests {
                 tags: vec![],
                 jobs: 2,
                 answered: vec![],
+                nixos: Default::default(),
             },
             &admin,
             &NoPrompts,

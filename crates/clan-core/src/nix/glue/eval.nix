@@ -7,6 +7,7 @@
 #                        (manifest + role interfaces as option IR).
 #   query = "machines":  for the machines and perInstance calls listed in argsFile, each
 #                        machine's configuration definitions, in order, with their source.
+#   query = "nixos":     the modules of the one machine in argsFile, for NixOS to evaluate.
 { clanDir, query, argsFile ? "" }:
 let
   schema = "clan-glue-1";
@@ -211,16 +212,18 @@ let
     in
     { source = "module '${call.module}' (perMachine)"; module = result.nixosModule or { }; };
 
+  # A machine's modules, each with where it comes from.
+  machineInputs = name:
+    let confFile = clanDir + "/machines/${name}/configuration.nix"; in
+    (if (clan.machines or { }) ? ${name} then [ { source = "${toString clanFile}: machines.${name}"; module = clan.machines.${name}; } ] else [ ])
+    ++ (if pathExists confFile then [ { source = toString confFile; module = confFile; } ] else [ ])
+    ++ map perInstanceModule (filter (c: c.machine == name) (args.perInstance or [ ]))
+    ++ map perMachineModule (filter (c: c.machine == name) (args.perMachine or [ ]))
+    ++ map (d: { source = d.source; module = d.value; }) (args.extraDefinitions.${name} or [ ]);
+
   machineDefinitions = name:
     let
-      confFile = clanDir + "/machines/${name}/configuration.nix";
-      inputs =
-        (if (clan.machines or { }) ? ${name} then [ { source = "${toString clanFile}: machines.${name}"; module = clan.machines.${name}; } ] else [ ])
-        ++ (if pathExists confFile then [ { source = toString confFile; module = confFile; } ] else [ ])
-        ++ map perInstanceModule (filter (c: c.machine == name) (args.perInstance or [ ]))
-        ++ map perMachineModule (filter (c: c.machine == name) (args.perMachine or [ ]))
-        ++ map (d: { source = d.source; module = d.value; }) (args.extraDefinitions.${name} or [ ]);
-      defs = concatMap (i: collect i.source i.module { inherit name; } config) inputs;
+      defs = concatMap (i: collect i.source i.module { inherit name; } config) (machineInputs name);
       config = mergeValues (map (d: d.value) defs);
     in
     map (d: { inherit (d) source; value = clean d.value; }) defs;
@@ -235,6 +238,9 @@ let
     };
     machines = listToAttrs (map (n: { name = n; value = machineDefinitions n; }) (args.machines or [ ]));
     module = { options = moduleOptions (import args.file) { }; };
+    # The modules of the one machine in args, for a NixOS evaluation (not JSON:
+    # imported by the expression that builds the machine's system).
+    nixos = map (i: { _file = i.source; imports = [ i.module ]; }) (machineInputs (builtins.head args.machines));
   };
 in
 { inherit schema; result = results.${query}; }

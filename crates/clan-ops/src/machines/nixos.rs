@@ -1,0 +1,378 @@
+//! NixOS machines: build the system with the clan's nixpkgs, copy what the machine
+//! lacks of its closure, activate it there and confirm the activation over a new
+//! SSH connection; the machine rolls back by itself when no confirmation comes
+//! (an activation that cut it off). The machine's side is clan-runtime's nixos.rs.
+
+use std::time::{Duration, Instant};
+
+use clan_core::ResolvedMachine;
+use clan_core::event::{Event, Reporter};
+use clan_core::host::Host;
+use clan_core::process::Cmd;
+use clan_runtime::nixos::{Phase, Spec, Started, Status, Target};
+use clan_runtime::protocol::Watched;
+use clan_runtime::{Request, Runtime};
+
+use super::update::Connect;
+use crate::fleet::Fleet;
+
+type Result<T> = std::result::Result<T, String>;
+
+/// How a NixOS machine is updated.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NixosOptions {
+    /// Build only.
+    pub dry_run: bool,
+    /// Keep the new system even when no confirmation comes.
+    pub no_rollback: bool,
+}
+
+/// The nixpkgs expression of the clan: `meta.nixpkgs` (relative to the clan) or
+/// `<nixpkgs>`.
+fn nixpkgs(fleet: &Fleet) -> String {
+    match &fleet.clan.inventory.meta.nixpkgs {
+        Some(p) => {
+            let path = fleet.clan.dir.root().join(p);
+            format!(
+                "(/. + {})",
+                clan_core::nixos::string(&path.display().to_string())
+            )
+        }
+        None => "<nixpkgs>".into(),
+    }
+}
+
+/// The expression that builds `m`'s system, in a private directory.
+pub fn expression(fleet: &Fleet, m: &ResolvedMachine) -> Result<tempfile::TempDir> {
+    let dir = tempfile::Builder::new()
+        .prefix("clan-nixos-")
+        .tempdir()
+        .map_err(|e| format!("creating a directory for the build: {e}"))?;
+    let write = |name: &str, text: &[u8]| {
+        std::fs::write(dir.path().join(name), text).map_err(|e| format!("writing {name}: {e}"))
+    };
+    clan_core::nix::write_glue(dir.path()).map_err(|e| format!("writing the glue: {e}"))?;
+    write(
+        "args.json",
+        &serde_json::to_vec(&m.nixos_args).expect("JSON"),
+    )?;
+    write(
+        "clan-core.nix",
+        clan_core::nixos::options_module().as_bytes(),
+    )?;
+    let settings = clan_core::nixos::settings_module(m, clan_runtime::binary::LINK);
+    write("settings.nix", settings.as_bytes())?;
+    write(
+        "default.nix",
+        clan_core::nixos::toplevel_expression(&nixpkgs(fleet)).as_bytes(),
+    )?;
+    Ok(dir)
+}
+
+/// Builds `m`'s system here; its store path.
+pub fn build(fleet: &Fleet, m: &ResolvedMachine, report: &dyn Reporter) -> Result<String> {
+    report.report(Event::step("building the system"));
+    let dir = expression(fleet, m)?;
+    let out = Cmd::new("nix-build")
+        .arg("--no-out-link")
+        .arg(dir.path().join("default.nix"))
+        .args(["--argstr", "clanDir"])
+        .arg(fleet.clan.dir.root())
+        .run()
+        .map_err(|e| format!("building the system of {}: {e}", m.name))?;
+    let path = out.stdout_string().trim().to_string();
+    if !path.starts_with("/nix/store/") {
+        return Err(format!("nix-build gave no system for {}: {path:?}", m.name));
+    }
+    Ok(path)
+}
+
+/// Copies what `host` lacks of `path`'s closure (export here, import there);
+/// how many store paths were copied.
+pub fn copy_closure(host: &dyn Host, path: &str, report: &dyn Reporter) -> Result<usize> {
+    let closure: Vec<String> = Cmd::new("nix-store")
+        .args(["--query", "--requisites", path])
+        .run()
+        .map_err(|e| format!("listing the closure of {path}: {e}"))?
+        .stdout_string()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let missing: Vec<String> = host
+        .run(
+            &Cmd::new("nix-store")
+                .args(["--check-validity", "--print-invalid"])
+                .args(&closure),
+        )
+        .map_err(|e| format!("asking which store paths are there (is Nix installed?): {e}"))?
+        .stdout_string()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    if missing.is_empty() {
+        report.report(Event::step(format!(
+            "copying the closure: all {} store paths are there",
+            closure.len()
+        )));
+        return Ok(0);
+    }
+    // In the closure's order: what a path refers to is imported before it.
+    let missing: Vec<&String> = closure.iter().filter(|p| missing.contains(p)).collect();
+    report.report(Event::step(format!(
+        "copying the closure: {} of {} store paths",
+        missing.len(),
+        closure.len()
+    )));
+    let export = Cmd::new("nix-store")
+        .arg("--export")
+        .args(&missing)
+        .run()
+        .map_err(|e| format!("exporting store paths: {e}"))?;
+    host.run(&Cmd::new("nix-store").arg("--import").stdin(export.stdout))
+        .map_err(|e| format!("importing store paths: {e}"))?;
+    Ok(missing.len())
+}
+
+/// Activates `target` on the machine and confirms it over a new connection.
+pub fn activate(
+    fleet: &Fleet,
+    m: &ResolvedMachine,
+    connect: &Connect,
+    runtime: &Runtime,
+    target: Target,
+    o: NixosOptions,
+    report: &dyn Reporter,
+) -> Result<Vec<String>> {
+    let timeout = m.clan_core.deployment.confirm_timeout;
+    let spec = Spec {
+        target,
+        confirm_timeout: (!o.no_rollback).then_some(timeout),
+    };
+    report.report(Event::step("activating"));
+    let started: Started = runtime
+        .call(&Request::Activate { spec }, report)
+        .map_err(|e| e.to_string())?;
+    let id = match started {
+        Started::Unchanged { generation } => {
+            return Ok(vec![format!(
+                "the system is active already (generation {}); nothing activated",
+                show(generation)
+            )]);
+        }
+        Started::Started { id } => id,
+    };
+    // Until the activation ended or awaits confirmation; each poll over a connection
+    // of its own once the first broke (the activation may restart sshd or the network).
+    let deadline = Instant::now() + Duration::from_secs(timeout + 180);
+    let mut first = Some(runtime);
+    let mut fresh: Option<Runtime> = None;
+    let mut last_error = String::new();
+    loop {
+        let poll = Request::AwaitActivation {
+            id: id.clone(),
+            seconds: 5,
+        };
+        let answer = match first {
+            Some(r) => r.call::<Watched>(&poll, report),
+            None => match fresh_runtime(fleet, m, connect) {
+                Ok(r) => fresh.insert(r).call::<Watched>(&poll, report),
+                Err(e) => Err(clan_runtime::RuntimeError::Protocol {
+                    host: m.name.to_string(),
+                    message: e,
+                }),
+            },
+        };
+        match answer {
+            Ok(w) if w.status.phase.is_final() => return outcome(&w, o),
+            Ok(w) if matches!(w.status.phase, Phase::AwaitingConfirmation { .. }) => {
+                return confirm(fleet, m, connect, &id, timeout, o, report);
+            }
+            Ok(_) => {}
+            Err(e) => {
+                first = None;
+                last_error = e.to_string();
+                report.report(Event::step(format!(
+                    "no answer from {} during the activation; trying again",
+                    m.name
+                )));
+                std::thread::sleep(Duration::from_secs(2));
+            }
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "the activation did not end within {} s and {} does not answer: {last_error}",
+                timeout + 180,
+                m.name
+            ));
+        }
+    }
+}
+
+fn fresh_runtime(fleet: &Fleet, m: &ResolvedMachine, connect: &Connect) -> Result<Runtime> {
+    connect(fleet, m).map(Runtime::new)
+}
+
+fn show(generation: Option<u32>) -> String {
+    generation.map_or("none".into(), |g| g.to_string())
+}
+
+/// The confirmation, over a connection made for it: proves the new system can
+/// still be reached. When it cannot, the machine rolls back by itself; the result
+/// is read once it is reachable again.
+fn confirm(
+    fleet: &Fleet,
+    m: &ResolvedMachine,
+    connect: &Connect,
+    id: &str,
+    timeout: u64,
+    o: NixosOptions,
+    report: &dyn Reporter,
+) -> Result<Vec<String>> {
+    report.report(Event::step("confirming over a new connection"));
+    let confirmed = fresh_runtime(fleet, m, connect).and_then(|r| {
+        r.call::<Watched>(&Request::Confirm { id: id.into() }, report)
+            .map_err(|e| e.to_string())
+    });
+    let why = match confirmed {
+        Ok(w) => return outcome(&w, o),
+        Err(e) => e,
+    };
+    report.report(Event::step(format!(
+        "{} cannot be reached over a new connection ({why}); it rolls back by itself within {timeout} s",
+        m.name
+    )));
+    let until = Instant::now() + Duration::from_secs(timeout + 120);
+    while Instant::now() < until {
+        std::thread::sleep(Duration::from_secs(3));
+        let status = fresh_runtime(fleet, m, connect).and_then(|r| {
+            r.call::<Watched>(
+                &Request::AwaitActivation {
+                    id: id.into(),
+                    seconds: 5,
+                },
+                &clan_core::event::Silent,
+            )
+            .map_err(|e| e.to_string())
+        });
+        if let Ok(w) = status
+            && w.status.phase.is_final()
+        {
+            return match outcome(&w, o) {
+                Err(e) => Err(format!(
+                    "the new system cut {} off (no new connection could confirm it): {e}",
+                    m.name
+                )),
+                Ok(ok) => Ok(ok),
+            };
+        }
+    }
+    Err(format!(
+        "{} could not confirm the activation over a new connection ({why}) and is still \
+         unreachable; it should have rolled back to its previous generation by itself",
+        m.name
+    ))
+}
+
+/// A finished activation as the update's result.
+fn outcome(w: &Watched, o: NixosOptions) -> Result<Vec<String>> {
+    let s: &Status = &w.status;
+    let log = || {
+        if w.log.is_empty() {
+            String::new()
+        } else {
+            format!("\n{}", w.log.join("\n"))
+        }
+    };
+    match &s.phase {
+        Phase::Active => Ok(vec![format!(
+            "activated generation {}{}",
+            show(s.generation),
+            if o.no_rollback {
+                " (no confirmation asked: --no-rollback)"
+            } else {
+                " (confirmed over a new connection)"
+            }
+        )]),
+        Phase::Failed {
+            error,
+            rolled_back_to,
+        } => Err(format!(
+            "activation failed: {error}; {}{}",
+            match rolled_back_to {
+                Some(g) => format!("rolled back to generation {g}"),
+                None => "there was no previous generation to roll back to".into(),
+            },
+            log()
+        )),
+        Phase::RolledBack { to } => Err(format!(
+            "no confirmation came in time: rolled back to generation {} by itself",
+            show(*to)
+        )),
+        other => Err(format!("the activation is still {other:?}")),
+    }
+}
+
+/// The machine's generations.
+pub fn generations(
+    fleet: &Fleet,
+    m: &ResolvedMachine,
+    connect: &Connect,
+) -> Result<Vec<clan_runtime::nixos::Generation>> {
+    fresh_runtime(fleet, m, connect)?
+        .call(&Request::Generations, &clan_core::event::Silent)
+        .map_err(|e| e.to_string())
+}
+
+/// `machines rollback`: the generation before the current one, activated and
+/// confirmed like an update.
+pub fn rollback(
+    fleet: &Fleet,
+    m: &ResolvedMachine,
+    connect: &Connect,
+    o: NixosOptions,
+    report: &dyn Reporter,
+) -> Result<Vec<String>> {
+    let runtime = fresh_runtime(fleet, m, connect)?;
+    let gens: Vec<clan_runtime::nixos::Generation> = runtime
+        .call(&Request::Generations, report)
+        .map_err(|e| e.to_string())?;
+    let current = gens
+        .iter()
+        .find(|g| g.current)
+        .ok_or_else(|| format!("{} has no current system generation", m.name))?;
+    let previous = gens
+        .iter()
+        .filter(|g| g.number < current.number)
+        .max_by_key(|g| g.number)
+        .ok_or_else(|| {
+            format!(
+                "{} has no generation before {} to roll back to",
+                m.name, current.number
+            )
+        })?;
+    report.report(Event::step(format!(
+        "rolling back from generation {} to {}",
+        current.number, previous.number
+    )));
+    activate(
+        fleet,
+        m,
+        connect,
+        &runtime,
+        Target::Generation(previous.number),
+        o,
+        report,
+    )
+}
+
+/// The NixOS machine `name` of the fleet, or why it is not one.
+pub fn machine<'a>(fleet: &'a Fleet, name: &str) -> crate::error::Result<&'a ResolvedMachine> {
+    let m = fleet.machine(name)?;
+    if m.machine_class != clan_core::inventory::MachineClass::Nixos {
+        return Err(crate::error::Error::Usage(format!(
+            "machine '{name}' is not a NixOS machine (machineClass = \"{}\"): it has no system generations",
+            m.machine_class
+        )));
+    }
+    Ok(m)
+}
