@@ -1,6 +1,8 @@
 #!/bin/sh
 # Builds the lab's machine template: Debian bookworm with systemd, sshd,
-# PostgreSQL 15, borg, rsync, sudo, git (a clan the machine holds). Usage: template.sh OUT_DIR
+# PostgreSQL 15, borg, rsync, sudo, git (a clan the machine holds), Nix (machines
+# that stand for NixOS machines: a store and profiles, NixOS's activation by clan's
+# test double). Usage: template.sh OUT_DIR
 # The harness builds into a temporary directory and renames it into the cache,
 # so an interrupted build is never taken for a finished one.
 set -eu
@@ -19,7 +21,7 @@ cp /etc/resolv.conf "$R/etc/resolv.conf"
 chroot "$R" sh -c 'mount -t proc proc /proc; trap "umount /proc" EXIT
     apt-get update -q &&
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-        postgresql-15 rsync borgbackup sudo procps less git' </dev/null
+        postgresql-15 rsync borgbackup sudo procps less git nix-bin' </dev/null
 rm -f "$R/usr/sbin/policy-rc.d"
 rm -rf "$R"/var/cache/apt/archives/*.deb "$R"/var/lib/apt/lists/* "$R"/var/cache/apt/*.bin
 

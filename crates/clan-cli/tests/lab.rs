@@ -1076,3 +1076,252 @@ fn a_machine_that_holds_its_clan_changes_and_applies_it_through_its_agent() {
         ""
     );
 }
+
+/// The nixpkgs test double (tests/fixtures/nixpkgs-double): NixOS machines are
+/// lab machines with Nix, their activation the double's.
+fn nixos_clan(lab: &Lab, machines: &[&str]) -> String {
+    let double = fixture("nixpkgs-double");
+    let mut inventory = String::new();
+    for m in machines {
+        inventory.push_str(&format!(
+            "inventory.machines.{m} = {{ machineClass = \"nixos\"; deploy.targetHost = \"root@{}\"; }};\n",
+            lab.ip(m)
+        ));
+    }
+    format!(
+        r#"{{
+          meta.name = "nx";
+          meta.nixpkgs = "{}";
+          {inventory}
+        }}"#,
+        double.display()
+    )
+}
+
+/// Machine `m`'s own module: a label (a new system for each) and activation scripts.
+fn nixos_machine(admin: &Admin, m: &str, label: &str, activation: &str) {
+    let dir = admin.dir.join("machines").join(m);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("configuration.nix"),
+        format!(
+            r#"{{ ... }}: {{
+              clan.core.deployment.confirmTimeout = 8;
+              system.nixos.label = "{label}";
+              system.activationScripts.network = "ip link set eth0 up";
+              system.activationScripts.test = "{activation}";
+            }}"#
+        ),
+    )
+    .unwrap();
+}
+
+/// The machine's system generation and what /run/current-system is.
+fn nixos_state(lab: &Lab, m: &str) -> (String, String) {
+    let out = lab.ssh(
+        m,
+        "readlink /nix/var/nix/profiles/system; readlink /run/current-system; \
+         readlink -f /nix/var/nix/profiles/system",
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[1], lines[2], "the profile's system is the active one");
+    (lines[0].to_string(), lines[1].to_string())
+}
+
+#[test]
+#[ignore = "needs root (network namespaces, containers); ./test.sh runs it as root"]
+fn nixos_machines_are_built_copied_activated_confirmed_and_roll_back_by_themselves() {
+    const N1: &str = "nixos-one";
+    const N2: &str = "nixos-two";
+    let lab = Lab::start(&[(N1, "10.231.0.31"), (N2, "10.231.0.32")]);
+    let tmp = tempfile::tempdir_in("/var/tmp").unwrap();
+    let mut admin = Admin::new(tmp.path(), &lab, &nixos_clan(&lab, &[N1, N2]));
+    // This host builds without build users or binary caches.
+    admin.env.push((
+        "NIX_CONFIG".into(),
+        "build-users-group =\nsubstituters =".into(),
+    ));
+    for m in [N1, N2] {
+        nixos_machine(&admin, m, "first", "true");
+    }
+
+    // Two machines in parallel: built here, copied, activated, confirmed.
+    let run = admin.clan(&["machines", "update"]).ok();
+    let out = run.stdout();
+    for m in [N1, N2] {
+        assert!(out.contains(&format!("{m}: updated")), "{out}");
+        assert_eq!(nixos_state(&lab, m).0, "system-1-link");
+        let log = lab.ssh(m, "cat /var/lib/nixos-double/switches.log");
+        assert_eq!(log.lines().count(), 1, "{log}");
+        assert!(log.starts_with("switch /nix/store/"), "{log}");
+    }
+    assert_eq!(
+        out.matches("activated generation 1 (confirmed over a new connection)")
+            .count(),
+        2,
+        "{out}"
+    );
+    assert_eq!(out.matches("copied ").count(), 2, "{out}");
+
+    // Nothing new: nothing copied, nothing activated.
+    let again = admin.clan(&["machines", "update", N1]).ok().stdout();
+    assert!(
+        again.contains("the system is active already (generation 1); nothing activated")
+            && !again.contains("copied"),
+        "{again}"
+    );
+    assert_eq!(
+        lab.ssh(N1, "wc -l < /var/lib/nixos-double/switches.log")
+            .trim(),
+        "1"
+    );
+
+    // A new system: generation 2.
+    nixos_machine(&admin, N1, "second", "true");
+    let run = admin.clan(&["machines", "update", N1]).ok().stdout();
+    assert!(
+        run.contains("activated generation 2 (confirmed over a new connection)"),
+        "{run}"
+    );
+    let (gen2, system2) = nixos_state(&lab, N1);
+    assert_eq!(gen2, "system-2-link");
+
+    // An activation that cuts the machine off: no new connection can confirm it,
+    // the machine goes back to generation 2 by itself (its activation brings the
+    // network up again) and the command says so.
+    nixos_machine(&admin, N1, "cut-off", "ip link set eth0 down");
+    let run = admin.clan(&["machines", "update", N1]);
+    let out = run.stdout();
+    run.fails();
+    assert!(
+        out.contains("FAILED") && out.contains("rolled back to generation 2 by itself"),
+        "{out}"
+    );
+    assert_eq!(nixos_state(&lab, N1), (gen2.clone(), system2.clone()));
+    assert!(
+        !lab.ssh(N1, "ls /nix/var/nix/profiles")
+            .contains("system-3-link"),
+        "the generation that cut the machine off is deleted"
+    );
+
+    // The admin's clan killed after the activation started: no confirmation
+    // comes, the machine rolls back by itself.
+    nixos_machine(&admin, N1, "unconfirmed", "sleep 4");
+    let child = admin.spawn(&["machines", "update", N1]);
+    let pid = child.id();
+    wait_process(&lab, N1, "__runtime --activate", true);
+    Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .unwrap();
+    let killed = finished(child);
+    assert!(!killed.out.status.success());
+    wait_process(&lab, N1, "__runtime --activate", false);
+    assert_eq!(nixos_state(&lab, N1), (gen2.clone(), system2.clone()));
+    let status = lab.ssh(
+        N1,
+        "cat $(ls /var/lib/clan/activation/*.json | sort | tail -n 1)",
+    );
+    assert!(status.contains("\"phase\": \"rolled-back\""), "{status}");
+
+    // The generations, and a rollback to the first (confirmed like an update).
+    let gens = admin
+        .clan(&["machines", "generations", N1, "--json"])
+        .ok()
+        .json();
+    let listed: Vec<(u64, bool)> = gens[N1]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["number"].as_u64().unwrap(),
+                g["current"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(listed, [(1, false), (2, true)]);
+    let run = admin.clan(&["machines", "rollback", N1]).ok().stdout();
+    assert!(
+        run.contains("activated generation 1 (confirmed over a new connection)"),
+        "{run}"
+    );
+    assert_eq!(nixos_state(&lab, N1).0, "system-1-link");
+    let text = admin.clan(&["machines", "generations", N1]).ok().stdout();
+    assert!(text.contains("(current)"), "{text}");
+}
+
+#[test]
+#[ignore = "needs root (network namespaces, containers); ./test.sh runs it as root"]
+fn a_build_host_builds_for_a_nixos_machine_and_an_unreachable_one_fails_only_its_machine() {
+    const TARGET: &str = "nixos-small";
+    const BUILDER: &str = "nixos-builder";
+    const OTHER: &str = "nixos-other";
+    let lab = Lab::start(&[
+        (TARGET, "10.231.0.34"),
+        (BUILDER, "10.231.0.35"),
+        (OTHER, "10.231.0.36"),
+    ]);
+    // The build host builds without build users or binary caches, as this host.
+    lab.ssh(
+        BUILDER,
+        "printf 'build-users-group =\\nsubstituters =\\n' >> /etc/nix/nix.conf",
+    );
+    let tmp = tempfile::tempdir_in("/var/tmp").unwrap();
+    let clan_nix = nixos_clan(&lab, &[TARGET, OTHER]).replace(
+        &format!("deploy.targetHost = \"root@{}\";", lab.ip(OTHER)),
+        &format!(
+            "deploy.targetHost = \"root@{}\"; deploy.buildHost = \"root@10.231.0.99\";",
+            lab.ip(OTHER)
+        ),
+    );
+    let mut admin = Admin::new(tmp.path(), &lab, &clan_nix);
+    admin.env.push((
+        "NIX_CONFIG".into(),
+        "build-users-group =\nsubstituters =".into(),
+    ));
+    for m in [TARGET, OTHER] {
+        nixos_machine(&admin, m, "built-elsewhere", "true");
+    }
+    let run = admin.clan(&[
+        "machines",
+        "update",
+        TARGET,
+        "--build-host",
+        &format!("root@{}", lab.ip(BUILDER)),
+    ]);
+    let out = run.stdout();
+    let run = run.ok();
+    assert!(
+        out.contains("activated generation 1 (confirmed over a new connection)"),
+        "{}",
+        run.stderr()
+    );
+    let (_, system) = nixos_state(&lab, TARGET);
+    // Built on the build host (its derivation is there), never on the target.
+    assert!(
+        lab.ssh(BUILDER, &format!("nix-store --query --deriver {system}"))
+            .trim()
+            .ends_with(".drv")
+    );
+    assert_eq!(
+        lab.ssh(BUILDER, &format!("test -e {system} && echo built")).trim(),
+        "built"
+    );
+    assert_eq!(
+        lab.ssh(TARGET, "ls /nix/store | grep -c '[.]drv$' || true").trim(),
+        "0"
+    );
+
+    // A machine whose build host cannot be reached fails alone.
+    let run = admin.clan(&["machines", "update"]);
+    let out = run.stdout();
+    let err = run.fails();
+    assert!(
+        out.contains(&format!("{TARGET}: updated"))
+            && out.contains(&format!("{OTHER}: FAILED"))
+            && out.contains("10.231.0.99"),
+        "{out}"
+    );
+    assert!(err.contains("1 of 2 machines failed"), "{err}");
+}

@@ -302,6 +302,63 @@ pub fn toplevel_expression(nixpkgs: &str) -> String {
 mod tests {
     use super::*;
 
+    /// The generated modules are Nix that parses (evaluating them is tested with
+    /// the nixpkgs test double in clan-cli's tests/nixos.rs).
+    #[test]
+    fn the_generated_modules_parse() {
+        if !crate::nix::Nix::available() {
+            return;
+        }
+        let m: ResolvedMachine = serde_json::from_value(serde_json::json!({
+            "name": "m", "description": null, "machineClass": "nixos", "tags": [],
+            "deploy": {"targetHost": null, "buildHost": null}, "instances": [],
+            "clanCore": {
+                "state": {}, "vars": {"generators": {}},
+                "backups": {"providers": {"b": {"type": "local", "directory": "/b\"${x}", "drillAt": "weekly"}},
+                            "stagingDirectory": "/s"},
+                "deployment": {"requireExplicitUpdate": false},
+                "postgresql": {"runAs": null, "host": null, "port": null, "user": null},
+                "users": {"a\"b": {"groups": ["g"], "authorizedKeys": ["k ${y}"]}},
+                "sshd": {"authorizedKeys": {"x": "ssh-ed25519 AAAA"}, "hostKeys": {"generator": "openssh"}},
+                "borgbackup": {"server": {"directory": "/srv/borg", "clients": {
+                    "c": {"authorizedKey": "ssh-ed25519 BBBB", "appendOnly": true}}}},
+            },
+            "other": {}, "sources": [],
+        }))
+        .unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        for (name, text) in [
+            ("options.nix", options_module()),
+            ("settings.nix", settings_module(&m, "/usr/local/bin/clan")),
+            ("default.nix", toplevel_expression("<nixpkgs>")),
+        ] {
+            let path = tmp.path().join(name);
+            std::fs::write(&path, &text).unwrap();
+            let out = std::process::Command::new("nix-instantiate")
+                .arg("--parse")
+                .arg(&path)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{name}: {}\n{text}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let settings = settings_module(&m, "/usr/local/bin/clan");
+        assert!(
+            settings.contains(r#"users.users."a\"b".extraGroups = [ "g" ];"#),
+            "{settings}"
+        );
+        assert!(settings.contains(r#""k \${y}""#), "{settings}");
+        assert!(
+            settings.contains(
+                r#""command=\"borg serve --append-only --restrict-to-path /srv/borg/c\",restrict ssh-ed25519 BBBB""#
+            ),
+            "{settings}"
+        );
+    }
+
     #[test]
     fn strings_are_quoted_for_nix() {
         assert_eq!(string("a\"b\\c\n${x}$y"), r#""a\"b\\c\n\${x}$y""#);

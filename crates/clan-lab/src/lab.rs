@@ -278,6 +278,9 @@ impl Lab {
             .arg(m.root())
             .args(["-M", &m.name, "--hostname", &m.name, "--console=passive"])
             .arg(format!("--network-namespace-path=/run/netns/{}", m.netns()))
+            // Its own network namespace: a machine may take its link down (an
+            // activation that cuts it off) without touching the host's.
+            .arg("--capability=CAP_NET_ADMIN")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)

@@ -65,6 +65,20 @@ pub fn host_keys(clan: &Clan, m: &ResolvedMachine) -> Vec<String> {
         .collect()
 }
 
+/// An SSH connection to a host that is not a machine of the clan (a build host
+/// given as `[user@]host[:port]`).
+pub fn ssh_to(address: &str) -> Result<Ssh> {
+    let target: Target = address
+        .parse()
+        .map_err(|e| Error::Usage(format!("build host {address}: {e}")))?;
+    let mut ssh = Ssh::new(target)
+        .map_err(|e| Error::Usage(format!("cannot prepare an SSH connection: {e}")))?;
+    if let Some(config) = std::env::var_os("CLAN_SSH_CONFIG").filter(|v| !v.is_empty()) {
+        ssh = ssh.config_file(config);
+    }
+    Ok(ssh)
+}
+
 /// The machine's runtime over SSH.
 pub fn runtime(clan: &Clan, m: &ResolvedMachine) -> Result<Runtime> {
     Ok(Runtime::new(Box::new(ssh(clan, m)?)))

@@ -19,12 +19,15 @@ use crate::fleet::Fleet;
 type Result<T> = std::result::Result<T, String>;
 
 /// How a NixOS machine is updated.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct NixosOptions {
     /// Build only.
     pub dry_run: bool,
     /// Keep the new system even when no confirmation comes.
     pub no_rollback: bool,
+    /// Build here or on this host (`[user@]host[:port]`) instead of the
+    /// machine's `deploy.buildHost`.
+    pub build_host: Option<String>,
 }
 
 /// The nixpkgs expression of the clan: `meta.nixpkgs` (relative to the clan) or
@@ -69,36 +72,100 @@ pub fn expression(fleet: &Fleet, m: &ResolvedMachine) -> Result<tempfile::TempDi
     Ok(dir)
 }
 
-/// Builds `m`'s system here; its store path.
-pub fn build(fleet: &Fleet, m: &ResolvedMachine, report: &dyn Reporter) -> Result<String> {
-    report.report(Event::step("building the system"));
+/// Where a system is built: here, or on a build host over SSH.
+pub enum Builder {
+    Here,
+    Host(Box<dyn Host>),
+}
+
+impl Builder {
+    /// `--build-host`, else the machine's `deploy.buildHost`; `localhost` is here.
+    pub fn of(m: &ResolvedMachine, given: Option<&str>) -> Result<Self> {
+        let Some(address) = given.or(m.deploy.build_host.as_deref()) else {
+            return Ok(Self::Here);
+        };
+        if crate::remote::is_local(Some(address)) {
+            return Ok(Self::Here);
+        }
+        crate::remote::ssh_to(address)
+            .map(|s| Self::Host(Box::new(s)))
+            .map_err(|e| e.to_string())
+    }
+
+    pub fn host(&self) -> &dyn Host {
+        match self {
+            Self::Here => &clan_core::host::Local,
+            Self::Host(h) => h.as_ref(),
+        }
+    }
+}
+
+/// Builds `m`'s system with `builder`; its store path (in the builder's store).
+pub fn build(
+    fleet: &Fleet,
+    m: &ResolvedMachine,
+    builder: &Builder,
+    report: &dyn Reporter,
+) -> Result<String> {
     let dir = expression(fleet, m)?;
-    let out = Cmd::new("nix-build")
-        .arg("--no-out-link")
-        .arg(dir.path().join("default.nix"))
-        .args(["--argstr", "clanDir"])
-        .arg(fleet.clan.dir.root())
-        .run()
-        .map_err(|e| format!("building the system of {}: {e}", m.name))?;
-    let path = out.stdout_string().trim().to_string();
+    let failed = |e: &dyn std::fmt::Display| format!("building the system of {}: {e}", m.name);
+    let nix = |program: &str| {
+        Cmd::new(program)
+            .arg(dir.path().join("default.nix"))
+            .args(["--argstr", "clanDir"])
+            .arg(fleet.clan.dir.root())
+    };
+    let path = match builder {
+        Builder::Here => {
+            report.report(Event::step("building the system"));
+            let built = nix("nix-build")
+                .arg("--no-out-link")
+                .run()
+                .map_err(|e| failed(&e))?;
+            built.stdout_string().trim().to_string()
+        }
+        Builder::Host(host) => {
+            // Evaluated here (the clan is here), built there.
+            let drv = nix("nix-instantiate").run().map_err(|e| failed(&e))?;
+            let drv = drv.stdout_string().trim().to_string();
+            report.report(Event::step(format!(
+                "building the system on {}",
+                host.describe()
+            )));
+            copy_closure(&clan_core::host::Local, host.as_ref(), &drv, report)?;
+            let built = host
+                .run(&Cmd::new("nix-store").args(["--realise", &drv]))
+                .map_err(|e| failed(&e))?;
+            built
+                .stdout_string()
+                .lines()
+                .last()
+                .unwrap_or("")
+                .to_string()
+        }
+    };
     if !path.starts_with("/nix/store/") {
-        return Err(format!("nix-build gave no system for {}: {path:?}", m.name));
+        return Err(format!("Nix gave no system for {}: {path:?}", m.name));
     }
     Ok(path)
 }
 
-/// Copies what `host` lacks of `path`'s closure (export here, import there);
-/// how many store paths were copied.
-pub fn copy_closure(host: &dyn Host, path: &str, report: &dyn Reporter) -> Result<usize> {
-    let closure: Vec<String> = Cmd::new("nix-store")
-        .args(["--query", "--requisites", path])
-        .run()
+/// Copies what `to` lacks of `path`'s closure in `from`'s store (exported there,
+/// imported here); how many store paths were copied.
+pub fn copy_closure(
+    from: &dyn Host,
+    to: &dyn Host,
+    path: &str,
+    report: &dyn Reporter,
+) -> Result<usize> {
+    let closure: Vec<String> = from
+        .run(&Cmd::new("nix-store").args(["--query", "--requisites", path]))
         .map_err(|e| format!("listing the closure of {path}: {e}"))?
         .stdout_string()
         .lines()
         .map(str::to_string)
         .collect();
-    let missing: Vec<String> = host
+    let missing: Vec<String> = to
         .run(
             &Cmd::new("nix-store")
                 .args(["--check-validity", "--print-invalid"])
@@ -123,12 +190,10 @@ pub fn copy_closure(host: &dyn Host, path: &str, report: &dyn Reporter) -> Resul
         missing.len(),
         closure.len()
     )));
-    let export = Cmd::new("nix-store")
-        .arg("--export")
-        .args(&missing)
-        .run()
+    let export = from
+        .run(&Cmd::new("nix-store").arg("--export").args(&missing))
         .map_err(|e| format!("exporting store paths: {e}"))?;
-    host.run(&Cmd::new("nix-store").arg("--import").stdin(export.stdout))
+    to.run(&Cmd::new("nix-store").arg("--import").stdin(export.stdout))
         .map_err(|e| format!("importing store paths: {e}"))?;
     Ok(missing.len())
 }
@@ -140,7 +205,7 @@ pub fn activate(
     connect: &Connect,
     runtime: &Runtime,
     target: Target,
-    o: NixosOptions,
+    o: &NixosOptions,
     report: &dyn Reporter,
 ) -> Result<Vec<String>> {
     let timeout = m.clan_core.deployment.confirm_timeout;
@@ -225,7 +290,7 @@ fn confirm(
     connect: &Connect,
     id: &str,
     timeout: u64,
-    o: NixosOptions,
+    o: &NixosOptions,
     report: &dyn Reporter,
 ) -> Result<Vec<String>> {
     report.report(Event::step("confirming over a new connection"));
@@ -274,7 +339,7 @@ fn confirm(
 }
 
 /// A finished activation as the update's result.
-fn outcome(w: &Watched, o: NixosOptions) -> Result<Vec<String>> {
+fn outcome(w: &Watched, o: &NixosOptions) -> Result<Vec<String>> {
     let s: &Status = &w.status;
     let log = || {
         if w.log.is_empty() {
@@ -329,7 +394,7 @@ pub fn rollback(
     fleet: &Fleet,
     m: &ResolvedMachine,
     connect: &Connect,
-    o: NixosOptions,
+    o: &NixosOptions,
     report: &dyn Reporter,
 ) -> Result<Vec<String>> {
     let runtime = fresh_runtime(fleet, m, connect)?;

@@ -200,7 +200,8 @@ fn update_one(
         let toplevel = match m.machine_class {
             MachineClass::Linux => None,
             MachineClass::Nixos => {
-                let built = super::nixos::build(fleet, m, report)?;
+                let builder = super::nixos::Builder::of(m, o.nixos.build_host.as_deref())?;
+                let built = super::nixos::build(fleet, m, &builder, report)?;
                 if o.nixos.dry_run {
                     return Ok((
                         false,
@@ -209,7 +210,7 @@ fn update_one(
                         )],
                     ));
                 }
-                Some(built)
+                Some((builder, built))
             }
             MachineClass::Darwin => {
                 return Err("darwin machines are not supported by `clan machines update`".into());
@@ -230,7 +231,7 @@ fn update_one(
             .call::<Vec<String>>(&Request::Secrets { bundle }, report)
             .map_err(|e| e.to_string())?;
         let machine = Box::new(with_public_values(fleet, m, connect)?);
-        let Some(toplevel) = toplevel else {
+        let Some((builder, toplevel)) = toplevel else {
             let changes = runtime
                 .call::<Vec<String>>(&Request::Apply { machine }, report)
                 .map_err(|e| e.to_string())?;
@@ -240,7 +241,7 @@ fn update_one(
         let mut changes = runtime
             .call::<Vec<String>>(&Request::Configure { machine }, report)
             .map_err(|e| e.to_string())?;
-        let copied = super::nixos::copy_closure(runtime.host(), &toplevel, report)?;
+        let copied = super::nixos::copy_closure(builder.host(), runtime.host(), &toplevel, report)?;
         if copied > 0 {
             changes.push(format!("copied {copied} store paths"));
         }
@@ -250,7 +251,7 @@ fn update_one(
             connect,
             &runtime,
             clan_runtime::nixos::Target::System(toplevel),
-            o.nixos,
+            &o.nixos,
             report,
         )?);
         Ok((installed, changes))

@@ -24,10 +24,11 @@ pub fn run(g: &Global, o: Opts) -> Result {
     let options = nixos::NixosOptions {
         dry_run: false,
         no_rollback: o.no_rollback,
+        build_host: None,
     };
     let reporter = crate::render::reporter();
     let on = |e: clan_core::event::Event| reporter.report(e.on(&o.machine));
-    match nixos::rollback(&fleet, m, &update::ssh, options, &on) {
+    match nixos::rollback(&fleet, m, &update::ssh, &options, &on) {
         Ok(changes) => {
             println!("{}: rolled back", o.machine);
             for change in changes {

@@ -1,5 +1,5 @@
 //! `clan machines update [MACHINE...] [--tags TAG...] [--jobs N] [--dry-run]
-//! [--no-rollback] [--target-host HOST]` (the operation is clan-ops'
+//! [--no-rollback] [--build-host HOST] [--target-host HOST]` (the operation is clan-ops'
 //! `machines::update`; NixOS machines: `machines::nixos`).
 
 use std::path::PathBuf;
@@ -34,6 +34,10 @@ pub struct Opts {
     /// new connection after the activation
     #[arg(long)]
     pub no_rollback: bool,
+    /// NixOS machines: build on this host over SSH ([user@]host[:port]; localhost:
+    /// here) instead of each machine's deploy.buildHost
+    #[arg(long, value_name = "HOST")]
+    pub build_host: Option<String>,
     /// Reach the one machine named at this address instead ([user@]host[:port])
     #[arg(long, value_name = "HOST")]
     pub target_host: Option<String>,
@@ -65,6 +69,7 @@ pub fn run(g: &Global, o: Opts) -> Result {
             nixos: NixosOptions {
                 dry_run: o.dry_run,
                 no_rollback: o.no_rollback,
+                build_host: o.build_host,
             },
         },
         &generate::answers(o.prompts),
