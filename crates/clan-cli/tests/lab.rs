@@ -1265,7 +1265,7 @@ fn a_build_host_builds_for_a_nixos_machine_and_an_unreachable_one_fails_only_its
     // The build host builds without build users or binary caches, as this host.
     lab.ssh(
         BUILDER,
-        "printf 'build-users-group =\\nsubstituters =\\n' >> /etc/nix/nix.conf",
+        "mkdir -p /etc/nix && printf 'build-users-group =\\nsubstituters =\\n' >> /etc/nix/nix.conf",
     );
     let tmp = tempfile::tempdir_in("/var/tmp").unwrap();
     let clan_nix = nixos_clan(&lab, &[TARGET, OTHER]).replace(
