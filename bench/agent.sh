@@ -3,7 +3,7 @@
 # `{ api { version } }` and for `{ services { allServices { id status } } }` on a
 # machine with 10 services (10 states with a unit each); requests per second and
 # p50/p99 latency (bench-load), and the agent's RSS idle and after the load.
-# Release code (the perf profile).
+# Release code (the release profile).
 #
 #   ./bench/agent.sh [CLIENTS] [SECONDS]
 set -euo pipefail
@@ -11,8 +11,8 @@ cd "$(dirname "$0")/.."
 clients=${1:-50}
 seconds=${2:-10}
 export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
-cargo build --profile perf --locked -q -p clan-cli -p bench-load
-bin=$PWD/target/perf
+cargo build --release --locked -q -p clan-cli -p bench-load
+bin=$PWD/target/release
 work=$(mktemp -d)
 pid=
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"' EXIT

@@ -17,8 +17,8 @@ cd "$(dirname "$0")/.."
 reps=${1:-3}
 divisor=${BENCH_DIVISOR:-1}
 export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
-cargo build --profile perf --locked -q -p clan-cli -p bench-dataset
-bin=$PWD/target/perf
+cargo build --release --locked -q -p clan-cli -p bench-dataset
+bin=$PWD/target/release
 W=${BENCH_DIR:-$PWD/target/bench}
 
 # rm -rf, 16 unlinks at a time: deleting a restored tree took 5 s, this takes 2.

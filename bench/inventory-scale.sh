@@ -2,12 +2,12 @@
 # Times `clan machines list` and `clan inventory show --json` (one machine and all)
 # on generated clans of N machines (default 10 100 1000), written both as
 # inventory.json and as clan.nix (the same machines, tags and instances), median of
-# 5 runs, release code (the perf profile), wall time including process start.
+# 5 runs, release code (the release profile), wall time including process start.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
-cargo build --profile perf --locked -q -p clan-cli
-clan="$PWD/target/perf/clan"
+cargo build --release --locked -q -p clan-cli
+clan="$PWD/target/release/clan"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }

@@ -1283,18 +1283,43 @@ fn a_build_host_builds_for_a_nixos_machine_and_an_unreachable_one_fails_only_its
     for m in [TARGET, OTHER] {
         nixos_machine(&admin, m, "built-elsewhere", "true");
     }
-    let run = admin.clan(&[
-        "machines",
-        "update",
-        TARGET,
-        "--build-host",
-        &format!("root@{}", lab.ip(BUILDER)),
-    ]);
-    let out = run.stdout();
-    let run = run.ok();
+    let builder = format!("root@{}", lab.ip(BUILDER));
+    let update = || {
+        admin
+            .clan(&["machines", "update", TARGET, "--build-host", &builder])
+            .ok()
+    };
+    // The build host has no key for the machine: the result comes through here.
+    let run = update();
     assert!(
-        out.contains("activated generation 1 (confirmed over a new connection)"),
+        run.stdout()
+            .contains("activated generation 1 (confirmed over a new connection)"),
         "{}",
+        run.stderr()
+    );
+    assert!(
+        run.stderr().contains(&format!(
+            "the build host {builder} cannot copy to root@{} itself",
+            lab.ip(TARGET)
+        )),
+        "{}",
+        run.stderr()
+    );
+    // With a key of its own, the build host copies to the machine directly.
+    let key = std::fs::read_to_string(&lab.key).unwrap();
+    lab.ssh(
+        BUILDER,
+        &format!("umask 077; mkdir -p /root/.ssh; cat > /root/.ssh/id_ed25519 <<'KEY'\n{key}KEY"),
+    );
+    nixos_machine(&admin, TARGET, "built-elsewhere-again", "true");
+    let run = update();
+    assert!(
+        run.stdout()
+            .contains("activated generation 2 (confirmed over a new connection)")
+            && run.stderr().contains("directly")
+            && !run.stderr().contains("cannot copy"),
+        "{}\n{}",
+        run.stdout(),
         run.stderr()
     );
     let (_, system) = nixos_state(&lab, TARGET);
@@ -1305,11 +1330,13 @@ fn a_build_host_builds_for_a_nixos_machine_and_an_unreachable_one_fails_only_its
             .ends_with(".drv")
     );
     assert_eq!(
-        lab.ssh(BUILDER, &format!("test -e {system} && echo built")).trim(),
+        lab.ssh(BUILDER, &format!("test -e {system} && echo built"))
+            .trim(),
         "built"
     );
     assert_eq!(
-        lab.ssh(TARGET, "ls /nix/store | grep -c '[.]drv$' || true").trim(),
+        lab.ssh(TARGET, "ls /nix/store | grep -c '[.]drv$' || true")
+            .trim(),
         "0"
     );
 

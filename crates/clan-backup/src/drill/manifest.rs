@@ -116,6 +116,10 @@ pub fn verify(restored: &Path, manifest: &Manifest, shown: &Path) -> Verified {
 pub struct Verifier {
     restored: PathBuf,
     shown: PathBuf,
+    /// Contents are hashed by workers (one per core), while the entries after
+    /// them are checked; their mismatches are named by `finish`.
+    contents: Option<std::sync::mpsc::SyncSender<(PathBuf, Content, String)>>,
+    hashers: Vec<std::thread::JoinHandle<Vec<(String, String)>>>,
     /// borg lists microseconds.
     pub mtime_precision_nanos: u32,
     root: bool,
@@ -127,9 +131,31 @@ pub struct Verifier {
 
 impl Verifier {
     pub fn new(restored: &Path, shown: &Path) -> Self {
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(PathBuf, Content, String)>(256);
+        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+        let hashers = (0..workers)
+            .map(|_| {
+                let rx = rx.clone();
+                std::thread::spawn(move || {
+                    let mut found = Vec::new();
+                    loop {
+                        let job = rx.lock().expect("content queue").recv();
+                        let Ok((at, content, name)) = job else {
+                            return found;
+                        };
+                        if let Err(why) = same_content(&at, &content) {
+                            found.push((name.clone(), format!("{name}: {why}")));
+                        }
+                    }
+                })
+            })
+            .collect();
         Self {
             restored: restored.to_path_buf(),
             shown: shown.to_path_buf(),
+            contents: Some(tx),
+            hashers,
             mtime_precision_nanos: 1,
             root: rustix::process::geteuid().is_root(),
             seen: HashSet::new(),
@@ -252,15 +278,27 @@ impl Verifier {
             return out;
         }
         self.v.bytes += e.size;
-        if let Err(why) = same_content(at, &e.content) {
-            out.push(format!("{name}: {why}"));
-        }
+        let job = (at.to_path_buf(), e.content.clone(), name);
+        self.contents
+            .as_ref()
+            .expect("checking until finish")
+            .send(job)
+            .expect("content workers run until finish");
         out
     }
 
     /// Hard links restored apart, and what the restored copy holds beyond the
     /// entries checked.
     pub fn finish(mut self) -> Verified {
+        drop(self.contents.take());
+        let mut contents: Vec<(String, String)> = std::mem::take(&mut self.hashers)
+            .into_iter()
+            .flat_map(|h| h.join().expect("a content worker"))
+            .collect();
+        contents.sort();
+        for (_, m) in contents {
+            self.v.mismatch(m);
+        }
         let groups = std::mem::take(&mut self.inodes);
         for (group, by_inode) in groups {
             if by_inode.len() > 1 {

@@ -150,6 +150,73 @@ pub fn build(
     Ok(path)
 }
 
+/// Copies what the machine (`to`, reached by the admin at `address`) lacks of the
+/// system's closure: from a build host directly (its `nix-copy-closure`, with its
+/// own SSH keys) when it can reach the machine, else through this clan.
+pub fn copy_system(
+    builder: &Builder,
+    to: &dyn Host,
+    address: &str,
+    path: &str,
+    report: &dyn Reporter,
+) -> Result<usize> {
+    if let Builder::Host(b) = builder {
+        let closure = requisites(b.as_ref(), path)?;
+        let missing = invalid(to, &closure)?;
+        if missing.is_empty() {
+            return copy_closure(b.as_ref(), to, path, report);
+        }
+        report.report(Event::step(format!(
+            "copying the closure from {} to {address} directly: {} of {} store paths",
+            b.describe(),
+            missing.len(),
+            closure.len()
+        )));
+        let direct = Cmd::new("nix-copy-closure")
+            .env(
+                "NIX_SSHOPTS",
+                "-o BatchMode=yes -o ConnectTimeout=10 -o StrictHostKeyChecking=accept-new",
+            )
+            .args(["--to", address, path]);
+        match b.run(&direct) {
+            Ok(_) => return Ok(missing.len()),
+            Err(e) => report.report(Event::Warning {
+                message: format!(
+                    "the build host {} cannot copy to {address} itself ({}); copying through this machine",
+                    b.describe(),
+                    e.to_string().lines().last().unwrap_or_default()
+                ),
+            }),
+        }
+    }
+    copy_closure(builder.host(), to, path, report)
+}
+
+fn requisites(host: &dyn Host, path: &str) -> Result<Vec<String>> {
+    Ok(host
+        .run(&Cmd::new("nix-store").args(["--query", "--requisites", path]))
+        .map_err(|e| format!("listing the closure of {path}: {e}"))?
+        .stdout_string()
+        .lines()
+        .map(str::to_string)
+        .collect())
+}
+
+/// The paths of `paths` that `host`'s store lacks.
+fn invalid(host: &dyn Host, paths: &[String]) -> Result<Vec<String>> {
+    Ok(host
+        .run(
+            &Cmd::new("nix-store")
+                .args(["--check-validity", "--print-invalid"])
+                .args(paths),
+        )
+        .map_err(|e| format!("asking which store paths are there (is Nix installed?): {e}"))?
+        .stdout_string()
+        .lines()
+        .map(str::to_string)
+        .collect())
+}
+
 /// Copies what `to` lacks of `path`'s closure in `from`'s store (exported there,
 /// imported here); how many store paths were copied.
 pub fn copy_closure(
@@ -158,24 +225,8 @@ pub fn copy_closure(
     path: &str,
     report: &dyn Reporter,
 ) -> Result<usize> {
-    let closure: Vec<String> = from
-        .run(&Cmd::new("nix-store").args(["--query", "--requisites", path]))
-        .map_err(|e| format!("listing the closure of {path}: {e}"))?
-        .stdout_string()
-        .lines()
-        .map(str::to_string)
-        .collect();
-    let missing: Vec<String> = to
-        .run(
-            &Cmd::new("nix-store")
-                .args(["--check-validity", "--print-invalid"])
-                .args(&closure),
-        )
-        .map_err(|e| format!("asking which store paths are there (is Nix installed?): {e}"))?
-        .stdout_string()
-        .lines()
-        .map(str::to_string)
-        .collect();
+    let closure = requisites(from, path)?;
+    let missing = invalid(to, &closure)?;
     if missing.is_empty() {
         report.report(Event::step(format!(
             "copying the closure: all {} store paths are there",

@@ -241,7 +241,11 @@ fn update_one(
         let mut changes = runtime
             .call::<Vec<String>>(&Request::Configure { machine }, report)
             .map_err(|e| e.to_string())?;
-        let copied = super::nixos::copy_closure(builder.host(), runtime.host(), &toplevel, report)?;
+        let address = crate::remote::target(&fleet.clan, m)
+            .map_err(|e| e.to_string())?
+            .to_string();
+        let copied =
+            super::nixos::copy_system(&builder, runtime.host(), &address, &toplevel, report)?;
         if copied > 0 {
             changes.push(format!("copied {copied} store paths"));
         }
