@@ -141,3 +141,28 @@ fn a_nixos_machine_with_a_wrongly_typed_setting_fails_with_the_option_and_type()
         "{out}"
     );
 }
+
+#[test]
+fn a_module_reads_where_a_generated_file_is_deployed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = clan(
+        tmp.path(),
+        r#"{ config, ... }: {
+          clan.core.vars.generators.greeting = {
+            files.text = { secret = false; };
+            script = "echo hello > $out/text";
+          };
+          system.activationScripts.greet = "cat ${config.clan.core.vars.generators.greeting.files.text.path}";
+        }"#,
+    );
+    let out = dry_run(tmp.path(), &dir).ok().stdout();
+    let system = out
+        .split_whitespace()
+        .find(|w| w.starts_with("/nix/store/"))
+        .unwrap_or_else(|| panic!("a built system in {out}"));
+    let activate = std::fs::read_to_string(Path::new(system).join("activate")).unwrap();
+    assert!(
+        activate.contains("cat /var/lib/clan/secrets/vars/greeting/text"),
+        "{activate}"
+    );
+}

@@ -384,7 +384,8 @@ fn walk(root: &Path, mut each: impl FnMut(&Path)) {
     }
 }
 
-const BUF: usize = 1 << 20;
+/// Read size of a content worker (one buffer each).
+const BUF: usize = 256 << 10;
 
 /// Whether the file at `path` has `content`; why not otherwise.
 fn same_content(path: &Path, content: &Content) -> Result<(), String> {

@@ -221,10 +221,21 @@ let
     ++ map perMachineModule (filter (c: c.machine == name) (args.perMachine or [ ]))
     ++ map (d: { source = d.source; module = d.value; }) (args.extraDefinitions.${name} or [ ]);
 
+  # What modules read of a generator's file besides its settings: where it is deployed
+  # (NixOS machines get the same from clan.core's generated options).
+  withVarPaths = c:
+    let
+      core = c.clan.core or { };
+      gens = (core.vars or { }).generators or { };
+      withPath = g: gen: gen // { files = mapAttrs (f: file: file // { path = "/var/lib/clan/secrets/vars/${g}/${f}"; }) (gen.files or { }); };
+    in
+    if gens == { } then c
+    else c // { clan = c.clan // { core = core // { vars = core.vars // { generators = mapAttrs withPath gens; }; }; }; };
+
   machineDefinitions = name:
     let
       defs = concatMap (i: collect i.source i.module { inherit name; } config) (machineInputs name);
-      config = mergeValues (map (d: d.value) defs);
+      config = withVarPaths (mergeValues (map (d: d.value) defs));
     in
     map (d: { inherit (d) source; value = clean d.value; }) defs;
 
