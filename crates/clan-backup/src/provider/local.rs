@@ -251,34 +251,23 @@ impl Provider for Local {
         dest: &Path,
         _reporter: &dyn Reporter,
     ) -> Result<()> {
-        self.mounted(|| {
-            let snap = self.snapshot(name)?;
-            let src = tree::under(&snap.join("tree"), path);
-            if !src.is_dir() {
-                return Err(BackupError::NotInBackup {
-                    name: name.to_string(),
-                    path: path.to_path_buf(),
-                });
-            }
-            tree::copy_tree(
-                &src,
-                dest,
-                None,
-                &tree::Exclude::default(),
-                &mut tree::LinkMap::new(),
-                None,
-            )
-            .map_err(io(format!("restoring {}", path.display())))?;
-            Ok(())
-        })
+        self.mounted(|| self.restore_here(name, path, dest))
     }
 
-    /// The snapshot's own tree, with the checksums recorded at backup (so the drill
-    /// also finds bit rot in the snapshot); files of snapshots made before clan
-    /// recorded them are hashed now.
-    fn manifest(&self, name: &str, path: &Path) -> Result<Option<crate::drill::Manifest>> {
-        use crate::drill::{Content, Entry, Kind};
-        use std::os::unix::fs::MetadataExt;
+    /// Checked against the snapshot's own tree, with the checksums recorded at
+    /// backup (so the drill also finds bit rot in the snapshot; files of snapshots
+    /// made before clan recorded them are hashed now). The tree is walked twice
+    /// and never held: once for the sizes and the files linked within the folder,
+    /// after the restore for the entries.
+    fn restore_checked(
+        &self,
+        name: &str,
+        path: &Path,
+        dest: &Path,
+        _reporter: &dyn Reporter,
+        room: &(dyn Fn(u64) -> Result<()> + Sync),
+        check: &mut crate::drill::Verifier,
+    ) -> Result<bool> {
         self.mounted(|| {
             let tree_dir = self.snapshot(name)?.join("tree");
             let src = tree::under(&tree_dir, path);
@@ -288,63 +277,29 @@ impl Provider for Local {
                     path: path.to_path_buf(),
                 });
             }
-            let sums: std::collections::HashMap<PathBuf, [u8; 32]> =
-                read_sums(&tree_dir.with_file_name(SUMS))
-                    .unwrap_or_default()
-                    .into_iter()
-                    .collect();
-            let reading = |p: &Path| io(format!("reading {}", p.display()));
-            let mut entries = Vec::new();
-            let mut inodes: std::collections::HashMap<u64, usize> = Default::default();
-            let mut stack = vec![PathBuf::new()];
-            while let Some(rel) = stack.pop() {
-                let at = src.join(&rel);
-                let meta = fs::symlink_metadata(&at).map_err(reading(&at))?;
-                let kind = if meta.is_dir() {
-                    for e in fs::read_dir(&at).map_err(reading(&at))? {
-                        stack.push(rel.join(e.map_err(reading(&at))?.file_name()));
-                    }
-                    Kind::Dir
-                } else if meta.file_type().is_symlink() {
-                    Kind::Symlink(fs::read_link(&at).map_err(reading(&at))?)
-                } else if meta.is_file() {
-                    Kind::File
-                } else {
-                    Kind::Other
-                };
-                let mut e = Entry::new(rel.clone(), kind);
-                e.mode = Some(meta.mode() & 0o7777);
-                e.uid = Some(meta.uid());
-                e.gid = Some(meta.gid());
-                e.mtime = Some((meta.mtime(), meta.mtime_nsec() as u32));
-                if e.kind == Kind::File {
-                    e.size = meta.len();
-                    let in_tree = at.strip_prefix(&tree_dir).unwrap_or(&at).to_path_buf();
-                    let sum = match sums.get(&in_tree) {
-                        Some(s) => *s,
-                        None => tree::hash_file(&at).map_err(reading(&at))?,
-                    };
-                    e.content = Content::Sha256(sum);
-                    e.link_group = Some(format!("inode {}", meta.ino()));
-                    *inodes.entry(meta.ino()).or_default() += 1;
-                }
-                entries.push(e);
-            }
             // Snapshots share unchanged files with older ones: only files that are
             // one within this tree were hard links at backup.
-            for e in &mut entries {
-                if let Some(g) = &e.link_group
-                    && g.strip_prefix("inode ")
-                        .and_then(|i| i.parse::<u64>().ok())
-                        .is_some_and(|i| inodes.get(&i) < Some(&2))
-                {
-                    e.link_group = None;
+            let mut bytes = 0;
+            let mut inodes: std::collections::HashMap<u64, u32> = Default::default();
+            walk_tree(&src, &mut |_, meta| {
+                use std::os::unix::fs::MetadataExt;
+                if meta.is_file() {
+                    bytes += meta.len();
+                    if meta.nlink() > 1 {
+                        *inodes.entry(meta.ino()).or_default() += 1;
+                    }
                 }
-            }
-            Ok(Some(crate::drill::Manifest {
-                entries,
-                mtime_precision_nanos: 1,
-            }))
+                Ok(())
+            })?;
+            inodes.retain(|_, n| *n > 1);
+            room(bytes)?;
+            self.restore_here(name, path, dest)?;
+            let sums = read_sum_keys(&tree_dir.with_file_name(SUMS)).unwrap_or_default();
+            walk_tree(&src, &mut |rel, meta| {
+                check.check(&entry_of(&tree_dir, &src, rel, meta, &sums, &inodes)?);
+                Ok(())
+            })?;
+            Ok(true)
         })
     }
 
@@ -454,22 +409,131 @@ fn write_sums(
     fs::write(path, out)
 }
 
+impl Local {
+    /// Copies `path` of snapshot `name` to `dest` (the snapshot directory mounted).
+    fn restore_here(&self, name: &str, path: &Path, dest: &Path) -> Result<()> {
+        let snap = self.snapshot(name)?;
+        let src = tree::under(&snap.join("tree"), path);
+        if !src.is_dir() {
+            return Err(BackupError::NotInBackup {
+                name: name.to_string(),
+                path: path.to_path_buf(),
+            });
+        }
+        tree::copy_tree(
+            &src,
+            dest,
+            None,
+            &tree::Exclude::default(),
+            &mut tree::LinkMap::new(),
+            None,
+        )
+        .map_err(io(format!("restoring {}", path.display())))?;
+        Ok(())
+    }
+}
+
+/// Calls `each` with every entry below `src` (and `src` itself as the empty path),
+/// links not followed.
+fn walk_tree(src: &Path, each: &mut dyn FnMut(&Path, &fs::Metadata) -> Result<()>) -> Result<()> {
+    let reading = |p: &Path| io(format!("reading {}", p.display()));
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let at = src.join(&rel);
+        let meta = fs::symlink_metadata(&at).map_err(reading(&at))?;
+        if meta.is_dir() {
+            for e in fs::read_dir(&at).map_err(reading(&at))? {
+                stack.push(rel.join(e.map_err(reading(&at))?.file_name()));
+            }
+        }
+        each(&rel, &meta)?;
+    }
+    Ok(())
+}
+
+/// A checksum file's path as a key: 8 bytes instead of the path.
+fn path_key(p: &Path) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    BuildHasherDefault::<DefaultHasher>::default().hash_one(p)
+}
+
+/// The drill entry of `rel` below `src` in the snapshot tree `tree_dir`.
+fn entry_of(
+    tree_dir: &Path,
+    src: &Path,
+    rel: &Path,
+    meta: &fs::Metadata,
+    sums: &std::collections::HashMap<u64, [u8; 32]>,
+    linked: &std::collections::HashMap<u64, u32>,
+) -> Result<crate::drill::Entry> {
+    use crate::drill::{Content, Entry, Kind};
+    use std::os::unix::fs::MetadataExt;
+    let at = src.join(rel);
+    let reading = |p: &Path| io(format!("reading {}", p.display()));
+    let kind = if meta.is_dir() {
+        Kind::Dir
+    } else if meta.file_type().is_symlink() {
+        Kind::Symlink(fs::read_link(&at).map_err(reading(&at))?)
+    } else if meta.is_file() {
+        Kind::File
+    } else {
+        Kind::Other
+    };
+    let mut e = Entry::new(rel.to_path_buf(), kind);
+    e.mode = Some(meta.mode() & 0o7777);
+    e.uid = Some(meta.uid());
+    e.gid = Some(meta.gid());
+    e.mtime = Some((meta.mtime(), meta.mtime_nsec() as u32));
+    if e.kind == Kind::File {
+        e.size = meta.len();
+        let in_tree = at.strip_prefix(tree_dir).unwrap_or(&at);
+        let sum = match sums.get(&path_key(in_tree)) {
+            Some(s) => *s,
+            None => tree::hash_file(&at).map_err(reading(&at))?,
+        };
+        e.content = Content::Sha256(sum);
+        if linked.contains_key(&meta.ino()) {
+            e.link_group = Some(format!("inode {}", meta.ino()));
+        }
+    }
+    Ok(e)
+}
+
 fn read_sums(path: &Path) -> std::io::Result<Vec<(PathBuf, [u8; 32])>> {
-    use std::os::unix::ffi::OsStrExt;
-    let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, "damaged checksums file");
     let data = fs::read(path)?;
     data.split(|b| *b == 0)
         .filter(|l| !l.is_empty())
-        .map(|l| {
-            let (hex, rel) = (l.get(..64).ok_or_else(bad)?, l.get(65..).ok_or_else(bad)?);
-            let mut sum = [0u8; 32];
-            for (i, b) in sum.iter_mut().enumerate() {
-                let pair = std::str::from_utf8(&hex[2 * i..2 * i + 2]).map_err(|_| bad())?;
-                *b = u8::from_str_radix(pair, 16).map_err(|_| bad())?;
-            }
-            Ok((PathBuf::from(std::ffi::OsStr::from_bytes(rel)), sum))
-        })
+        .map(sum_line)
         .collect()
+}
+
+/// The checksums file read line by line into path keys (a drill of a large tree
+/// holds 40 bytes a file).
+fn read_sum_keys(path: &Path) -> std::io::Result<std::collections::HashMap<u64, [u8; 32]>> {
+    use std::io::BufRead;
+    let lines = std::io::BufReader::new(fs::File::open(path)?).split(0);
+    let mut out = std::collections::HashMap::new();
+    for line in lines {
+        let line = line?;
+        if !line.is_empty() {
+            let (p, sum) = sum_line(&line)?;
+            out.insert(path_key(&p), sum);
+        }
+    }
+    Ok(out)
+}
+
+/// `<64 hex digits> <path>`.
+fn sum_line(l: &[u8]) -> std::io::Result<(PathBuf, [u8; 32])> {
+    use std::os::unix::ffi::OsStrExt;
+    let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, "damaged checksums file");
+    let (hex, rel) = (l.get(..64).ok_or_else(bad)?, l.get(65..).ok_or_else(bad)?);
+    let mut sum = [0u8; 32];
+    for (i, b) in sum.iter_mut().enumerate() {
+        let pair = std::str::from_utf8(&hex[2 * i..2 * i + 2]).map_err(|_| bad())?;
+        *b = u8::from_str_radix(pair, 16).map_err(|_| bad())?;
+    }
+    Ok((PathBuf::from(std::ffi::OsStr::from_bytes(rel)), sum))
 }
 
 /// Reads every file of a snapshot's tree and compares it with the checksums
