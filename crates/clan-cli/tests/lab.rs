@@ -1249,6 +1249,31 @@ fn nixos_machines_are_built_copied_activated_confirmed_and_roll_back_by_themselv
     assert_eq!(nixos_state(&lab, N1).0, "system-1-link");
     let text = admin.clan(&["machines", "generations", N1]).ok().stdout();
     assert!(text.contains("(current)"), "{text}");
+
+    // Without a rollback net, at an address given on the command line.
+    nixos_machine(&admin, N1, "unguarded", "true");
+    let target = format!("root@{}", lab.ip(N1));
+    let run = admin
+        .clan(&[
+            "machines",
+            "update",
+            N1,
+            "--no-rollback",
+            "--target-host",
+            &target,
+        ])
+        .ok()
+        .stdout();
+    assert!(
+        run.contains("activated generation 3 (no confirmation asked: --no-rollback)"),
+        "{run}"
+    );
+    assert_eq!(nixos_state(&lab, N1).0, "system-3-link");
+    assert_eq!(
+        lab.ssh(N1, "ls /var/lib/clan/activation | grep -c pending || true")
+            .trim(),
+        "0"
+    );
 }
 
 #[test]

@@ -216,11 +216,14 @@ pub fn settings_module(m: &ResolvedMachine, runtime: &str) -> String {
     }
     if let Some(server) = &c.borgbackup.server {
         let mut keys = Vec::new();
+        let mut dirs = Vec::new();
         for (client, b) in server.clients.iter().flatten() {
             let path = b
                 .path
                 .clone()
                 .unwrap_or_else(|| format!("{}/{client}", server.directory));
+            // Each client's repository directory, the borg user's alone.
+            dirs.push(Value::String(format!("d {path} 0700 borg borg -")));
             let append = if b.append_only { " --append-only" } else { "" };
             if let Some(KeyRef::Key(k)) = &b.authorized_key {
                 keys.push(Value::String(format!(
@@ -244,6 +247,7 @@ pub fn settings_module(m: &ResolvedMachine, runtime: &str) -> String {
             value(&Value::Array(keys)),
         );
         set("users.groups.borg", "{ }".into());
+        set("systemd.tmpfiles.rules", value(&Value::Array(dirs)));
     }
     for (name, p) in &c.backups.providers {
         for (prefix, at, args, extra) in [
@@ -355,6 +359,10 @@ mod tests {
             settings.contains(
                 r#""command=\"borg serve --append-only --restrict-to-path /srv/borg/c\",restrict ssh-ed25519 BBBB""#
             ),
+            "{settings}"
+        );
+        assert!(
+            settings.contains(r#"systemd.tmpfiles.rules = [ "d /srv/borg/c 0700 borg borg -" ];"#),
             "{settings}"
         );
     }

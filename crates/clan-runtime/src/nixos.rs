@@ -328,6 +328,7 @@ pub fn start(spec: Spec) -> Result<Started> {
     Ok(Started::Started { id })
 }
 
+/// Random bits for ids (std's hasher keys are random per process).
 fn rand_u32() -> u32 {
     use std::hash::{BuildHasher, RandomState};
     RandomState::new().hash_one(std::process::id()) as u32
@@ -468,13 +469,16 @@ fn roll_back(
 
 /// Waits (up to `max`) until the activation is final or awaits confirmation.
 pub fn wait(id: &str, max: Duration) -> Result<Status> {
+    wait_until(id, max, |p| {
+        p.is_final() || matches!(p, Phase::AwaitingConfirmation { .. })
+    })
+}
+
+fn wait_until(id: &str, max: Duration, done: impl Fn(&Phase) -> bool) -> Result<Status> {
     let until = Instant::now() + max;
     loop {
         let s = read_status(id)?;
-        if s.phase.is_final()
-            || matches!(s.phase, Phase::AwaitingConfirmation { .. })
-            || Instant::now() >= until
-        {
+        if done(&s.phase) || Instant::now() >= until {
             return Ok(s);
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -493,19 +497,7 @@ pub fn confirm(id: &str) -> Result<Status> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(format!("confirming: {e}")),
     }
-    let s = wait_final(id, Duration::from_secs(10))?;
-    Ok(s)
-}
-
-fn wait_final(id: &str, max: Duration) -> Result<Status> {
-    let until = Instant::now() + max;
-    loop {
-        let s = read_status(id)?;
-        if s.phase.is_final() || Instant::now() >= until {
-            return Ok(s);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until(id, Duration::from_secs(10), Phase::is_final)
 }
 
 /// The last lines of an activation's log.

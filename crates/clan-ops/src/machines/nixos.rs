@@ -277,50 +277,56 @@ pub fn activate(
         }
         Started::Started { id } => id,
     };
-    // Until the activation ended or awaits confirmation; each poll over a connection
-    // of its own once the first broke (the activation may restart sshd or the network).
+    // Until the activation ended or awaits confirmation: polled over the first
+    // connection, then, once one broke (the activation may restart sshd or the
+    // network), over a new one.
     let deadline = Instant::now() + Duration::from_secs(timeout + 180);
-    let mut first = Some(runtime);
-    let mut fresh: Option<Runtime> = None;
+    let mut replacement: Option<Runtime> = None;
+    let mut broken = false;
     let mut last_error = String::new();
     loop {
+        if Instant::now() > deadline {
+            let why = if last_error.is_empty() {
+                String::new()
+            } else {
+                format!("; the last answer: {last_error}")
+            };
+            return Err(format!(
+                "the activation did not end within {} s{why}",
+                timeout + 180
+            ));
+        }
         let poll = Request::AwaitActivation {
             id: id.clone(),
             seconds: 5,
         };
-        let answer = match first {
-            Some(r) => r.call::<Watched>(&poll, report),
-            None => match fresh_runtime(fleet, m, connect) {
-                Ok(r) => fresh.insert(r).call::<Watched>(&poll, report),
-                Err(e) => Err(clan_runtime::RuntimeError::Protocol {
-                    host: m.name.to_string(),
-                    message: e,
-                }),
-            },
+        if broken && replacement.is_none() {
+            replacement = fresh_runtime(fleet, m, connect)
+                .map_err(|e| last_error = e)
+                .ok();
+        }
+        let over = if broken {
+            replacement.as_ref()
+        } else {
+            Some(runtime)
         };
+        let answer = over.map(|r| r.call::<Watched>(&poll, report));
         match answer {
-            Ok(w) if w.status.phase.is_final() => return outcome(&w, o),
-            Ok(w) if matches!(w.status.phase, Phase::AwaitingConfirmation { .. }) => {
+            Some(Ok(w)) if w.status.phase.is_final() => return outcome(&w, o),
+            Some(Ok(w)) if matches!(w.status.phase, Phase::AwaitingConfirmation { .. }) => {
                 return confirm(fleet, m, connect, &id, timeout, o, report);
             }
-            Ok(_) => {}
-            Err(e) => {
-                first = None;
-                last_error = e.to_string();
-                report.report(Event::step(format!(
-                    "no answer from {} during the activation; trying again",
-                    m.name
-                )));
-                std::thread::sleep(Duration::from_secs(2));
-            }
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => last_error = e.to_string(),
+            None => {}
         }
-        if Instant::now() > deadline {
-            return Err(format!(
-                "the activation did not end within {} s and {} does not answer: {last_error}",
-                timeout + 180,
-                m.name
-            ));
-        }
+        broken = true;
+        replacement = None;
+        report.report(Event::step(format!(
+            "no answer from {} during the activation; trying again",
+            m.name
+        )));
+        std::thread::sleep(Duration::from_secs(2));
     }
 }
 
