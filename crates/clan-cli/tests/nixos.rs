@@ -166,3 +166,24 @@ fn a_module_reads_where_a_generated_file_is_deployed() {
         "{activate}"
     );
 }
+
+#[test]
+fn a_nixpkgs_that_is_none_is_refused_naming_the_setting() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = clan(tmp.path(), "{ }");
+    let text = std::fs::read_to_string(dir.join("clan.nix")).unwrap();
+    let double = fixture("nixpkgs-double").display().to_string();
+    std::fs::write(
+        dir.join("clan.nix"),
+        text.replace(&double, "./no-such-nixpkgs"),
+    )
+    .unwrap();
+    let run = dry_run(tmp.path(), &dir);
+    let out = run.stdout();
+    run.fails();
+    assert!(
+        out.contains("m: FAILED: meta.nixpkgs = \"./no-such-nixpkgs\":")
+            && out.contains("is not a nixpkgs (it has no nixos/ directory)"),
+        "{out}"
+    );
+}

@@ -37,7 +37,9 @@ fn update_selects_machines_reports_each_and_fails_if_any_failed() {
     let err = run.fails();
     // Every machine gets its line; one failing does not stop the others.
     assert!(
-        out.contains("desktop: FAILED: NixOS machines are not supported yet"),
+        out.contains(
+            "desktop: FAILED: NixOS machines are built with the clan's nixpkgs, and the clan names none"
+        ),
         "{out}"
     );
     assert!(

@@ -31,22 +31,43 @@ pub struct NixosOptions {
 }
 
 /// The nixpkgs expression of the clan: `meta.nixpkgs` (relative to the clan) or
-/// `<nixpkgs>`.
-fn nixpkgs(fleet: &Fleet) -> String {
+/// `<nixpkgs>`; an error that says how to name one when there is none.
+fn nixpkgs(fleet: &Fleet) -> Result<String> {
     match &fleet.clan.inventory.meta.nixpkgs {
         Some(p) => {
             let path = fleet.clan.dir.root().join(p);
-            format!(
+            if !path.join("nixos").is_dir() {
+                return Err(format!(
+                    "meta.nixpkgs = {p:?}: {} is not a nixpkgs (it has no nixos/ directory); \
+                     point it at a nixpkgs checkout",
+                    path.display()
+                ));
+            }
+            Ok(format!(
                 "(/. + {})",
                 clan_core::nixos::string(&path.display().to_string())
-            )
+            ))
         }
-        None => "<nixpkgs>".into(),
+        None => {
+            let found = Cmd::new("nix-instantiate")
+                .args(["--find-file", "nixpkgs"])
+                .run();
+            if found.is_err() {
+                return Err(
+                    "NixOS machines are built with the clan's nixpkgs, and the clan names none: \
+                     set meta.nixpkgs in clan.nix to a nixpkgs checkout, or put nixpkgs on \
+                     NIX_PATH (nixpkgs=/path/to/nixpkgs)"
+                        .into(),
+                );
+            }
+            Ok("<nixpkgs>".into())
+        }
     }
 }
 
 /// The expression that builds `m`'s system, in a private directory.
 pub fn expression(fleet: &Fleet, m: &ResolvedMachine) -> Result<tempfile::TempDir> {
+    let nixpkgs = nixpkgs(fleet)?;
     let dir = tempfile::Builder::new()
         .prefix("clan-nixos-")
         .tempdir()
@@ -67,7 +88,7 @@ pub fn expression(fleet: &Fleet, m: &ResolvedMachine) -> Result<tempfile::TempDi
     write("settings.nix", settings.as_bytes())?;
     write(
         "default.nix",
-        clan_core::nixos::toplevel_expression(&nixpkgs(fleet)).as_bytes(),
+        clan_core::nixos::toplevel_expression(&nixpkgs).as_bytes(),
     )?;
     Ok(dir)
 }
