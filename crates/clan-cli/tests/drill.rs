@@ -296,8 +296,11 @@ fn overdue_backups_are_told_once_per_stretch() {
 #[test]
 #[ignore = "needs root (a mount namespace with small filesystems); ./test.sh runs it as root"]
 fn a_drill_without_room_is_refused_and_restores_nothing() {
-    // Outside /tmp and /var/tmp: the drill below sees small filesystems there.
-    let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    // Outside /tmp and /var/tmp (a checkout may be below /tmp), the clan binary
+    // included: the drill below sees small filesystems there.
+    let tmp = tempfile::tempdir_in("/var/lib").unwrap();
+    let binary = tmp.path().join("clan-under-test");
+    std::fs::copy(env!("CARGO_BIN_EXE_clan"), &binary).unwrap();
     let dir = clan(tmp.path(), "");
     clan_in(&dir, &["backups", "create", "m"]).ok();
     let live_before = std::fs::read(tmp.path().join("srv/app/big.bin")).unwrap();
@@ -307,12 +310,12 @@ fn a_drill_without_room_is_refused_and_restores_nothing() {
     let out = std::process::Command::new("unshare")
         .args(["--mount", "--propagation", "private", "sh", "-c"])
         .arg(
-            r#"for d in /tmp /var/tmp "$0"; do mount -t tmpfs -o size=4m drill-test "$d" || exit 9; done
+            r#"for d in "$0" /var/tmp /tmp; do mount -t tmpfs -o size=4m drill-test "$d" || exit 9; done
                shift; exec "$@""#,
         )
         .arg(&lib)
         .arg("-")
-        .arg(env!("CARGO_BIN_EXE_clan"))
+        .arg(&binary)
         .args(["backups", "drill", "m", "--json"])
         .current_dir(&dir)
         .env_remove("CLAN_DIR")
