@@ -102,10 +102,7 @@ impl Verified {
 /// as messages name it (the live path).
 pub fn verify(restored: &Path, manifest: &Manifest, shown: &Path) -> Verified {
     let mut v = Verifier::new(restored, shown);
-    v.mtime_precision_nanos = manifest.mtime_precision_nanos;
-    for e in &manifest.entries {
-        v.check(e);
-    }
+    v.check_all(manifest);
     v.finish()
 }
 
@@ -187,6 +184,14 @@ impl Verifier {
             .map(|e| parent.join(e.file_name()))
             .find(|k| question_marks(k) == rel)
             .unwrap_or_else(|| rel.to_path_buf())
+    }
+
+    /// Checks every entry of `manifest`, at its mtime precision.
+    pub fn check_all(&mut self, manifest: &Manifest) {
+        self.mtime_precision_nanos = manifest.mtime_precision_nanos;
+        for e in &manifest.entries {
+            self.check(e);
+        }
     }
 
     /// Checks one entry of the backup against the restored copy.

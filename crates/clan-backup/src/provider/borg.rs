@@ -464,12 +464,6 @@ impl Provider for Borg {
         moved
     }
 
-    /// From `borg list` with each file's SHA-256 (borg reads the file's chunks from
-    /// the repository for it).
-    fn manifest(&self, name: &str, path: &Path) -> Result<Option<crate::drill::Manifest>> {
-        self.listing(name, path, true).map(Some)
-    }
-
     /// The checksums take borg as long as the extract (it reads every chunk
     /// again): listed by a second borg while the first extracts, after a listing
     /// without them sized the restore.
@@ -489,11 +483,7 @@ impl Provider for Borg {
             (listing.join().expect("borg list thread"), restored)
         });
         restored?;
-        let manifest = manifest?;
-        check.mtime_precision_nanos = manifest.mtime_precision_nanos;
-        for e in &manifest.entries {
-            check.check(e);
-        }
+        check.check_all(&manifest?);
         Ok(true)
     }
 

@@ -141,33 +141,19 @@ pub trait Provider {
     ) -> Result<()> {
         Ok(())
     }
-    /// What backup `name` holds below `path` (for drills); `None` when the
-    /// provider cannot say (command providers).
-    fn manifest(&self, _name: &str, _path: &Path) -> Result<Option<crate::drill::Manifest>> {
-        Ok(None)
-    }
     /// For drills: `restore_path` once `room` accepted the size of the files, then
     /// every entry the backup says `path` holds passed to `check`. `false` when the
-    /// provider cannot say what its backups hold.
+    /// provider cannot say what its backups hold (command providers).
     fn restore_checked(
         &self,
-        name: &str,
-        path: &Path,
-        dest: &Path,
-        reporter: &dyn Reporter,
-        room: &(dyn Fn(u64) -> Result<()> + Sync),
-        check: &mut crate::drill::Verifier,
+        _name: &str,
+        _path: &Path,
+        _dest: &Path,
+        _reporter: &dyn Reporter,
+        _room: &(dyn Fn(u64) -> Result<()> + Sync),
+        _check: &mut crate::drill::Verifier,
     ) -> Result<bool> {
-        let Some(manifest) = self.manifest(name, path)? else {
-            return Ok(false);
-        };
-        room(manifest.file_bytes())?;
-        self.restore_path(name, path, dest, reporter)?;
-        check.mtime_precision_nanos = manifest.mtime_precision_nanos;
-        for e in &manifest.entries {
-            check.check(e);
-        }
-        Ok(true)
+        Ok(false)
     }
     /// Verifies the repository; a short report.
     fn check(&self, read_data: bool) -> Result<String>;
