@@ -7,11 +7,16 @@
 # ends with `sync`; every restore is verified against its source (names, types,
 # sizes, modes, owners, mtimes, link targets and contents) before its time counts.
 # Each measurement is repeated REPS times (default 3) on fresh repositories; the
-# table shows medians. Needs root (to drop caches), restic, borg, GNU time, python3.
+# tables show medians and ranges. Two shapes of data, one after the other (see
+# bench/README.md): `mixed` (2.1 GB: small text files and large files) and `tiny`
+# (1.4 GB: 80,000 files under 4 KiB and two disk images). Each repetition also times
+# `find -printf` over the dataset: reading every file's metadata, the limit of an
+# unchanged re-run. Needs root (to drop caches), restic, borg, GNU time, python3.
 #
 #   ./bench/backup.sh [REPS]          # writes target/bench/results.md and prints it
 #   BENCH_DIVISOR=20 ./bench/backup.sh 1   # a quick try on 1/20 of the data
 #   BENCH_TOOLS="restic clan-restic" ./bench/backup.sh   # some tools only (restic is the reference)
+#   BENCH_SHAPES=tiny ./bench/backup.sh 1   # one shape only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 reps=${1:-3}
@@ -40,16 +45,10 @@ src=$W/data
 raw=$W/raw.tsv
 log=$W/log
 mkdir -p "$log"
-printf 'tool\tstep\trep\twall\tcpu\trss_kib\trepo_bytes\n' >"$raw"
+printf 'shape\ttool\tstep\trep\twall\tcpu\trss_kib\trepo_bytes\n' >"$raw"
 
 say() { printf '%s  %s\n' "$(date +%T)" "$*" >&2; }
 
-say "generating the dataset (seed 42, divisor $divisor)"
-"$bin/bench-dataset" generate "$src" 42 "$divisor"
-# Sizes from a fingerprint (the tree is still in the page cache): bytes and files.
-read -r size files < <("$bin/bench-dataset" fingerprint "$src" |
-  awk -F '\t' '$2 == "f" { n++; s += $3 } END { printf "%d %d\n", s, n }')
-say "dataset: $size bytes, $files files"
 
 if (sync && echo 3 >/proc/sys/vm/drop_caches) 2>/dev/null; then
   caches="dropped before every step"
@@ -91,15 +90,15 @@ measure() {
   local tool=$1 step=$2 rep=$3
   shift 3
   drop
-  local out=$log/$tool-$step-$rep
+  local out=$log/$shape-$tool-$step-$rep
   /usr/bin/time -f '%e %U %S %M' -o "$out.time" bash -c '"$@" && sync' _ "$@" >"$out.out" 2>"$out.err" ||
     { say "FAILED: $tool $step (see $out.err)"; cat "$out.err" >&2; exit 1; }
   read -r wall user sys rss <"$out.time"
   local size=""
   [ "$step" = change ] && [ -e "$W/repo/$tool" ] && size=$(du -sb "$W/repo/$tool" | cut -f1)
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$tool" "$step" "$rep" "$wall" \
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$shape" "$tool" "$step" "$rep" "$wall" \
     "$(awk "BEGIN { print $user + $sys }")" "$rss" "$size" >>"$raw"
-  say "$tool $step: ${wall}s"
+  say "$shape $tool $step: ${wall}s"
 }
 
 backup() { # backup TOOL: one backup of $src into TOOL's repository
@@ -114,20 +113,32 @@ restore() { # restore TOOL DIR: the latest backup into DIR (files at DIR/$src)
   case $1 in
     restic) restic -q -r "$W/repo/restic" --cache-dir "$W/cache/restic" restore latest --target "$2" ;;
     borg) mkdir -p "$2" && cd "$2" && borg extract "$W/repo/borg::$(borg list --last 1 --short "$W/repo/borg")" ;;
-    clan-*) clan backups restore bench --local "${1#clan-}" "$(tail -n 1 "$log/$1-change-$rep.out")" --target "$2" ;;
+    clan-*) clan backups restore bench --local "${1#clan-}" "$(tail -n 1 "$log/$shape-$1-change-$rep.out")" --target "$2" ;;
   esac
 }
 
-export W src log bin
+export W src log bin shape
 export -f backup restore clan
 
 # What a tree holds: one line per entry (everything but atime/ctime) with its contents' hash.
 fingerprint() { "$bin/bench-dataset" fingerprint "$1"; }
 
 read -ra tools <<<"${BENCH_TOOLS:-restic borg clan-restic clan-borg clan-local}"
+read -ra shapes <<<"${BENCH_SHAPES:-mixed tiny}"
+sizes=$W/sizes.tsv
+: >"$sizes"
+for shape in "${shapes[@]}"; do
+wipe "$src"
+say "generating the $shape dataset (seed 42, divisor $divisor)"
+"$bin/bench-dataset" generate "$src" 42 "$divisor" "$shape"
+# Sizes from a fingerprint (the tree is still in the page cache): bytes and files.
+read -r size files < <("$bin/bench-dataset" fingerprint "$src" |
+  awk -F '\t' '$2 == "f" { n++; s += $3 } END { printf "%d %d\n", s, n }')
+say "dataset: $size bytes, $files files"
+printf '%s\t%s\t%s\n' "$shape" "$size" "$files" >>"$sizes"
 for rep in $(seq 1 "$reps"); do
-  export rep
-  say "== repetition $rep of $reps"
+  export rep shape
+  say "== $shape: repetition $rep of $reps"
   for d in repo cache borg-base staging; do wipe "$W/$d"; done
   mkdir -p "$W/repo" "$W/cache"
   restic -q -r "$W/repo/restic" init >/dev/null
@@ -135,6 +146,7 @@ for rep in $(seq 1 "$reps"); do
 
   measure cp-a copy "$rep" cp -a "$src" "$W/copy"
   wipe "$W/copy"
+  measure find metadata "$rep" find "$src" -printf '%s %T@\n'
   for t in "${tools[@]}"; do measure "$t" initial "$rep" backup "$t"; done
   for t in "${tools[@]}"; do measure "$t" unchanged "$rep" backup "$t"; done
   "$bin/bench-dataset" change "$src" "$rep"
@@ -157,47 +169,73 @@ for rep in $(seq 1 "$reps"); do
     case $t in clan-*) measure "$t" drill "$rep" clan backups drill bench --local --provider "${t#clan-}" ;; esac
   done
 done
+done
+wipe "$src"
 
-python3 - "$raw" "$W/results.md" "$reps" "$caches" "$size" "$files" <<'PY'
+python3 - "$raw" "$W/results.md" "$reps" "$caches" "$sizes" <<'PY'
 import csv, statistics, sys, platform, os
-raw, out, reps, caches, size, files = sys.argv[1:]
+raw, out, reps, caches, sizes = sys.argv[1:]
 rows = list(csv.DictReader(open(raw), delimiter="\t"))
-def med(tool, step, key):
-    v = [float(r[key]) for r in rows if r["tool"] == tool and r["step"] == step and r[key]]
-    return statistics.median(v) if v else None
 cpu = open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip(" :\t")
 lines = [
-    f"Dataset: {int(size) / 2**30:.2f} GiB in {files} files (`bench-dataset`, seed 42). "
-    f"Median of {reps} runs; caches {caches}; every step ends with `sync`.",
     f"Machine: {os.cpu_count()} × {cpu}, {round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB RAM, "
-    f"Linux {platform.release()}.",
-    "",
-    "| tool | step | wall (s) | × cp -a | × restic | CPU (s) | peak RSS (MiB) | repository (MiB) |",
-    "|---|---|---|---|---|---|---|---|",
+    f"Linux {platform.release()}. Medians of {reps} runs, (min–max) where they differ by 5% or more; "
+    f"caches {caches}; every step ends with `sync`.",
 ]
-copy = med("cp-a", "copy", "wall")
-lines.append(f"| cp -a | copy | {copy:.2f} | 1.00 | {copy / med('restic', 'initial', 'wall'):.2f} | "
-             f"{med('cp-a', 'copy', 'cpu'):.1f} | {med('cp-a', 'copy', 'rss_kib') / 1024:.0f} | |")
 names = {"restic": "restic CLI", "borg": "borg CLI", "clan-restic": "clan restic (embedded)",
          "clan-borg": "clan borg", "clan-local": "clan local"}
-for tool, name in names.items():
-    if med(tool, "initial", "wall") is None:
-        continue
-    for step in ["initial", "unchanged", "change", "restore"]:
-        wall = med(tool, step, "wall")
-        ref = med("restic", step, "wall")
-        repo = med(tool, step, "repo_bytes") if step == "change" else None
-        lines.append(
-            f"| {name} | {'after 1% change' if step == 'change' else step} | {wall:.2f} | "
-            f"{wall / copy:.2f} | {wall / ref:.2f} | {med(tool, step, 'cpu'):.1f} | "
-            f"{med(tool, step, 'rss_kib') / 1024:.0f} | {'' if repo is None else f'{repo / 2**20:.0f}'} |")
-drills = [(names[t], med(t, "restore", "wall"), med(t, "drill", "wall"), med(t, "restore", "rss_kib"), med(t, "drill", "rss_kib"))
-          for t in names if med(t, "drill", "wall") is not None]
-if drills:
-    lines += ["", "| provider | restore (s) | drill (s) | drill ÷ restore | restore peak RSS (MiB) | drill peak RSS (MiB) |",
-              "|---|---|---|---|---|---|"]
-    for name, restore, drill, rr, dr in drills:
-        lines.append(f"| {name} | {restore:.2f} | {drill:.2f} | {drill / restore:.2f} | {rr / 1024:.0f} | {dr / 1024:.0f} |")
+for shape, size, files in csv.reader(open(sizes), delimiter="\t"):
+    def vals(tool, step, key):
+        return [float(r[key]) for r in rows
+                if r["shape"] == shape and r["tool"] == tool and r["step"] == step and r[key]]
+    def med(tool, step, key):
+        v = vals(tool, step, key)
+        return statistics.median(v) if v else None
+    def wall(tool, step):
+        v = vals(tool, step, "wall")
+        m = statistics.median(v)
+        spread = f" ({min(v):.2f}–{max(v):.2f})" if max(v) >= 1.05 * min(v) else ""
+        return f"{m:.2f}{spread}"
+    def ratio(tool, step, ref_tool, ref_step):
+        """Median of the per-repetition ratios, with their range."""
+        a = {r["rep"]: float(r["wall"]) for r in rows if r["shape"] == shape and r["tool"] == tool and r["step"] == step}
+        b = {r["rep"]: float(r["wall"]) for r in rows if r["shape"] == shape and r["tool"] == ref_tool and r["step"] == ref_step}
+        v = [a[k] / b[k] for k in a if k in b and b[k] > 0]
+        if not v:
+            return ""
+        m = statistics.median(v)
+        return f"{m:.2f} ({min(v):.2f}–{max(v):.2f})" if max(v) >= 1.05 * min(v) else f"{m:.2f}"
+    lines += [
+        "",
+        f"**{shape}**: {int(size) / 2**30:.2f} GiB in {files} files (`bench-dataset generate DIR 42 1 {shape}`).",
+        "",
+        "| tool | step | wall (s) | × cp -a | × restic | CPU (s) | peak RSS (MiB) | repository (MiB) |",
+        "|---|---|---|---|---|---|---|---|",
+        f"| cp -a | copy | {wall('cp-a', 'copy')} | 1.00 | {ratio('cp-a', 'copy', 'restic', 'initial')} | "
+        f"{med('cp-a', 'copy', 'cpu'):.1f} | {med('cp-a', 'copy', 'rss_kib') / 1024:.0f} | |",
+        f"| find -printf | metadata | {wall('find', 'metadata')} | {ratio('find', 'metadata', 'cp-a', 'copy')} | "
+        f"{ratio('find', 'metadata', 'restic', 'unchanged')} | {med('find', 'metadata', 'cpu'):.1f} | "
+        f"{med('find', 'metadata', 'rss_kib') / 1024:.0f} | |",
+    ]
+    for tool, name in names.items():
+        if med(tool, "initial", "wall") is None:
+            continue
+        for step in ["initial", "unchanged", "change", "restore"]:
+            repo = med(tool, step, "repo_bytes") if step == "change" else None
+            lines.append(
+                f"| {name} | {'after 1% change' if step == 'change' else step} | {wall(tool, step)} | "
+                f"{ratio(tool, step, 'cp-a', 'copy')} | {ratio(tool, step, 'restic', step)} | {med(tool, step, 'cpu'):.1f} | "
+                f"{med(tool, step, 'rss_kib') / 1024:.0f} | {'' if repo is None else f'{repo / 2**20:.0f}'} |")
+    unchanged = [f"{names[t]} {ratio(t, 'unchanged', 'find', 'metadata')}" for t in names
+                 if med(t, "unchanged", "wall") is not None]
+    lines += ["", "Unchanged re-run ÷ reading the metadata (`find -printf`): " + ", ".join(unchanged) + "."]
+    drills = [t for t in names if med(t, "drill", "wall") is not None]
+    if drills:
+        lines += ["", "| provider | restore (s) | drill (s) | drill ÷ restore | restore peak RSS (MiB) | drill peak RSS (MiB) |",
+                  "|---|---|---|---|---|---|"]
+        for t in drills:
+            lines.append(f"| {names[t]} | {wall(t, 'restore')} | {wall(t, 'drill')} | {ratio(t, 'drill', t, 'restore')} | "
+                         f"{med(t, 'restore', 'rss_kib') / 1024:.0f} | {med(t, 'drill', 'rss_kib') / 1024:.0f} |")
 open(out, "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))
 PY

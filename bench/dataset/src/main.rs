@@ -13,6 +13,15 @@
 //! files, rewrites 50, adds 20 and deletes 20; overwrites 8 MiB in the middle of a
 //! random file; appends 4 MiB to a log; rewrites 4 KiB in 328 pages of pgdata.bin.
 //!
+//! `bench-dataset generate DIR SEED DIVISOR tiny` writes the second shape, about
+//! 1.4 GiB:
+//!   mail/uNN/fNN/mNNNNNN     80,000 text files of 0-4 KiB (most under 1 KiB) in 800
+//!                            directories, like a maildir
+//!   images/disk-N.img        2 x 640 MiB disk images of 64 KiB blocks: a third zero,
+//!                            a third incompressible, a third text
+//! and `bench-dataset change DIR SEED` (a tree with images/) appends to 800 small
+//! files, adds 400 and deletes 400, and rewrites 4 KiB at 100 places in each image.
+//!
 //! `bench-dataset fingerprint DIR` prints one line per entry below DIR, sorted: path,
 //! type, size, mode, owner, group, mtime (ns), link target and the SHA-256 of a file's
 //! contents. Two trees are the same (for a restore check) when their prints are.
@@ -166,6 +175,84 @@ fn generate(dir: &Path, seed: u64, divisor: u64) {
     std::io::copy(&mut std::io::Read::take(head, large / 4), &mut out).expect("copy");
 }
 
+const MAIL_DIRS: u32 = 800;
+
+fn mail_path(dir: &Path, i: u32) -> PathBuf {
+    let d = i % MAIL_DIRS;
+    dir.join(format!("mail/u{:02}/f{:02}/m{i:06}", d / 20, d % 20))
+}
+
+/// 0-4 KiB, most under 1 KiB: the sizes of mail headers, thumbnails' metadata, lock
+/// and state files.
+fn tiny_size(rng: &mut Rng) -> usize {
+    match rng.below(10) {
+        0 => 0,
+        1..=6 => rng.below(1024) as usize,
+        _ => 1024 + rng.below(3 * 1024) as usize,
+    }
+}
+
+fn generate_tiny(dir: &Path, seed: u64, divisor: u64) {
+    let mut rng = Rng(seed);
+    let words = vocabulary(&mut rng);
+    for i in 0..(80_000 / divisor) as u32 {
+        let size = tiny_size(&mut rng);
+        write(&mail_path(dir, i), &text(&mut rng, &words, size));
+    }
+    for n in 0..2 {
+        let mut block = 0;
+        big(
+            &dir.join(format!("images/disk-{n}.img")),
+            640 * MIB / divisor,
+            |b| {
+                // One kind per 64 KiB (eight 8 KiB calls).
+                let kind = (block / 8 + n) % 3;
+                block += 1;
+                match kind {
+                    0 => b.fill(0),
+                    1 => rng.fill(b),
+                    _ => b.copy_from_slice(&text(&mut rng, &words, b.len())),
+                }
+            },
+        );
+    }
+}
+
+fn change_tiny(dir: &Path, seed: u64) {
+    let mut rng = Rng(seed ^ 0x5EED_C4A6_E000_0000);
+    let words = vocabulary(&mut rng);
+    let mut small = files_under(&dir.join("mail"));
+    for _ in 0..800.min(small.len()) {
+        let p = small.swap_remove(rng.below(small.len() as u64) as usize);
+        let mut f = OpenOptions::new().append(true).open(&p).expect("append");
+        f.write_all(&text(&mut rng, &words, 60)).expect("write");
+    }
+    for _ in 0..400.min(small.len()) {
+        let p = small.swap_remove(rng.below(small.len() as u64) as usize);
+        std::fs::remove_file(&p).expect("delete");
+    }
+    for n in 0..400 {
+        let p = dir.join(format!("mail/new/s{seed}-{n:03}"));
+        let size = tiny_size(&mut rng);
+        write(&p, &text(&mut rng, &words, size));
+    }
+    let mut block = [0u8; 4096];
+    for n in 0..2 {
+        let path = dir.join(format!("images/disk-{n}.img"));
+        let blocks = std::fs::metadata(&path).expect("stat").len() / 4096;
+        let mut f = OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .expect("open image");
+        for _ in 0..100 {
+            rng.fill(&mut block);
+            f.seek(SeekFrom::Start(rng.below(blocks) * 4096))
+                .expect("seek");
+            f.write_all(&block).expect("write");
+        }
+    }
+}
+
 fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut todo = vec![dir.to_path_buf()];
@@ -184,6 +271,9 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn change(dir: &Path, seed: u64) {
+    if dir.join("images").is_dir() {
+        return change_tiny(dir, seed);
+    }
     let mut rng = Rng(seed ^ 0x5EED_C4A6_E000_0000);
     let words = vocabulary(&mut rng);
     let mut small = files_under(&dir.join("docs"));
@@ -315,8 +405,7 @@ fn fingerprint(dir: &Path) {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage =
-        "usage: bench-dataset generate DIR [SEED] [DIVISOR] | change DIR SEED | fingerprint DIR";
+    let usage = "usage: bench-dataset generate DIR [SEED] [DIVISOR] [mixed|tiny] | change DIR SEED | fingerprint DIR";
     let seed = |i: usize, default: Option<u64>| {
         args.get(i)
             .map(|s| s.parse().expect("SEED is a number"))
@@ -329,7 +418,12 @@ fn main() {
             if dir.exists() && std::fs::read_dir(dir).expect("read").next().is_some() {
                 panic!("{} is not empty", dir.display());
             }
-            generate(dir, seed(2, Some(42)), seed(3, Some(1)).max(1));
+            let (seed, divisor) = (seed(2, Some(42)), seed(3, Some(1)).max(1));
+            match args.get(4).map(String::as_str) {
+                None | Some("mixed") => generate(dir, seed, divisor),
+                Some("tiny") => generate_tiny(dir, seed, divisor),
+                Some(other) => panic!("unknown shape {other} (mixed or tiny)"),
+            }
         }
         (Some("change"), Some(dir)) => change(Path::new(dir), seed(2, None)),
         (Some("fingerprint"), Some(dir)) => fingerprint(Path::new(dir)),

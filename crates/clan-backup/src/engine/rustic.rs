@@ -15,11 +15,14 @@ use super::{
     Engine, EngineError, EngineResult, Keep, ProgressSender, ProgressUpdate, RepoSpec, Snapshot,
 };
 
+mod archiver;
+mod chunker;
 mod contents;
 
 use crate::drill::{Content, Entry, Kind, unhex};
 mod key;
 mod lock;
+mod pack;
 mod serve;
 
 /// rustic's progress hooks, forwarded as [`ProgressUpdate`]s (at most ten a second
@@ -299,6 +302,66 @@ fn apply_root_metadata(description: Option<&str>, path: &Path, dest: &Path) -> R
     filetime::set_symlink_file_times(dest, mtime, mtime).map_err(fail)
 }
 
+/// What a backup reads and how its snapshot is named.
+struct Source<'a> {
+    paths: &'a [PathBuf],
+    label: &'a str,
+    host: &'a str,
+    tags: &'a [String],
+    excludes: &'a [String],
+}
+
+impl Rustic {
+    /// A backup by our archiver (archiver.rs), or by rustic_core's: with `ours`
+    /// false (tests compare the two) or a repository whose chunker ours lacks.
+    fn backup_with(
+        &self,
+        ours: bool,
+        src: &Source<'_>,
+        progress: Option<ProgressSender>,
+    ) -> EngineResult<SnapshotFile> {
+        let repo = self.open()?;
+        let _lock = self.lock(false)?;
+        let mut opts = SnapshotOptions::default()
+            .label(src.label.to_string())
+            .host(src.host.to_string());
+        if !src.tags.is_empty() {
+            opts = opts.add_tags(&src.tags.join(",")).map_err(err)?;
+        }
+        opts.description = Some(roots_description(src.paths)?);
+        let snap = opts.to_snapshot().map_err(err)?;
+        let source = PathList::from_iter(src.paths.iter().cloned())
+            .sanitize()
+            .map_err(|e| e.to_string())?;
+        let mut backup = BackupOptions::default();
+        // Every clan snapshot has its own label: the parent (whose unchanged files are
+        // not read again) is the latest snapshot of the same host and paths.
+        backup.parent_opts.group_by = Some(
+            SnapshotGroupCriterion::new()
+                .hostname(true)
+                .label(false)
+                .paths(true)
+                .tags(false),
+        );
+        // Gitignore-style globs: a pattern without '/' matches a name at any depth;
+        // absolute patterns are anchored at the filesystem root.
+        backup.excludes.globs = src.excludes.iter().map(|e| format!("!{e}")).collect();
+        backup.ignore_filter_opts.exclude_if_present = vec![crate::scratch::MARKER.to_string()];
+        if ours {
+            let own = archiver::Source {
+                opts: &backup,
+                paths: source.paths(),
+            };
+            let be = self.backends()?.repository();
+            if let Some(snap) = archiver::backup(&repo, be, own, snap.clone(), progress)? {
+                return Ok(snap);
+            }
+        }
+        let repo = repo.to_indexed_ids().map_err(err)?;
+        repo.backup(&backup, &source, snap).map_err(err)
+    }
+}
+
 impl Engine for Rustic {
     fn ensure_initialized(&self) -> EngineResult<()> {
         let backends = self.backends()?;
@@ -338,36 +401,15 @@ impl Engine for Rustic {
         excludes: &[String],
         progress: Option<ProgressSender>,
     ) -> EngineResult<Snapshot> {
-        let repo = self.open_reporting(progress)?;
-        let _lock = self.lock(false)?;
-        let repo = repo.to_indexed_ids().map_err(err)?;
-        let mut opts = SnapshotOptions::default()
-            .label(label.to_string())
-            .host(host.to_string());
-        if !tags.is_empty() {
-            opts = opts.add_tags(&tags.join(",")).map_err(err)?;
-        }
-        opts.description = Some(roots_description(paths)?);
-        let snap = opts.to_snapshot().map_err(err)?;
-        let source = PathList::from_iter(paths.iter().cloned())
-            .sanitize()
-            .map_err(|e| e.to_string())?;
-        let mut backup = BackupOptions::default();
-        // Every clan snapshot has its own label: the parent (whose unchanged files are
-        // not read again) is the latest snapshot of the same host and paths.
-        backup.parent_opts.group_by = Some(
-            SnapshotGroupCriterion::new()
-                .hostname(true)
-                .label(false)
-                .paths(true)
-                .tags(false),
-        );
-        // Gitignore-style globs: a pattern without '/' matches a name at any depth;
-        // absolute patterns are anchored at the filesystem root.
-        backup.excludes.globs = excludes.iter().map(|e| format!("!{e}")).collect();
-        backup.ignore_filter_opts.exclude_if_present = vec![crate::scratch::MARKER.to_string()];
-        let snap = repo.backup(&backup, &source, snap).map_err(err)?;
-        Ok(to_snapshot(&snap))
+        let source = Source {
+            paths,
+            label,
+            host,
+            tags,
+            excludes,
+        };
+        self.backup_with(true, &source, progress)
+            .map(|s| to_snapshot(&s))
     }
 
     fn snapshots(&self) -> EngineResult<Vec<Snapshot>> {

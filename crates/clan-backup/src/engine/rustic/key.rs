@@ -58,3 +58,29 @@ pub(super) fn encrypt(key: &[u8; 64], plain: &[u8]) -> Result<Vec<u8>, String> {
     out.extend_from_slice(&tag);
     Ok(out)
 }
+
+/// The inverse of [`encrypt`]: `None` when the data is too short or its tag is wrong.
+pub(super) fn decrypt(key: &[u8; 64], data: &[u8]) -> Option<Vec<u8>> {
+    if data.len() < 32 {
+        return None;
+    }
+    let (nonce, rest) = data.split_at(16);
+    let (cipher_text, tag) = rest.split_at(rest.len() - 16);
+    let mut out = cipher_text.to_vec();
+    Aes256CtrPoly1305Aes::new(key.into())
+        .decrypt_in_place_detached(nonce.into(), &[], &mut out, tag.into())
+        .ok()?;
+    Some(out)
+}
+
+/// A master key as [`encrypt`] takes it: the AES key, then Poly1305's k and r.
+pub(super) fn master_bytes(master: &MasterKey) -> Result<[u8; 64], String> {
+    let mut key = [0; 64];
+    if master.encrypt.len() != 32 || master.mac.k.len() != 16 || master.mac.r.len() != 16 {
+        return Err("the repository's master key has an unexpected length".into());
+    }
+    key[..32].copy_from_slice(&master.encrypt);
+    key[32..48].copy_from_slice(&master.mac.k);
+    key[48..].copy_from_slice(&master.mac.r);
+    Ok(key)
+}

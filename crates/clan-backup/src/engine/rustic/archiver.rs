@@ -1,0 +1,694 @@
+//! The engine's backup, on rustic_core's lower-level pieces.
+//!
+//! rustic_core's walker (`LocalSource`: excludes, metadata, extended attributes)
+//! lists the source in path order. Files unchanged since the parent snapshot keep
+//! its contents; the others go to one worker per core plus one (to cover disk
+//! waits), each reading, chunking, hashing, compressing and encrypting whole files
+//! and packing new blobs (whichever worker fills a pack writes it). Trees are
+//! built in walk order on their own thread. See bench/README.md for why rustic_core's
+//! own archiver was replaced: its chunker tables were rebuilt per file, every blob
+//! was decrypted again, and its pipeline ran ~28 threads on 2 cores.
+//!
+//! On disk, in order: packs, then the index files naming them, then the snapshot. A
+//! backup killed at any point leaves packs without index (removed by the next prune)
+//! or an index without snapshot (its blobs are reused by the next backup).
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use rustic_core::repofile::{
+    BlobType, IndexFile, Metadata, Node, NodeType, SnapshotFile, SnapshotSummary, Tree,
+};
+use rustic_core::{
+    BackupOptions, DataId, FileType, Id, LocalSource, OpenStatus, ReadSource, ReadSourceEntry,
+    Repository, TreeId, WriteBackend,
+};
+
+use super::chunker::Chunker;
+use super::pack::{Encoder, Packer, Writer, sha256};
+use super::{err, key};
+use crate::engine::{EngineResult, ProgressSender, ProgressUpdate};
+
+/// Where a tree blob is stored (to read the parent snapshot's trees).
+struct TreeAt {
+    pack: Id,
+    offset: u32,
+    length: u32,
+    uncompressed: Option<u32>,
+}
+
+/// What the repository holds already, from its index files. Data blobs are kept
+/// apart, under a lock: the workers add what they store.
+struct Known {
+    trees: HashMap<Id, TreeAt>,
+    data_bytes: u64,
+    tree_bytes: u64,
+}
+
+fn load_index(repo: &Repository<OpenStatus>) -> EngineResult<(Known, HashSet<Id>)> {
+    let mut data = HashSet::new();
+    let mut known = Known {
+        trees: HashMap::new(),
+        data_bytes: 0,
+        tree_bytes: 0,
+    };
+    for file in repo.stream_files::<IndexFile>().map_err(err)? {
+        let (_, file) = file.map_err(err)?;
+        // Packs marked for deletion (by a prune that delays it) do not count.
+        for pack in file.packs {
+            for blob in pack.blobs {
+                let length = blob.location.length;
+                match blob.tpe {
+                    BlobType::Data => {
+                        data.insert(*blob.id);
+                        known.data_bytes += u64::from(length);
+                    }
+                    BlobType::Tree => {
+                        known.trees.insert(
+                            *blob.id,
+                            TreeAt {
+                                pack: *pack.id,
+                                offset: blob.location.offset,
+                                length,
+                                uncompressed: blob.location.uncompressed_length.map(|n| n.get()),
+                            },
+                        );
+                        known.tree_bytes += u64::from(length);
+                    }
+                }
+            }
+        }
+    }
+    Ok((known, data))
+}
+
+/// Reads a tree blob: `None`, with a warning, when it cannot be (the parent then
+/// counts as absent there, and files are read again).
+fn read_tree(be: &dyn WriteBackend, key: &[u8; 64], known: &Known, id: Id) -> Option<Tree> {
+    let result = (|| {
+        let at = known.trees.get(&id).ok_or("not in the index")?;
+        let data = be
+            .read_partial(FileType::Pack, &at.pack, true, at.offset, at.length)
+            .map_err(|e| err(e).to_string())?;
+        let plain = key::decrypt(key, &data).ok_or("it failed its authentication")?;
+        let json = match at.uncompressed {
+            Some(n) => zstd::bulk::decompress(&plain, n as usize).map_err(|e| e.to_string())?,
+            None => plain,
+        };
+        serde_json::from_slice::<Tree>(&json).map_err(|e| e.to_string())
+    })();
+    result
+        .inspect_err(|e: &String| {
+            tracing::warn!(
+                "not using the parent snapshot's tree {}: {e}",
+                id.to_hex().as_str()
+            )
+        })
+        .ok()
+}
+
+/// The parent snapshot's directory at the walk's position (`None` where it had none).
+struct ParentDir(Option<HashMap<String, Node>>);
+
+impl ParentDir {
+    fn load(be: &dyn WriteBackend, key: &[u8; 64], known: &Known, id: Option<Id>) -> Self {
+        Self(
+            id.and_then(|id| read_tree(be, key, known, id))
+                .map(|t| t.nodes.into_iter().map(|n| (n.name.clone(), n)).collect()),
+        )
+    }
+
+    fn get(&self, name: &str) -> Option<&Node> {
+        self.0.as_ref()?.get(name)
+    }
+}
+
+/// How a file compares with the parent snapshot.
+#[derive(Clone, Copy, PartialEq)]
+enum Seen {
+    New,
+    Changed,
+    Unchanged,
+}
+
+/// restic's test for an unchanged file: type, size, mtime, ctime and inode.
+fn unchanged(old: &Node, new: &Node) -> bool {
+    let (o, n) = (&old.meta, &new.meta);
+    old.node_type == new.node_type
+        && o.size == n.size
+        && o.mtime == n.mtime
+        && o.ctime.zip(n.ctime).is_none_or(|(a, b)| a == b)
+        && (o.inode == 0 || n.inode == 0 || o.inode == n.inode)
+}
+
+/// A file a worker could not read is left out of the snapshot with a warning (as
+/// rustic_core and restic do); a repository that cannot be written ends the backup.
+enum Failure {
+    Source(String),
+    Repository(String),
+}
+
+type Contents = Result<Vec<DataId>, Failure>;
+
+/// What the tree builder gets, in walk order.
+enum Item {
+    Enter(Node, Option<Id>),
+    Leave,
+    Entry(Node, Seen, Option<mpsc::Receiver<Contents>>),
+}
+
+struct Job {
+    path: PathBuf,
+    done: mpsc::SyncSender<Contents>,
+}
+
+/// Bytes backed up so far, sent at most ten times a second.
+struct Progress {
+    tx: Option<Mutex<(ProgressSender, Instant)>>,
+    done: AtomicU64,
+    total: Mutex<Option<u64>>,
+}
+
+impl Progress {
+    fn add(&self, bytes: u64, force: bool) {
+        let done = self.done.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        let Some(tx) = &self.tx else { return };
+        let mut tx = tx.lock().expect("progress");
+        if force || tx.1.elapsed() >= Duration::from_millis(100) {
+            tx.1 = Instant::now();
+            let _ = tx.0.send(ProgressUpdate {
+                title: "backing up...".into(),
+                done,
+                total: *self.total.lock().expect("total"),
+                bytes: true,
+            });
+        }
+    }
+}
+
+pub struct Source<'a> {
+    pub opts: &'a BackupOptions,
+    pub paths: Vec<PathBuf>,
+}
+
+/// Backs up `source` as `snap` (its label, host, tags and description set); `None`
+/// when the repository's chunker is one this archiver does not implement.
+pub fn backup(
+    repo: &Repository<OpenStatus>,
+    be: Arc<dyn WriteBackend>,
+    source: Source<'_>,
+    mut snap: SnapshotFile,
+    progress: Option<ProgressSender>,
+) -> EngineResult<Option<SnapshotFile>> {
+    let config = repo.config();
+    if config.chunker() != rustic_core::repofile::Chunker::Rabin {
+        return Ok(None);
+    }
+    let chunker = Chunker::new(
+        config.poly().map_err(err)?,
+        config.chunk_size(),
+        config.chunk_min_size(),
+        config.chunk_max_size(),
+    )?;
+    let key = key::master_bytes(&repo.key())?;
+    let writer = Writer::new(be.clone(), key, config.zstd().map_err(err)?);
+    let start = jiff::Zoned::now();
+
+    for p in &source.paths {
+        let s = p
+            .to_str()
+            .ok_or_else(|| format!("{} is not valid UTF-8", p.display()))?;
+        snap.paths.add(s.to_string());
+    }
+    // The parent: the newest snapshot of the same host and paths.
+    let parent = repo
+        .get_all_snapshots()
+        .map_err(err)?
+        .into_iter()
+        .filter(|s| s.hostname == snap.hostname && s.paths == snap.paths)
+        .max_by(|a, b| a.time.cmp(&b.time));
+    if let Some(p) = &parent {
+        snap.parent = Some(p.id);
+        snap.parents = vec![p.id];
+    }
+    let (known, stored) = load_index(repo)?;
+    let stored = Mutex::new(stored);
+    let pack_size = |tpe: BlobType, current: u64| {
+        let (size, grow, limit) = config.packsize(tpe);
+        let size = u64::from(size) + u64::from(grow) * current.isqrt();
+        size.min(u64::from(limit)) as usize
+    };
+    let data_packer = Packer::new(
+        &writer,
+        BlobType::Data,
+        pack_size(BlobType::Data, known.data_bytes),
+    );
+    let tree_packer = Packer::new(
+        &writer,
+        BlobType::Tree,
+        pack_size(BlobType::Tree, known.tree_bytes),
+    );
+
+    let walker = LocalSource::new(
+        source.opts.ignore_save_opts,
+        &source.opts.excludes,
+        &source.opts.ignore_filter_opts,
+        &source.paths,
+    )
+    .map_err(err)?;
+    let progress = Progress {
+        tx: progress.map(|tx| Mutex::new((tx, Instant::now()))),
+        done: AtomicU64::new(0),
+        total: Mutex::new(None),
+    };
+    let stop = AtomicBool::new(false);
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()) + 1;
+
+    let (job_tx, job_rx) = mpsc::sync_channel::<Job>(workers * 2);
+    let job_rx = Mutex::new(job_rx);
+    let (item_tx, item_rx) = mpsc::sync_channel::<Item>(4096);
+    let parent_root = parent.as_ref().map(|p| *p.tree);
+    let (root, mut summary) = std::thread::scope(|s| -> EngineResult<_> {
+        if !source.opts.no_scan {
+            s.spawn(|| {
+                if let Ok(Some(size)) = walker.size() {
+                    *progress.total.lock().expect("total") = Some(size);
+                }
+            });
+        }
+        for _ in 0..workers {
+            let mut encoder = Encoder::new(&writer)?;
+            let (job_rx, chunker, stored, stop, packer, progress) =
+                (&job_rx, &chunker, &stored, &stop, &data_packer, &progress);
+            s.spawn(move || {
+                loop {
+                    let job = job_rx.lock().expect("jobs").recv();
+                    let Ok(job) = job else { return };
+                    let result = if stop.load(Ordering::Relaxed) {
+                        Err(Failure::Repository("stopped".into()))
+                    } else {
+                        read_file(&job.path, chunker, &mut encoder, stored, packer, progress)
+                    };
+                    let _ = job.done.send(result);
+                }
+            });
+        }
+        let (writer, tree_packer, known, stop) = (&writer, &tree_packer, &known, &stop);
+        let builder = s.spawn(move || {
+            let trees = build_trees(item_rx, writer, tree_packer, known, parent_root);
+            if trees.is_err() {
+                stop.store(true, Ordering::Relaxed);
+            }
+            trees
+        });
+        walk(
+            &walker,
+            &*be,
+            &key,
+            known,
+            &stored,
+            parent_root,
+            &job_tx,
+            &item_tx,
+            &progress,
+        );
+        drop(job_tx);
+        drop(item_tx);
+        Ok(builder.join().expect("tree builder")?)
+    })?;
+    let data = data_packer.finish()?;
+    let trees = tree_packer.finish()?;
+    writer.finish()?;
+    progress.add(0, true);
+
+    summary.data_blobs = data.blobs;
+    summary.tree_blobs = trees.blobs;
+    summary.data_added_files = data.bytes;
+    summary.data_added_files_packed = data.packed;
+    summary.data_added_trees = trees.bytes;
+    summary.data_added_trees_packed = trees.packed;
+    summary.data_added = data.bytes + trees.bytes;
+    summary.data_added_packed = data.packed + trees.packed;
+    let end = jiff::Zoned::now();
+    let seconds = |from: &jiff::Zoned| {
+        end.since(from)
+            .and_then(|d| d.total(jiff::Unit::Second))
+            .unwrap_or_default()
+    };
+    summary.backup_duration = seconds(&start);
+    summary.total_duration = seconds(&snap.time);
+    summary.backup_start = start;
+    summary.backup_end = end;
+    snap.summary = Some(summary);
+    snap.tree = TreeId::from(root);
+    let json = serde_json::to_vec(&snap).map_err(|e| e.to_string())?;
+    snap.id = writer.save_file(FileType::Snapshot, &json)?.into();
+    Ok(Some(snap))
+}
+
+fn read_file(
+    path: &Path,
+    chunker: &Chunker,
+    encoder: &mut Encoder,
+    stored: &Mutex<HashSet<Id>>,
+    packer: &Packer<'_>,
+    progress: &Progress,
+) -> Contents {
+    let source = |e: std::io::Error| Failure::Source(format!("{}: {e}", path.display()));
+    let file = std::fs::File::open(path).map_err(source)?;
+    let _ = rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::Sequential);
+    let mut ids = Vec::new();
+    for chunk in chunker.chunks(file) {
+        let chunk = chunk.map_err(source)?;
+        let raw = sha256(&chunk);
+        let id = Id::new(raw);
+        if stored.lock().expect("stored").insert(id) {
+            let blob = encoder.encode(&chunk).map_err(Failure::Repository)?;
+            packer
+                .add(raw, blob, chunk.len())
+                .map_err(Failure::Repository)?;
+        }
+        progress.add(chunk.len() as u64, false);
+        ids.push(DataId::from(id));
+    }
+    Ok(ids)
+}
+
+/// Walks the source in path order, opening and closing directories as the paths
+/// ask (parents of the backed-up folders become bare directories, mode 755, as
+/// rustic_core and restic store them) and sending files to the workers.
+#[allow(clippy::too_many_arguments)]
+fn walk(
+    walker: &LocalSource,
+    be: &dyn WriteBackend,
+    key: &[u8; 64],
+    known: &Known,
+    stored: &Mutex<HashSet<Id>>,
+    parent_root: Option<Id>,
+    jobs: &mpsc::SyncSender<Job>,
+    items: &mpsc::SyncSender<Item>,
+    progress: &Progress,
+) {
+    let mut open: Vec<PathBuf> = Vec::new();
+    let mut parents = vec![ParentDir::load(be, key, known, parent_root)];
+    for entry in walker.entries() {
+        let ReadSourceEntry { path, mut node, .. } = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!("not backed up: {}", err(e));
+                continue;
+            }
+        };
+        let dir = if node.is_dir() {
+            path.clone()
+        } else {
+            match path.parent() {
+                Some(p) => p.to_path_buf(),
+                None => continue,
+            }
+        };
+        while open.last().is_some_and(|top| !dir.starts_with(top)) {
+            open.pop();
+            parents.pop();
+            if items.send(Item::Leave).is_err() {
+                return;
+            }
+        }
+        let mut at = open.last().cloned().unwrap_or_default();
+        let rest = dir.strip_prefix(&at).unwrap_or(&dir).to_path_buf();
+        for comp in rest.components() {
+            at.push(comp);
+            let Component::Normal(name) = comp else {
+                continue;
+            };
+            let dir_node = if node.is_dir() && at == path {
+                node.clone()
+            } else {
+                let meta = Metadata {
+                    mode: Some(0o755),
+                    ..Default::default()
+                };
+                Node::new_node(name, NodeType::Dir, meta)
+            };
+            let old = parents
+                .last()
+                .and_then(|p| p.get(&dir_node.name))
+                .and_then(|n| n.subtree)
+                .map(|t| *t);
+            parents.push(ParentDir::load(be, key, known, old));
+            open.push(at.clone());
+            if items.send(Item::Enter(dir_node, old)).is_err() {
+                return;
+            }
+        }
+        if node.is_dir() {
+            continue;
+        }
+        let old = parents.last().and_then(|p| p.get(&node.name));
+        let seen = match old {
+            None => Seen::New,
+            Some(o)
+                if unchanged(o, &node) && {
+                    let stored = stored.lock().expect("stored");
+                    o.content.iter().flatten().all(|id| stored.contains(&**id))
+                } =>
+            {
+                node.content.clone_from(&o.content);
+                Seen::Unchanged
+            }
+            Some(_) => Seen::Changed,
+        };
+        let pending = if node.node_type == NodeType::File && seen != Seen::Unchanged {
+            let (done, result) = mpsc::sync_channel(1);
+            if jobs.send(Job { path, done }).is_err() {
+                return;
+            }
+            Some(result)
+        } else {
+            if seen == Seen::Unchanged {
+                progress.add(node.meta.size, false);
+            }
+            None
+        };
+        if items.send(Item::Entry(node, seen, pending)).is_err() {
+            return;
+        }
+    }
+    while open.pop().is_some() {
+        if items.send(Item::Leave).is_err() {
+            return;
+        }
+    }
+}
+
+/// Builds and stores the trees as the walk leaves directories; returns the root
+/// tree's id and the summary's counts.
+fn build_trees(
+    items: mpsc::Receiver<Item>,
+    writer: &Writer,
+    packer: &Packer<'_>,
+    known: &Known,
+    parent_root: Option<Id>,
+) -> Result<(Id, SnapshotSummary), String> {
+    let mut summary = SnapshotSummary::default();
+    let mut encoder = Encoder::new(writer)?;
+    let mut stored: HashSet<Id> = HashSet::new();
+    let mut save = |tree: &Tree, old: Option<Id>, summary: &mut SnapshotSummary| {
+        let (bytes, id) = tree.serialize().map_err(|e| e.to_string())?;
+        let id = *id;
+        summary.total_dirs_processed += 1;
+        summary.total_dirsize_processed += bytes.len() as u64;
+        match old {
+            Some(o) if o == id => summary.dirs_unmodified += 1,
+            Some(_) => summary.dirs_changed += 1,
+            None => summary.dirs_new += 1,
+        }
+        if !known.trees.contains_key(&id) && stored.insert(id) {
+            let blob = encoder.encode(&bytes)?;
+            let raw = sha256(&bytes);
+            packer.add(raw, blob, bytes.len())?;
+        }
+        Ok::<_, String>(id)
+    };
+    let mut stack: Vec<(Node, Option<Id>, Tree)> = Vec::new();
+    let mut tree = Tree::default();
+    for item in items {
+        match item {
+            Item::Enter(node, old) => stack.push((node, old, std::mem::take(&mut tree))),
+            Item::Leave => {
+                let (mut node, old, outer) = stack.pop().ok_or("the walk left the root")?;
+                node.subtree = Some(save(&tree, old, &mut summary)?.into());
+                tree = outer;
+                tree.nodes.push(node);
+            }
+            Item::Entry(mut node, seen, pending) => {
+                if let Some(result) = pending {
+                    match result.recv() {
+                        Ok(Ok(content)) => node.content = Some(content),
+                        Ok(Err(Failure::Source(e))) => {
+                            tracing::warn!("not backed up: {e}");
+                            continue;
+                        }
+                        Ok(Err(Failure::Repository(e))) => return Err(e),
+                        Err(_) => return Err("a backup worker ended".into()),
+                    }
+                }
+                match seen {
+                    Seen::New => summary.files_new += 1,
+                    Seen::Changed => summary.files_changed += 1,
+                    Seen::Unchanged => summary.files_unmodified += 1,
+                }
+                summary.total_files_processed += 1;
+                summary.total_bytes_processed += node.meta.size;
+                tree.nodes.push(node);
+            }
+        }
+    }
+    let root = save(&tree, parent_root, &mut summary)?;
+    Ok((root, summary))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Rustic, Source};
+    use crate::engine::{Engine, RepoSpec};
+    use std::path::{Path, PathBuf};
+
+    fn tree(root: &Path) {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut bytes = |n: usize| -> Vec<u8> {
+            (0..n)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect()
+        };
+        std::fs::create_dir_all(root.join("sub/deeper")).unwrap();
+        std::fs::create_dir_all(root.join("empty")).unwrap();
+        // Several chunks (512 KiB to 8 MiB each), one repeated inside another file.
+        let big = bytes(9 << 20);
+        std::fs::write(root.join("big.bin"), &big).unwrap();
+        std::fs::write(root.join("sub/tail.bin"), &big[3 << 20..]).unwrap();
+        for i in 0..50 {
+            std::fs::write(root.join(format!("sub/deeper/f{i}.txt")), bytes(i * 97)).unwrap();
+        }
+        std::fs::write(root.join("zero"), "").unwrap();
+        std::os::unix::fs::symlink("big.bin", root.join("link")).unwrap();
+        std::fs::hard_link(root.join("zero"), root.join("sub/zero-again")).unwrap();
+    }
+
+    fn source(paths: &[PathBuf]) -> Source<'_> {
+        Source {
+            paths,
+            label: "m-x",
+            host: "m",
+            tags: &[],
+            excludes: &[],
+        }
+    }
+
+    /// Same chunks, same trees: data backed up by rustic_core's archiver is not
+    /// stored again by ours, and an unchanged tree gets the very same tree ids.
+    #[test]
+    fn stores_what_rustic_core_stores() {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("data");
+        tree(&data);
+        let pw = tmp.path().join("pw");
+        std::fs::write(&pw, "secret\n").unwrap();
+        let engine = Rustic::new(RepoSpec {
+            repository: tmp.path().join("repo").display().to_string(),
+            password_file: pw,
+        });
+        engine.ensure_initialized().unwrap();
+        let theirs = engine
+            .backup_with(false, &source(std::slice::from_ref(&data)), None)
+            .unwrap();
+        let theirs_summary = theirs.summary.clone().unwrap();
+        assert!(theirs_summary.data_blobs >= 10, "{theirs_summary:?}");
+
+        // The same bytes at another path: no parent, every file read and chunked.
+        let copy = tmp.path().join("copy");
+        let status = std::process::Command::new("cp")
+            .args(["-a"])
+            .arg(&data)
+            .arg(&copy)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let ours = engine
+            .backup_with(true, &source(std::slice::from_ref(&copy)), None)
+            .unwrap();
+        let s = ours.summary.clone().unwrap();
+        assert_eq!(s.files_new, 55, "{s:?}");
+        assert_eq!(
+            (s.data_blobs, s.data_added_files),
+            (0, 0),
+            "every chunk was cut where rustic_core cut it: {s:?}"
+        );
+
+        // The first path again, with rustic_core's snapshot as the parent.
+        let again = engine
+            .backup_with(true, &source(std::slice::from_ref(&data)), None)
+            .unwrap();
+        let s = again.summary.clone().unwrap();
+        assert_eq!(again.parent, Some(theirs.id));
+        assert_eq!(
+            (s.files_unmodified, s.files_new, s.files_changed),
+            (55, 0, 0)
+        );
+        assert_eq!(again.tree, theirs.tree, "{s:?}");
+        assert_eq!((s.data_added, s.tree_blobs), (0, 0));
+
+        // A changed file: only its new chunks are stored; the restic CLI checks it all.
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(data.join("big.bin"))
+            .unwrap();
+        std::io::Write::write_all(&mut f, b"a new head").unwrap();
+        drop(f);
+        let changed = engine
+            .backup_with(true, &source(std::slice::from_ref(&data)), None)
+            .unwrap();
+        let s = changed.summary.clone().unwrap();
+        assert_eq!((s.files_changed, s.files_unmodified), (1, 54), "{s:?}");
+        assert!(
+            (1..=2).contains(&s.data_blobs),
+            "only the first chunk is new: {s:?}"
+        );
+        let out = std::process::Command::new("restic")
+            .args(["--no-cache", "-r"])
+            .arg(tmp.path().join("repo"))
+            .arg("--password-file")
+            .arg(tmp.path().join("pw"))
+            .args(["check", "--read-data"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let dest = tmp.path().join("restored");
+        engine
+            .restore(&changed.id.to_hex(), &data, &dest, None)
+            .unwrap();
+        for f in ["big.bin", "sub/tail.bin", "sub/deeper/f49.txt", "zero"] {
+            assert_eq!(
+                std::fs::read(dest.join(f)).unwrap(),
+                std::fs::read(data.join(f)).unwrap(),
+                "{f}"
+            );
+        }
+        assert_eq!(
+            std::fs::read_link(dest.join("link")).unwrap(),
+            Path::new("big.bin")
+        );
+    }
+}
