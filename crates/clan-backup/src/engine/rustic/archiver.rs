@@ -114,16 +114,63 @@ fn read_tree(be: &dyn WriteBackend, key: &[u8; 64], known: &Known, id: Id) -> Op
 struct ParentDir(Option<HashMap<String, Node>>);
 
 impl ParentDir {
-    fn load(be: &dyn WriteBackend, key: &[u8; 64], known: &Known, id: Option<Id>) -> Self {
-        Self(
-            id.and_then(|id| read_tree(be, key, known, id))
-                .map(|t| t.nodes.into_iter().map(|n| (n.name.clone(), n)).collect()),
-        )
-    }
-
     fn get(&self, name: &str) -> Option<&Node> {
         self.0.as_ref()?.get(name)
     }
+}
+
+/// Reads the parent snapshot's trees on their own thread, depth first in name order,
+/// which is the order the walk asks for them (both sort names as bytes): parsing
+/// them was a third of an unchanged run's walk. Trees the walk skips (folders gone
+/// since) are dropped; should the orders ever differ, the walk reads trees itself.
+struct Parents<'a> {
+    ahead: Option<mpsc::Receiver<(Id, ParentDir)>>,
+    read: &'a dyn Fn(Id) -> Option<Tree>,
+}
+
+impl Parents<'_> {
+    fn get(&mut self, id: Option<Id>) -> ParentDir {
+        let Some(id) = id else {
+            return ParentDir(None);
+        };
+        if let Some(ahead) = &self.ahead {
+            if let Some((_, dir)) = ahead.iter().find(|(got, _)| *got == id) {
+                return dir;
+            }
+            self.ahead = None;
+        }
+        ParentDir((self.read)(id).map(index))
+    }
+}
+
+fn index(tree: Tree) -> HashMap<String, Node> {
+    tree.nodes
+        .into_iter()
+        .map(|n| (n.name.clone(), n))
+        .collect()
+}
+
+/// Sends the trees below `id` (itself first) in the order the walk needs them;
+/// fails when the walk no longer listens.
+fn read_ahead(
+    read: &dyn Fn(Id) -> Option<Tree>,
+    id: Id,
+    tx: &mpsc::SyncSender<(Id, ParentDir)>,
+) -> Result<(), ()> {
+    let Some(tree) = read(id) else {
+        return tx.send((id, ParentDir(None))).map_err(|_| ());
+    };
+    let subtrees: Vec<Id> = tree
+        .nodes
+        .iter()
+        .filter_map(|n| n.subtree)
+        .map(|t| *t)
+        .collect();
+    tx.send((id, ParentDir(Some(index(tree)))))
+        .map_err(|_| ())?;
+    subtrees
+        .into_iter()
+        .try_for_each(|sub| read_ahead(read, sub, tx))
 }
 
 /// How a file compares with the parent snapshot.
@@ -269,8 +316,12 @@ pub fn backup(
 
     let (job_tx, job_rx) = mpsc::sync_channel::<Job>(workers * 2);
     let job_rx = Mutex::new(job_rx);
-    let (item_tx, item_rx) = mpsc::sync_channel::<Item>(4096);
+    // Entries and tree items travel in batches: one hand-off per entry cost a
+    // context switch each (178k futex calls for an unchanged run of 40k files).
+    let (entry_tx, entry_rx) = mpsc::sync_channel::<Vec<Entry>>(64);
+    let (item_tx, item_rx) = mpsc::sync_channel::<Vec<Item>>(16);
     let parent_root = parent.as_ref().map(|p| *p.tree);
+    let read = |id| read_tree(&*be, &key, &known, id);
     let (root, mut summary) = std::thread::scope(|s| -> EngineResult<_> {
         if !source.opts.no_scan {
             s.spawn(|| {
@@ -279,6 +330,23 @@ pub fn backup(
                 }
             });
         }
+        // The walker lists (and reads metadata) on its own thread, ahead of the
+        // comparison with the parent snapshot.
+        let walker = &walker;
+        s.spawn(move || {
+            let mut batch = Vec::with_capacity(BATCH);
+            for entry in walker.entries() {
+                batch.push(entry);
+                if batch.len() == BATCH
+                    && entry_tx
+                        .send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
+                        .is_err()
+                {
+                    return;
+                }
+            }
+            let _ = entry_tx.send(batch);
+        });
         for _ in 0..workers {
             let mut encoder = Encoder::new(&writer)?;
             let (job_rx, chunker, stored, stop, packer, progress) =
@@ -304,19 +372,23 @@ pub fn backup(
             }
             trees
         });
+        let read = &read;
+        let ahead = parent_root.map(|root| {
+            let (tx, rx) = mpsc::sync_channel(256);
+            s.spawn(move || read_ahead(read, root, &tx));
+            rx
+        });
+        let parents = Parents { ahead, read };
         walk(
-            &walker,
-            &*be,
-            &key,
-            known,
+            entry_rx.into_iter().flatten(),
+            parents,
             &stored,
             parent_root,
             &job_tx,
-            &item_tx,
+            item_tx,
             &progress,
         );
         drop(job_tx);
-        drop(item_tx);
         Ok(builder.join().expect("tree builder")?)
     })?;
     let data = data_packer.finish()?;
@@ -382,19 +454,18 @@ fn read_file(
 /// rustic_core and restic store them) and sending files to the workers.
 #[allow(clippy::too_many_arguments)]
 fn walk(
-    walker: &LocalSource,
-    be: &dyn WriteBackend,
-    key: &[u8; 64],
-    known: &Known,
+    entries: impl Iterator<Item = Entry>,
+    mut trees: Parents<'_>,
     stored: &Mutex<HashSet<Id>>,
     parent_root: Option<Id>,
     jobs: &mpsc::SyncSender<Job>,
-    items: &mpsc::SyncSender<Item>,
+    items: mpsc::SyncSender<Vec<Item>>,
     progress: &Progress,
 ) {
+    let mut items = Batcher::new(items);
     let mut open: Vec<PathBuf> = Vec::new();
-    let mut parents = vec![ParentDir::load(be, key, known, parent_root)];
-    for entry in walker.entries() {
+    let mut parents = vec![trees.get(parent_root)];
+    for entry in entries {
         let ReadSourceEntry { path, mut node, .. } = match entry {
             Ok(e) => e,
             Err(e) => {
@@ -438,7 +509,7 @@ fn walk(
                 .and_then(|p| p.get(&dir_node.name))
                 .and_then(|n| n.subtree)
                 .map(|t| *t);
-            parents.push(ParentDir::load(be, key, known, old));
+            parents.push(trees.get(old));
             open.push(at.clone());
             if items.send(Item::Enter(dir_node, old)).is_err() {
                 return;
@@ -482,12 +553,46 @@ fn walk(
             return;
         }
     }
+    let _ = items.flush();
+}
+
+const BATCH: usize = 256;
+
+type Entry = rustic_core::RusticResult<ReadSourceEntry<<LocalSource as ReadSource>::Open>>;
+
+/// Sends items to the tree builder in batches.
+struct Batcher {
+    tx: mpsc::SyncSender<Vec<Item>>,
+    batch: Vec<Item>,
+}
+
+impl Batcher {
+    fn new(tx: mpsc::SyncSender<Vec<Item>>) -> Self {
+        Self {
+            tx,
+            batch: Vec::with_capacity(BATCH),
+        }
+    }
+
+    /// Fails when the builder has stopped.
+    fn send(&mut self, item: Item) -> Result<(), ()> {
+        self.batch.push(item);
+        if self.batch.len() < BATCH {
+            return Ok(());
+        }
+        self.flush()
+    }
+
+    fn flush(&mut self) -> Result<(), ()> {
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+        self.tx.send(batch).map_err(|_| ())
+    }
 }
 
 /// Builds and stores the trees as the walk leaves directories; returns the root
 /// tree's id and the summary's counts.
 fn build_trees(
-    items: mpsc::Receiver<Item>,
+    items: mpsc::Receiver<Vec<Item>>,
     writer: &Writer,
     packer: &Packer<'_>,
     known: &Known,
@@ -515,7 +620,7 @@ fn build_trees(
     };
     let mut stack: Vec<(Node, Option<Id>, Tree)> = Vec::new();
     let mut tree = Tree::default();
-    for item in items {
+    for item in items.into_iter().flatten() {
         match item {
             Item::Enter(node, old) => stack.push((node, old, std::mem::take(&mut tree))),
             Item::Leave => {
@@ -593,6 +698,45 @@ mod tests {
         }
     }
 
+    /// Trees the walk skips are dropped; one asked for out of order is read directly.
+    #[test]
+    fn parents_read_ahead_in_walk_order() {
+        use super::{ParentDir, Parents};
+        use rustic_core::Id;
+        use rustic_core::repofile::{Metadata, Node, NodeType, Tree};
+        let id = |n: u8| Id::new([n; 32]);
+        let dir = |name: &str| {
+            let node = Node::new_node(
+                std::ffi::OsStr::new(name),
+                NodeType::File,
+                Metadata::default(),
+            );
+            let mut tree = Tree::default();
+            tree.nodes.push(node);
+            tree
+        };
+        let (tx, rx) = std::sync::mpsc::sync_channel(8);
+        for n in 1..=3 {
+            let tree = dir(&format!("ahead{n}"));
+            tx.send((id(n), ParentDir(Some(super::index(tree)))))
+                .unwrap();
+        }
+        drop(tx);
+        let read = |i: Id| (i == id(1)).then(|| dir("read"));
+        let mut parents = Parents {
+            ahead: Some(rx),
+            read: &read,
+        };
+        assert!(parents.get(None).0.is_none());
+        assert!(parents.get(Some(id(2))).get("ahead2").is_some());
+        assert!(parents.get(Some(id(1))).get("read").is_some());
+        assert!(
+            parents.ahead.is_none(),
+            "out of order: the rest is read directly"
+        );
+        assert!(parents.get(Some(id(3))).0.is_none());
+    }
+
     /// Same chunks, same trees: data backed up by rustic_core's archiver is not
     /// stored again by ours, and an unchanged tree gets the very same tree ids.
     #[test]
@@ -647,6 +791,8 @@ mod tests {
         assert_eq!((s.data_added, s.tree_blobs), (0, 0));
 
         // A changed file: only its new chunks are stored; the restic CLI checks it all.
+        // A folder deleted before the others: its tree, read ahead, is skipped.
+        std::fs::remove_dir(data.join("empty")).unwrap();
         let mut f = std::fs::OpenOptions::new()
             .write(true)
             .open(data.join("big.bin"))

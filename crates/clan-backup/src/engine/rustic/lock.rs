@@ -19,7 +19,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::Duration;
 
 use aes256ctr_poly1305aes::Aes256CtrPoly1305Aes;
@@ -158,13 +158,15 @@ fn rest_error(what: &str, e: reqwest::Error) -> String {
 pub struct Held {
     store: Store,
     name: Arc<std::sync::Mutex<String>>,
-    stop: Arc<AtomicBool>,
+    /// Dropping it wakes the refresher, which then ends (no polling: a backup's
+    /// last step used to wait up to one poll interval for it).
+    stop: Option<std::sync::mpsc::Sender<()>>,
     refresher: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Drop for Held {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
+        self.stop.take();
         if let Some(t) = self.refresher.take() {
             let _ = t.join();
         }
@@ -299,21 +301,14 @@ pub fn acquire(
         return Err(refuse(l));
     }
     let name = Arc::new(std::sync::Mutex::new(name));
-    let stop = Arc::new(AtomicBool::new(false));
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
     let refresher = {
-        let (store, name, stop, master) =
-            (store.clone(), name.clone(), stop.clone(), master.clone());
+        let (store, name, master) = (store.clone(), name.clone(), master.clone());
         std::thread::spawn(move || {
-            let mut waited = Duration::ZERO;
-            while !stop.load(Ordering::SeqCst) {
-                std::thread::sleep(Duration::from_millis(200));
-                waited += Duration::from_millis(200);
-                if waited >= REFRESH {
-                    waited = Duration::ZERO;
-                    if let Ok(new) = write(&store, &master, exclusive) {
-                        let old = std::mem::replace(&mut *name.lock().expect("lock name"), new);
-                        store.remove(&old);
-                    }
+            while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(REFRESH) {
+                if let Ok(new) = write(&store, &master, exclusive) {
+                    let old = std::mem::replace(&mut *name.lock().expect("lock name"), new);
+                    store.remove(&old);
                 }
             }
         })
@@ -321,7 +316,7 @@ pub fn acquire(
     Ok(Held {
         store,
         name,
-        stop,
+        stop: Some(stop),
         refresher: Some(refresher),
     })
 }
