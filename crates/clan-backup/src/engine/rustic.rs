@@ -408,7 +408,9 @@ impl Engine for Rustic {
             tags,
             excludes,
         };
-        self.backup_with(true, &source, progress)
+        // rustic_core's archiver on request, to compare the two in bench/ only.
+        let ours = std::env::var_os("CLAN_BENCH_RUSTIC_CORE_ARCHIVER").is_none();
+        self.backup_with(ours, &source, progress)
             .map(|s| to_snapshot(&s))
     }
 
