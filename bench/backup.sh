@@ -17,6 +17,8 @@
 #   BENCH_DIVISOR=20 ./bench/backup.sh 1   # a quick try on 1/20 of the data
 #   BENCH_TOOLS="restic clan-restic" ./bench/backup.sh   # some tools only (restic is the reference)
 #   BENCH_SHAPES=tiny ./bench/backup.sh 1   # one shape only
+#   BENCH_TOOLS="restic clan-restic clan-restic-rc" ./bench/backup.sh 1   # also the engine with
+#       rustic_core's archiver instead of its own (not in the default set)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 reps=${1:-3}
@@ -76,6 +78,7 @@ cat >"$W/clan/clan.nix" <<NIX
     clan.core.backups.stagingDirectory = "$W/staging";
     clan.core.backups.providers = {
       restic = { type = "restic"; repository = "$W/repo/clan-restic"; passwordFile = "$W/password"; };
+      restic-rc = { type = "restic"; repository = "$W/repo/clan-restic-rc"; passwordFile = "$W/password"; };
       borg = { type = "borg"; destinations.local.repo = "$W/repo/clan-borg"; passphraseFile = "$W/password"; };
       local = { type = "local"; directory = "$W/repo/clan-local"; snapshots = 5; };
     };
@@ -105,6 +108,7 @@ backup() { # backup TOOL: one backup of $src into TOOL's repository
   case $1 in
     restic) restic -q -r "$W/repo/restic" --cache-dir "$W/cache/restic" backup "$src" ;;
     borg) borg create "$W/repo/borg::$(date +%s%N)" "$src" ;;
+    clan-restic-rc) CLAN_BENCH_RUSTIC_CORE_ARCHIVER=1 clan backups create bench --local --provider restic-rc ;;
     clan-*) clan backups create bench --local --provider "${1#clan-}" ;;
   esac
 }
@@ -183,6 +187,7 @@ lines = [
     f"caches {caches}; every step ends with `sync`.",
 ]
 names = {"restic": "restic CLI", "borg": "borg CLI", "clan-restic": "clan restic (embedded)",
+         "clan-restic-rc": "clan restic, rustic_core's archiver",
          "clan-borg": "clan borg", "clan-local": "clan local"}
 for shape, size, files in csv.reader(open(sizes), delimiter="\t"):
     def vals(tool, step, key):
