@@ -19,7 +19,7 @@
 #   BENCH_DIVISOR=20 ./bench/backup.sh 1   # a quick try on 1/20 of the data
 #   BENCH_TOOLS="restic borg clan-restic clan-borg clan-local" ./bench/backup.sh
 #       # every tool: borg is slow (both borg tools take as long as the rest together;
-#       # 33 min for the measurements instead of 17), so it is not in the default set
+#       # 33 min of measurements instead of about 16), so it is not in the default set
 #   BENCH_SHAPES=tiny ./bench/backup.sh 1   # one shape only
 #   BENCH_TOOLS="restic clan-restic clan-restic-rc" ./bench/backup.sh 1   # also the engine with
 #       # rustic_core's archiver instead of its own
