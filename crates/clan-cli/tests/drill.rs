@@ -293,39 +293,61 @@ fn overdue_backups_are_told_once_per_stretch() {
     );
 }
 
-#[test]
-#[ignore = "needs root (a mount namespace with small filesystems); ./test.sh runs it as root"]
-fn a_drill_without_room_is_refused_and_restores_nothing() {
-    // Outside /tmp and /var/tmp (a checkout may be below /tmp), the clan binary
-    // included: the drill below sees small filesystems there.
-    let tmp = tempfile::tempdir_in("/var/lib").unwrap();
-    let binary = tmp.path().join("clan-under-test");
-    std::fs::copy(env!("CARGO_BIN_EXE_clan"), &binary).unwrap();
-    let dir = clan(tmp.path(), "");
-    clan_in(&dir, &["backups", "create", "m"]).ok();
-    let live_before = std::fs::read(tmp.path().join("srv/app/big.bin")).unwrap();
-    // Every place a scratch directory may go (beside the staging directory, /var/tmp,
-    // /tmp) is a 4 MiB filesystem in the drill's own mount namespace.
-    let lib = tmp.path().join("lib");
+/// `clan backups drill ARGS --json` (the binary copied to `binary`) where every
+/// place a scratch directory may go (beside the staging directory `lib`, /var/tmp,
+/// /tmp) is a tmpfs of `size` in the drill's own mount namespace: its exit code
+/// and its drills.
+fn drill_in_small_filesystems(
+    binary: &Path,
+    dir: &Path,
+    lib: &Path,
+    size: &str,
+    args: &[&str],
+) -> (Option<i32>, Vec<serde_json::Value>) {
     let out = std::process::Command::new("unshare")
         .args(["--mount", "--propagation", "private", "sh", "-c"])
-        .arg(
-            r#"for d in "$0" /var/tmp /tmp; do mount -t tmpfs -o size=4m drill-test "$d" || exit 9; done
-               shift; exec "$@""#,
-        )
-        .arg(&lib)
+        .arg(format!(
+            r#"for d in "$0" /var/tmp /tmp; do mount -t tmpfs -o size={size} drill-test "$d" || exit 9; done
+               shift; exec "$@""#
+        ))
+        .arg(lib)
         .arg("-")
-        .arg(&binary)
-        .args(["backups", "drill", "m", "--json"])
-        .current_dir(&dir)
+        .arg(binary)
+        .args(["backups", "drill"])
+        .args(args)
+        .arg("--json")
+        .current_dir(dir)
         .env_remove("CLAN_DIR")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
-    let drills: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    for d in drills.as_array().unwrap() {
+    let drills: serde_json::Value =
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"));
+    (out.status.code(), drills.as_array().unwrap().clone())
+}
+
+/// A copy of the clan binary outside /tmp and /var/tmp, which the drills of
+/// [`drill_in_small_filesystems`] do not see.
+fn binary_in(dir: &Path) -> PathBuf {
+    let binary = dir.join("clan-under-test");
+    std::fs::copy(env!("CARGO_BIN_EXE_clan"), &binary).unwrap();
+    binary
+}
+
+#[test]
+#[ignore = "needs root (a mount namespace with small filesystems); ./test.sh runs it as root"]
+fn a_drill_without_room_is_refused_and_restores_nothing() {
+    // Outside /tmp and /var/tmp (a checkout may be below /tmp).
+    let tmp = tempfile::tempdir_in("/var/lib").unwrap();
+    let binary = binary_in(tmp.path());
+    let dir = clan(tmp.path(), "");
+    clan_in(&dir, &["backups", "create", "m"]).ok();
+    let live_before = std::fs::read(tmp.path().join("srv/app/big.bin")).unwrap();
+    let lib = tmp.path().join("lib");
+    let (code, drills) = drill_in_small_filesystems(&binary, &dir, &lib, "4m", &["m"]);
+    assert_eq!(code, Some(1), "{drills:?}");
+    for d in &drills {
         assert_eq!(d["ok"], false, "{d}");
         assert_eq!(d["files"], 0, "{d}");
         let error = d["error"].as_str().unwrap();
@@ -336,9 +358,69 @@ fn a_drill_without_room_is_refused_and_restores_nothing() {
             "{error}"
         );
     }
-    assert_eq!(drills.as_array().unwrap().len(), 2);
+    assert_eq!(drills.len(), 2);
     assert_eq!(
         std::fs::read(tmp.path().join("srv/app/big.bin")).unwrap(),
         live_before
+    );
+}
+
+/// borg's drill checks the room against the whole archive first (cheap), then,
+/// when that does not fit, against the drilled state's own files.
+#[test]
+#[ignore = "needs root (a mount namespace with small filesystems); ./test.sh runs it as root"]
+fn a_borg_drill_needs_room_for_its_state_not_for_the_whole_archive() {
+    let tmp = tempfile::tempdir_in("/var/lib").unwrap();
+    let binary = binary_in(tmp.path());
+    let r = tmp.path().display();
+    let bulk = tmp.path().join("srv/bulk");
+    std::fs::create_dir_all(&bulk).unwrap();
+    // Incompressible: the archive's original size is what counts, but keep it honest.
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let noise: Vec<u8> = (0..12 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    std::fs::write(bulk.join("noise.bin"), noise).unwrap();
+    let dir = clan(
+        tmp.path(),
+        &format!(
+            r#"clan.core.state.bulk.folders = [ "{r}/srv/bulk" ];
+               clan.core.backups.providers.b = {{ type = "borg"; destinations.d.repo = "{r}/borg"; passphraseFile = "{r}/pw"; }};"#
+        ),
+    );
+    clan_in(&dir, &["backups", "create", "m", "--provider", "b"]).ok();
+    let lib = tmp.path().join("lib");
+    // 24 MiB free: the archive (15 MiB and a margin of 16) does not fit, state
+    // app (3 MiB) does.
+    let (code, drills) = drill_in_small_filesystems(
+        &binary,
+        &dir,
+        &lib,
+        "24m",
+        &["m", "--provider", "b", "--state", "app"],
+    );
+    assert_eq!(code, Some(0), "{drills:?}");
+    assert_eq!(drills.len(), 1);
+    assert_eq!(drills[0]["ok"], true, "{}", drills[0]);
+    assert_eq!(drills[0]["files"], 2, "{}", drills[0]);
+    let (code, drills) = drill_in_small_filesystems(
+        &binary,
+        &dir,
+        &lib,
+        "24m",
+        &["m", "--provider", "b", "--state", "bulk"],
+    );
+    assert_eq!(code, Some(1), "{drills:?}");
+    let error = drills[0]["error"].as_str().unwrap();
+    assert!(
+        error.starts_with(
+            "not enough space for the drill: the backup of state 'bulk' holds 12.0 MiB more"
+        ),
+        "{error}"
     );
 }

@@ -171,19 +171,22 @@ impl Verifier {
 
     /// The restored path of `rel`: borg lists names that are not UTF-8 with `?` for
     /// each undecodable byte, found by looking through the parent directory.
-    fn locate(&self, rel: &Path) -> PathBuf {
-        let at = self.restored.join(rel);
-        if std::fs::symlink_metadata(&at).is_ok() || !rel.to_string_lossy().contains('?') {
-            return rel.to_path_buf();
+    /// With its metadata, when it is there.
+    fn locate(&self, rel: &Path) -> (PathBuf, Option<std::fs::Metadata>) {
+        let meta = std::fs::symlink_metadata(self.restored.join(rel)).ok();
+        if meta.is_some() || !rel.to_string_lossy().contains('?') {
+            return (rel.to_path_buf(), meta);
         }
         let parent = rel.parent().unwrap_or(Path::new(""));
-        std::fs::read_dir(self.restored.join(parent))
+        let found = std::fs::read_dir(self.restored.join(parent))
             .into_iter()
             .flatten()
             .flatten()
             .map(|e| parent.join(e.file_name()))
             .find(|k| question_marks(k) == rel)
-            .unwrap_or_else(|| rel.to_path_buf())
+            .unwrap_or_else(|| rel.to_path_buf());
+        let meta = std::fs::symlink_metadata(self.restored.join(&found)).ok();
+        (found, meta)
     }
 
     /// Checks every entry of `manifest`, at its mtime precision.
@@ -196,9 +199,9 @@ impl Verifier {
 
     /// Checks one entry of the backup against the restored copy.
     pub fn check(&mut self, e: &Entry) {
-        let key = self.locate(&e.path);
+        let (key, meta) = self.locate(&e.path);
         let at = self.restored.join(&key);
-        let Ok(meta) = std::fs::symlink_metadata(&at) else {
+        let Some(meta) = meta else {
             let m = format!("{}: missing from the restored copy", self.name(&e.path));
             self.v.mismatch(m);
             return;
@@ -296,6 +299,13 @@ impl Verifier {
     /// entries checked.
     pub fn finish(mut self) -> Verified {
         drop(self.contents.take());
+        // While the workers hash the last files.
+        let mut extra: Vec<PathBuf> = Vec::new();
+        walk(&self.restored, |rel| {
+            if !self.seen.contains(&path_hash(rel)) {
+                extra.push(rel.to_path_buf());
+            }
+        });
         let mut contents: Vec<(String, String)> = std::mem::take(&mut self.hashers)
             .into_iter()
             .flat_map(|h| h.join().expect("a content worker"))
@@ -315,12 +325,6 @@ impl Verifier {
                 ));
             }
         }
-        let mut extra: Vec<PathBuf> = Vec::new();
-        walk(&self.restored, |rel| {
-            if !self.seen.contains(&path_hash(rel)) {
-                extra.push(rel.to_path_buf());
-            }
-        });
         extra.sort();
         for rel in extra {
             let m = format!(

@@ -247,6 +247,25 @@ impl Borg {
             mtime_precision_nanos: 1000,
         })
     }
+
+    /// The original size of everything archive `name` holds, as borg recorded it.
+    fn archive_size(&self, name: &str) -> Result<u64> {
+        let (d, destination, archive) = self.locate(name)?;
+        let out = self.run(
+            &d,
+            self.borg(&destination)
+                .args(["info", "--json"])
+                .arg(format!("{}::{archive}", destination.repo)),
+            &crate::event::Silent,
+        )?;
+        serde_json::from_str::<serde_json::Value>(&out)
+            .ok()
+            .and_then(|v| v["archives"][0]["stats"]["original_size"].as_u64())
+            .ok_or_else(|| BackupError::Provider {
+                provider: self.name.clone(),
+                message: format!("destination '{d}': borg info did not give the archive's size"),
+            })
+    }
 }
 
 /// A listed archive and the machine that made it: from the comment, or, for
@@ -465,8 +484,10 @@ impl Provider for Borg {
     }
 
     /// The checksums take borg as long as the extract (it reads every chunk
-    /// again): listed by a second borg while the first extracts, after a listing
-    /// without them sized the restore.
+    /// again): listed by a second borg while the first extracts. The room is
+    /// checked against the whole archive's size first (`borg info`: 0.7 s for
+    /// 80,000 files, where a listing takes 5 s), against the folder's only when
+    /// that does not fit.
     fn restore_checked(
         &self,
         name: &str,
@@ -476,7 +497,9 @@ impl Provider for Borg {
         room: &(dyn Fn(u64) -> Result<()> + Sync),
         check: &mut crate::drill::Verifier,
     ) -> Result<bool> {
-        room(self.listing(name, path, false)?.file_bytes())?;
+        if room(self.archive_size(name)?).is_err() {
+            room(self.listing(name, path, false)?.file_bytes())?;
+        }
         let (manifest, restored) = std::thread::scope(|scope| {
             let listing = scope.spawn(|| self.listing(name, path, true));
             let restored = self.restore_path(name, path, dest, reporter);
