@@ -284,6 +284,13 @@ pub fn backup(
     let (known, stored) = load_index(repo)?;
     let stored = Mutex::new(stored);
     let pack_size = |tpe: BlobType, current: u64| {
+        // Data packs of the restic CLI's size where the repository sets none (one
+        // the restic CLI made): rustic_core's default is 32 MiB and growing, and
+        // the packers hold up to three at once. clan's own repositories set
+        // 4 MiB growing to 16 (`init`).
+        if tpe == BlobType::Data && config.datapack_size.is_none() {
+            return RESTIC_DATA_PACK;
+        }
         let (size, grow, limit) = config.packsize(tpe);
         let size = u64::from(size) + u64::from(grow) * current.isqrt();
         size.min(u64::from(limit)) as usize
@@ -557,6 +564,9 @@ fn walk(
 }
 
 const BATCH: usize = 256;
+
+/// The restic CLI's default `--pack-size`.
+const RESTIC_DATA_PACK: usize = 16 << 20;
 
 type Entry = rustic_core::RusticResult<ReadSourceEntry<<LocalSource as ReadSource>::Open>>;
 

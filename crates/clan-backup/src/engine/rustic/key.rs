@@ -46,17 +46,24 @@ pub fn add(be: &dyn WriteBackend, master: &MasterKey, password: &str) -> Result<
 /// restic's format for encrypted data: nonce, AES-256-CTR ciphertext, Poly1305-AES tag.
 /// `key`: the AES-256 key, then Poly1305's k and r.
 pub(super) fn encrypt(key: &[u8; 64], plain: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(plain.len() + 32);
+    out.extend_from_slice(&[0; 16]);
+    out.extend_from_slice(plain);
+    seal(key, &mut out)?;
+    Ok(out)
+}
+
+/// [`encrypt`] in place: `data` holds 16 bytes of room for the nonce, then the
+/// plain text; the tag is appended (room for it saves a copy).
+pub(super) fn seal(key: &[u8; 64], data: &mut Vec<u8>) -> Result<(), String> {
     let mut nonce = [0u8; 16];
     rand::rng().fill_bytes(&mut nonce);
-    let mut out = Vec::with_capacity(plain.len() + 32);
-    out.extend_from_slice(&nonce);
-    out.extend_from_slice(plain);
-    let cipher = Aes256CtrPoly1305Aes::new(key.into());
-    let tag = cipher
-        .encrypt_in_place_detached(&nonce.into(), &[], &mut out[16..])
+    data[..16].copy_from_slice(&nonce);
+    let tag = Aes256CtrPoly1305Aes::new(key.into())
+        .encrypt_in_place_detached(&nonce.into(), &[], &mut data[16..])
         .map_err(|e| format!("encrypting: {e}"))?;
-    out.extend_from_slice(&tag);
-    Ok(out)
+    data.extend_from_slice(&tag);
+    Ok(())
 }
 
 /// The inverse of [`encrypt`]: `None` when the data is too short or its tag is wrong.
