@@ -114,8 +114,11 @@ pub struct Verifier {
     restored: PathBuf,
     shown: PathBuf,
     /// Contents are hashed by workers (one per core), while the entries after
-    /// them are checked; their mismatches are named by `finish`.
-    contents: Option<std::sync::mpsc::SyncSender<(PathBuf, Content, String)>>,
+    /// them are checked; their mismatches are named by `finish`. Files go to
+    /// them in batches (one hand-off per file cost a context switch each).
+    contents: Option<std::sync::mpsc::SyncSender<Vec<HashJob>>>,
+    batch: Vec<HashJob>,
+    batch_bytes: u64,
     hashers: Vec<std::thread::JoinHandle<Vec<(String, String)>>>,
     /// borg lists microseconds.
     pub mtime_precision_nanos: u32,
@@ -129,7 +132,7 @@ pub struct Verifier {
 impl Verifier {
     pub fn new(restored: &Path, shown: &Path) -> Self {
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
-        let (tx, rx) = std::sync::mpsc::sync_channel::<(PathBuf, Content, String)>(256);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<HashJob>>(8);
         let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
         let hashers = (0..workers)
             .map(|_| {
@@ -137,12 +140,14 @@ impl Verifier {
                 std::thread::spawn(move || {
                     let mut found = Vec::new();
                     loop {
-                        let job = rx.lock().expect("content queue").recv();
-                        let Ok((at, content, name)) = job else {
+                        let jobs = rx.lock().expect("content queue").recv();
+                        let Ok(jobs) = jobs else {
                             return found;
                         };
-                        if let Err(why) = same_content(&at, &content) {
-                            found.push((name.clone(), format!("{name}: {why}")));
+                        for (at, content, name) in jobs {
+                            if let Err(why) = same_content(&at, &content) {
+                                found.push((name.clone(), format!("{name}: {why}")));
+                            }
                         }
                     }
                 })
@@ -152,6 +157,8 @@ impl Verifier {
             restored: restored.to_path_buf(),
             shown: shown.to_path_buf(),
             contents: Some(tx),
+            batch: Vec::new(),
+            batch_bytes: 0,
             hashers,
             mtime_precision_nanos: 1,
             root: rustix::process::geteuid().is_root(),
@@ -286,18 +293,31 @@ impl Verifier {
             return out;
         }
         self.v.bytes += e.size;
-        let job = (at.to_path_buf(), e.content.clone(), name);
+        self.batch.push((at.to_path_buf(), e.content.clone(), name));
+        self.batch_bytes += e.size;
+        if self.batch.len() >= BATCH_FILES || self.batch_bytes >= BATCH_BYTES {
+            self.send_batch();
+        }
+        out
+    }
+
+    fn send_batch(&mut self) {
+        self.batch_bytes = 0;
+        let batch = std::mem::take(&mut self.batch);
+        if batch.is_empty() {
+            return;
+        }
         self.contents
             .as_ref()
             .expect("checking until finish")
-            .send(job)
+            .send(batch)
             .expect("content workers run until finish");
-        out
     }
 
     /// Hard links restored apart, and what the restored copy holds beyond the
     /// entries checked.
     pub fn finish(mut self) -> Verified {
+        self.send_batch();
         drop(self.contents.take());
         // While the workers hash the last files.
         let mut extra: Vec<PathBuf> = Vec::new();
@@ -392,6 +412,13 @@ fn walk(root: &Path, mut each: impl FnMut(&Path)) {
         each(&rel);
     }
 }
+
+/// A restored file, what it must hold, and its name in messages.
+type HashJob = (PathBuf, Content, String);
+
+/// A batch of files for the content workers: this many, or this many bytes.
+const BATCH_FILES: usize = 64;
+const BATCH_BYTES: u64 = 8 << 20;
 
 /// Read size of a content worker (one buffer each).
 const BUF: usize = 256 << 10;
