@@ -163,15 +163,7 @@ fn restores_large_sparse_and_hard_linked_files_exactly() {
     let data = tmp.path().join("data");
     std::fs::create_dir_all(data.join("d")).unwrap();
     // 24 MiB of noise: many chunks, restored blob by blob.
-    let mut x = 0x9E37_79B9_7F4A_7C15u64;
-    let big: Vec<u8> = (0..24 << 20)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
+    let big = noise(24 << 20);
     std::fs::write(data.join("big.bin"), &big).unwrap();
     let sparse = std::fs::File::create(data.join("sparse.img")).unwrap();
     sparse.set_len(32 << 20).unwrap();
@@ -276,6 +268,19 @@ fn check_read_data_finds_one_flipped_byte_in_a_data_pack() {
     assert!(e.contains("the repository has errors"), "{e}");
 }
 
+/// `len` incompressible bytes (xorshift), the same every run.
+fn noise(len: usize) -> Vec<u8> {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).unwrap() {
@@ -320,4 +325,47 @@ fn prune_reclaims_packs_a_killed_backup_left() {
     assert!(!orphan.exists(), "the unindexed pack is gone");
     assert!(pack.exists());
     engine.check(true).unwrap();
+}
+
+/// A repository the restic CLI made sets no pack size: the engine writes restic's
+/// 16 MiB data packs there, not rustic_core's 32 MiB and growing (the packers hold
+/// up to three at once).
+#[test]
+fn packs_in_a_repository_the_restic_cli_made_have_restics_size() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("noise.bin"), noise(40 << 20)).unwrap();
+    let engine = engine_in(tmp.path());
+    let repo = tmp.path().join("repo");
+    let out = std::process::Command::new("restic")
+        .args(["--no-cache", "init", "-r"])
+        .arg(&repo)
+        .arg("--password-file")
+        .arg(tmp.path().join("pw"))
+        .output()
+        .expect("restic runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    engine
+        .backup(
+            std::slice::from_ref(&data),
+            "m-restic-1",
+            "m",
+            &[],
+            &[],
+            None,
+        )
+        .unwrap();
+    let packs: Vec<u64> = walk(&repo.join("data"))
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok().filter(|m| m.is_file()))
+        .map(|m| m.len())
+        .collect();
+    // 40 MiB of noise: at least three packs, none past 16 MiB and the last blob.
+    assert!(packs.len() >= 3, "{packs:?}");
+    assert!(packs.iter().all(|&n| n < 25 << 20), "{packs:?}");
 }
