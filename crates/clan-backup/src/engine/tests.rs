@@ -268,8 +268,9 @@ fn check_read_data_finds_one_flipped_byte_in_a_data_pack() {
     assert!(e.contains("the repository has errors"), "{e}");
 }
 
-/// `len` incompressible bytes (xorshift), the same every run.
-fn noise(len: usize) -> Vec<u8> {
+/// `len` incompressible bytes (xorshift), the same every run; for the engine's
+/// tests.
+pub(crate) fn noise(len: usize) -> Vec<u8> {
     let mut x = 0x9E37_79B9_7F4A_7C15u64;
     (0..len)
         .map(|_| {

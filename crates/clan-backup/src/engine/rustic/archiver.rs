@@ -673,25 +673,19 @@ mod tests {
     use std::path::{Path, PathBuf};
 
     fn tree(root: &Path) {
-        let mut x = 0x9E37_79B9_7F4A_7C15u64;
-        let mut bytes = |n: usize| -> Vec<u8> {
-            (0..n)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    x as u8
-                })
-                .collect()
-        };
         std::fs::create_dir_all(root.join("sub/deeper")).unwrap();
         std::fs::create_dir_all(root.join("empty")).unwrap();
         // Several chunks (512 KiB to 8 MiB each), one repeated inside another file.
-        let big = bytes(9 << 20);
+        let big = crate::engine::tests::noise(9 << 20);
         std::fs::write(root.join("big.bin"), &big).unwrap();
         std::fs::write(root.join("sub/tail.bin"), &big[3 << 20..]).unwrap();
         for i in 0..50 {
-            std::fs::write(root.join(format!("sub/deeper/f{i}.txt")), bytes(i * 97)).unwrap();
+            let at = i * 4099;
+            std::fs::write(
+                root.join(format!("sub/deeper/f{i}.txt")),
+                &big[at..at + i * 97],
+            )
+            .unwrap();
         }
         std::fs::write(root.join("zero"), "").unwrap();
         std::os::unix::fs::symlink("big.bin", root.join("link")).unwrap();

@@ -128,17 +128,7 @@ mod tests {
     /// restic's default polynomial of its test suite.
     const POLY: u64 = 0x3DA3358B4DC173;
 
-    fn data(len: usize) -> Vec<u8> {
-        let mut x = 0x2545_F491_4F6C_DD1Du64;
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
-    }
+    use crate::engine::tests::noise as data;
 
     /// The cuts the byte-at-a-time algorithm (rustic_core's) makes.
     fn reference_cuts(c: &Chunker, data: &[u8]) -> Vec<usize> {
