@@ -388,26 +388,21 @@ fn a_borg_drill_needs_room_for_its_state_not_for_the_whole_archive() {
     let lib = tmp.path().join("lib");
     // 24 MiB free: the archive (15 MiB and a margin of 16) does not fit, state
     // app (3 MiB) does.
-    let (code, drills) = drill_in_small_filesystems(
-        &binary,
-        &dir,
-        &lib,
-        "24m",
-        &["m", "--provider", "b", "--state", "app"],
-    );
-    assert_eq!(code, Some(0), "{drills:?}");
-    assert_eq!(drills.len(), 1);
-    assert_eq!(drills[0]["ok"], true, "{}", drills[0]);
-    assert_eq!(drills[0]["files"], 2, "{}", drills[0]);
-    let (code, drills) = drill_in_small_filesystems(
-        &binary,
-        &dir,
-        &lib,
-        "24m",
-        &["m", "--provider", "b", "--state", "bulk"],
-    );
-    assert_eq!(code, Some(1), "{drills:?}");
-    let error = drills[0]["error"].as_str().unwrap();
+    let [(app_code, app), (bulk_code, bulk)] = ["app", "bulk"].map(|state| {
+        drill_in_small_filesystems(
+            &binary,
+            &dir,
+            &lib,
+            "24m",
+            &["m", "--provider", "b", "--state", state],
+        )
+    });
+    assert_eq!(app_code, Some(0), "{app:?}");
+    assert_eq!(app.len(), 1);
+    assert_eq!(app[0]["ok"], true, "{}", app[0]);
+    assert_eq!(app[0]["files"], 2, "{}", app[0]);
+    assert_eq!(bulk_code, Some(1), "{bulk:?}");
+    let error = bulk[0]["error"].as_str().unwrap();
     assert!(
         error.starts_with(
             "not enough space for the drill: the backup of state 'bulk' holds 12.0 MiB more"

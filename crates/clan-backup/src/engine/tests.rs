@@ -10,6 +10,24 @@ fn engine_in(dir: &std::path::Path) -> Rustic {
     })
 }
 
+/// The restic CLI on the repository of [`engine_in`]`(dir)`: its standard output.
+fn restic_cli(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("restic")
+        .args(["--no-cache", "-r"])
+        .arg(dir.join("repo"))
+        .arg("--password-file")
+        .arg(dir.join("pw"))
+        .args(args)
+        .output()
+        .expect("restic runs");
+    assert!(
+        out.status.success(),
+        "restic {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 #[test]
 fn rustic_backs_up_lists_restores_forgets_and_checks() {
     let tmp = tempfile::tempdir().unwrap();
@@ -83,7 +101,6 @@ fn the_restic_cli_reads_what_the_engine_wrote() {
     std::fs::create_dir_all(&data).unwrap();
     std::fs::write(data.join("a.txt"), "from the engine").unwrap();
     let engine = engine_in(tmp.path());
-    let (repo, pw) = (tmp.path().join("repo"), tmp.path().join("pw"));
     engine.ensure_initialized().unwrap();
     let snap = engine
         .backup(
@@ -96,22 +113,7 @@ fn the_restic_cli_reads_what_the_engine_wrote() {
         )
         .unwrap();
 
-    let restic = |args: &[&str]| {
-        let out = std::process::Command::new("restic")
-            .args(["--no-cache", "-r"])
-            .arg(&repo)
-            .args(["--password-file"])
-            .arg(&pw)
-            .args(args)
-            .output()
-            .expect("restic runs");
-        assert!(
-            out.status.success(),
-            "restic {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let restic = |args: &[&str]| restic_cli(tmp.path(), args);
     let listed: serde_json::Value =
         serde_json::from_str(&restic(&["snapshots", "--json"])).unwrap();
     assert_eq!(listed[0]["id"], snap.id);
@@ -338,19 +340,7 @@ fn packs_in_a_repository_the_restic_cli_made_have_restics_size() {
     std::fs::create_dir_all(&data).unwrap();
     std::fs::write(data.join("noise.bin"), noise(40 << 20)).unwrap();
     let engine = engine_in(tmp.path());
-    let repo = tmp.path().join("repo");
-    let out = std::process::Command::new("restic")
-        .args(["--no-cache", "init", "-r"])
-        .arg(&repo)
-        .arg("--password-file")
-        .arg(tmp.path().join("pw"))
-        .output()
-        .expect("restic runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    restic_cli(tmp.path(), &["init"]);
     engine
         .backup(
             std::slice::from_ref(&data),
@@ -361,7 +351,7 @@ fn packs_in_a_repository_the_restic_cli_made_have_restics_size() {
             None,
         )
         .unwrap();
-    let packs: Vec<u64> = walk(&repo.join("data"))
+    let packs: Vec<u64> = walk(&tmp.path().join("repo/data"))
         .iter()
         .filter_map(|p| std::fs::metadata(p).ok().filter(|m| m.is_file()))
         .map(|m| m.len())
