@@ -291,7 +291,9 @@ impl Provider for Local {
                 }
                 Ok(())
             })?;
+            // Held through the restore: only the few linked within the tree.
             inodes.retain(|_, n| *n > 1);
+            inodes.shrink_to_fit();
             room(bytes)?;
             self.restore_here(name, path, dest)?;
             let sums = read_sum_keys(&tree_dir.with_file_name(SUMS)).unwrap_or_default();
