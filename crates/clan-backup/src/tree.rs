@@ -65,10 +65,9 @@ pub struct CopyStats {
     pub linked: u64,
 }
 
-/// Files with several links already copied, by (device, inode) of the source: one
-/// map for all folders of a snapshot keeps links between them.
-/// Where each file with more than one link was first copied to, so that its other
-/// links are made links again, also across the folders copied with one map. Kept
+/// Where each file with more than one link was first copied to, by the source's
+/// (device, inode), so that its other links are made links again, also across the
+/// folders of a snapshot copied with one map. Kept
 /// relative to the copy's root: in a `local` snapshot every file has links (to
 /// older snapshots), and 80,000 absolute paths took 12 MiB.
 #[derive(Debug, Default)]
