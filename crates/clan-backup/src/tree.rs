@@ -67,9 +67,9 @@ pub struct CopyStats {
 
 /// Where each file with more than one link was first copied to, by the source's
 /// (device, inode), so that its other links are made links again, also across the
-/// folders of a snapshot copied with one map. Kept
-/// relative to the copy's root: in a `local` snapshot every file has links (to
-/// older snapshots), and 80,000 absolute paths took 12 MiB.
+/// folders of a snapshot copied with one map. Kept relative to the copy's root: in
+/// a `local` snapshot every file has links (to older snapshots), and 80,000
+/// absolute paths took 12 MiB.
 #[derive(Debug, Default)]
 pub struct LinkMap {
     roots: Vec<PathBuf>,
