@@ -67,13 +67,17 @@ pub struct Dir {
 }
 
 /// A directory's own metadata, as kept and restored by the swap.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DirMeta {
     pub mode: u32,
     pub uid: u32,
     pub gid: u32,
     pub mtime: i64,
     pub mtime_nsec: i64,
+    /// Extended attributes (POSIX ACLs among them), by name. `None` (a journal of
+    /// a clan that did not keep them) leaves the folder's as they are.
+    #[serde(default)]
+    pub xattrs: Option<Vec<(Vec<u8>, Vec<u8>)>>,
 }
 
 impl Dir {
@@ -243,10 +247,42 @@ impl Dir {
             gid: st.st_gid,
             mtime: st.st_mtime as i64,
             mtime_nsec: st.st_mtime_nsec as i64,
+            xattrs: Some(self.xattrs()?),
         })
     }
 
-    /// Owner, mode and mtime, on the descriptor (never through a path).
+    /// The directory as a `File`, for the extended attribute calls on its descriptor.
+    fn file(&self) -> Result<std::fs::File> {
+        Ok(rustix::io::dup(&self.fd).map_err(io_at(&self.path))?.into())
+    }
+
+    fn xattrs(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        use xattr::FileExt;
+        let fail = |e: std::io::Error| SafeFsError::Io {
+            path: self.path.clone(),
+            source: e,
+        };
+        let file = self.file()?;
+        let names = match file.list_xattr() {
+            Ok(names) => names,
+            Err(e) if e.raw_os_error() == Some(Errno::NOTSUP.raw_os_error()) => {
+                return Ok(Vec::new());
+            }
+            Err(e) => return Err(fail(e)),
+        };
+        let mut attrs = Vec::new();
+        for name in names {
+            if let Some(value) = file.get_xattr(&name).map_err(fail)? {
+                attrs.push((std::os::unix::ffi::OsStringExt::into_vec(name), value));
+            }
+        }
+        attrs.sort();
+        Ok(attrs)
+    }
+
+    /// Owner, mode, extended attributes and mtime, in that order (a new owner drops
+    /// capabilities, an access ACL sets the mode's group bits again), on the
+    /// descriptor (never through a path).
     pub fn set_meta(&self, m: &DirMeta) -> Result<()> {
         let fail = io_at(&self.path);
         rfs::fchown(
@@ -256,6 +292,22 @@ impl Dir {
         )
         .map_err(io_at(&self.path))?;
         rfs::fchmod(&self.fd, Mode::from_raw_mode(m.mode)).map_err(io_at(&self.path))?;
+        if let Some(wanted) = &m.xattrs {
+            use xattr::FileExt;
+            let io = |e: std::io::Error| SafeFsError::Io {
+                path: self.path.clone(),
+                source: e,
+            };
+            let file = self.file()?;
+            for (name, _) in self.xattrs()? {
+                if !wanted.iter().any(|(n, _)| *n == name) {
+                    file.remove_xattr(OsStr::from_bytes(&name)).map_err(io)?;
+                }
+            }
+            for (name, value) in wanted {
+                file.set_xattr(OsStr::from_bytes(name), value).map_err(io)?;
+            }
+        }
         let t = rfs::Timespec {
             tv_sec: m.mtime,
             tv_nsec: m.mtime_nsec as _,

@@ -152,7 +152,7 @@ impl Scratch {
         })();
         let (tree, names, old, meta) = prepared.map_err(|e| (e, Kept(Vec::new())))?;
         self.journal.phase = Phase::Swapping;
-        self.journal.target = Some(meta);
+        self.journal.target = Some(meta.clone());
         self.save().map_err(|e| (e, Kept(Vec::new())))?;
         fault::point();
         let moved = (|| {

@@ -1,5 +1,5 @@
-//! File trees: copying with all metadata (modes, owners, mtimes, symlinks, hard
-//! links, empty directories, sparse files), optionally hard-linking files unchanged
+//! File trees: copying with all metadata (modes, owners, mtimes, extended attributes
+//! and ACLs, symlinks, hard links, empty directories, sparse files), optionally hard-linking files unchanged
 //! since a previous copy (rsnapshot style), and replacing a folder's contents
 //! exactly with a restored copy.
 
@@ -149,7 +149,67 @@ pub fn copy_tree(
         &mut stats,
     )?;
     set_metadata(dst, &meta)?;
+    copy_xattrs(top.fd(), dst)?;
     Ok(stats)
+}
+
+/// The extended attributes (POSIX ACLs among them) of the file or folder that the
+/// descriptor `fd` holds (also an `O_PATH` one: through its `/proc` link, which
+/// leads to that very file), sorted by name.
+fn xattrs_at(fd: &impl AsRawFd) -> io::Result<Vec<(OsString, Vec<u8>)>> {
+    read_xattrs(
+        Path::new(&format!("/proc/self/fd/{}", fd.as_raw_fd())),
+        true,
+    )
+}
+
+/// The extended attributes of `path` (with `follow`, of what it leads to), sorted
+/// by name; none where the file system has none.
+fn read_xattrs(path: &Path, follow: bool) -> io::Result<Vec<(OsString, Vec<u8>)>> {
+    let names = match if follow {
+        xattr::list_deref(path)
+    } else {
+        xattr::list(path)
+    } {
+        Ok(names) => names,
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::NOTSUP.raw_os_error()) => {
+            return Ok(Vec::new());
+        }
+        Err(e) => return Err(e),
+    };
+    let mut attrs = Vec::new();
+    for name in names {
+        let value = if follow {
+            xattr::get_deref(path, &name)?
+        } else {
+            xattr::get(path, &name)?
+        };
+        // One removed since the listing is not copied.
+        if let Some(value) = value {
+            attrs.push((name, value));
+        }
+    }
+    attrs.sort();
+    Ok(attrs)
+}
+
+/// Gives `dst` (a file or folder this copy made) the extended attributes of the
+/// file `fd` holds. After the owner and mode: a new owner drops file capabilities,
+/// and an access ACL sets the group bits of the mode again.
+fn copy_xattrs(fd: &impl AsRawFd, dst: &Path) -> io::Result<()> {
+    for (name, value) in xattrs_at(fd)? {
+        xattr::set(dst, &name, &value).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "setting the extended attribute {} of {}: {e}",
+                    name.to_string_lossy(),
+                    dst.display()
+                ),
+            )
+        })?;
+    }
+    Ok(())
 }
 
 const DIR_FLAGS: rustix::fs::OFlags = rustix::fs::OFlags::RDONLY
@@ -210,6 +270,7 @@ fn copy_dir(
             fs::create_dir(&d)?;
             copy_dir(&sub, &s, &d, prev.as_deref(), exclude, links, sums, stats)?;
             set_metadata(&d, &meta)?;
+            copy_xattrs(&sub, &d)?;
         } else if ft.is_symlink() {
             let target = rustix::fs::readlinkat(&entry, "", Vec::new())?;
             std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(target.as_bytes()), &d)?;
@@ -228,6 +289,7 @@ fn copy_dir(
             }
             if let Some(p) = prev.as_deref()
                 && unchanged(&meta, p)
+                && xattrs_at(&entry)? == read_xattrs(p, false)?
             {
                 fs::hard_link(p, &d)?;
                 stats.linked += 1;
@@ -244,6 +306,7 @@ fn copy_dir(
                     sums.files.insert(d.clone(), sum);
                 }
                 set_metadata(&d, &meta)?;
+                copy_xattrs(&entry, &d)?;
             }
             if meta.nlink() > 1 {
                 links.insert((meta.dev(), meta.ino()), &d);
@@ -436,6 +499,73 @@ mod tests {
             fs::metadata(two.join("d/a")).unwrap().ino(),
             a.ino(),
             "unchanged file linked to the previous copy"
+        );
+    }
+
+    /// ACLs and other extended attributes are copied with files and folders; a
+    /// file whose attributes changed (its mtime did not) is copied, not linked.
+    /// Without the ACL, the mode's group bits (the ACL's mask) would let the
+    /// owning group read a file it could not.
+    #[test]
+    fn copy_keeps_acls_and_extended_attributes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let src = tmp.path().join("src");
+        fs::create_dir_all(src.join("d")).unwrap();
+        for f in ["d/acl", "same"] {
+            fs::write(src.join(f), f).unwrap();
+            fs::set_permissions(src.join(f), fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        // user::rw-, user nobody r--, group::---, mask::r--, other::---
+        let acl = [
+            2, 0, 0, 0, 1, 0, 6, 0, 255, 255, 255, 255, 2, 0, 4, 0, 254, 255, 0, 0, 4, 0, 0, 0,
+            255, 255, 255, 255, 16, 0, 4, 0, 255, 255, 255, 255, 32, 0, 0, 0, 255, 255, 255, 255,
+        ];
+        xattr::set(src.join("d/acl"), "system.posix_acl_access", &acl).unwrap();
+        xattr::set(src.join("same"), "user.kept", b"1").unwrap();
+        xattr::set(src.join("d"), "user.folder", b"2").unwrap();
+        xattr::set(&src, "user.top", b"3").unwrap();
+        let copy = |to: &str, previous: Option<&Path>| {
+            let dst = tmp.path().join(to);
+            let stats = copy_tree(
+                &src,
+                &dst,
+                previous,
+                &Exclude::default(),
+                &mut LinkMap::new(),
+                None,
+            )
+            .unwrap();
+            (dst, stats)
+        };
+        let (one, _) = copy("one", None);
+        let get = |p: PathBuf, name: &str| xattr::get(p, name).unwrap();
+        assert_eq!(
+            get(one.join("d/acl"), "system.posix_acl_access"),
+            Some(acl.to_vec())
+        );
+        assert_eq!(
+            fs::metadata(one.join("d/acl")).unwrap().mode() & 0o777,
+            0o640,
+            "the mask shows as the group bits"
+        );
+        assert_eq!(get(one.join("same"), "user.kept"), Some(b"1".to_vec()));
+        assert_eq!(get(one.join("d"), "user.folder"), Some(b"2".to_vec()));
+        assert_eq!(get(one.clone(), "user.top"), Some(b"3".to_vec()));
+
+        let mtime = fs::metadata(src.join("d/acl")).unwrap().modified().unwrap();
+        xattr::set(src.join("d/acl"), "user.new", b"4").unwrap();
+        filetime::set_file_mtime(src.join("d/acl"), FileTime::from_system_time(mtime)).unwrap();
+        let (two, stats) = copy("two", Some(&one));
+        assert_eq!(stats.linked, 1, "only the file whose attributes stayed");
+        assert_eq!(get(two.join("d/acl"), "user.new"), Some(b"4".to_vec()));
+        assert_eq!(
+            get(one.join("d/acl"), "user.new"),
+            None,
+            "the older copy as it was"
+        );
+        assert_eq!(
+            get(two.join("d/acl"), "system.posix_acl_access"),
+            Some(acl.to_vec())
         );
     }
 }

@@ -268,6 +268,15 @@ fn roots_description(paths: &[PathBuf]) -> Result<String, String> {
     let mut roots = serde_json::Map::new();
     for p in paths {
         let m = std::fs::symlink_metadata(p).map_err(|e| format!("{}: {e}", p.display()))?;
+        // As the walker below it: attributes that cannot be read are left out.
+        let xattrs: serde_json::Map<_, _> = xattrs(p)
+            .unwrap_or_else(|e| {
+                tracing::warn!("extended attributes of {} not read: {e}", p.display());
+                Vec::new()
+            })
+            .into_iter()
+            .map(|(name, value)| (name, value.into()))
+            .collect();
         roots.insert(
             p.display().to_string(),
             serde_json::json!([
@@ -275,7 +284,8 @@ fn roots_description(paths: &[PathBuf]) -> Result<String, String> {
                 m.uid(),
                 m.gid(),
                 m.mtime(),
-                m.mtime_nsec()
+                m.mtime_nsec(),
+                xattrs
             ]),
         );
     }
@@ -298,8 +308,37 @@ fn apply_root_metadata(description: Option<&str>, path: &Path, dest: &Path) -> R
     let fail = |e: std::io::Error| format!("setting the metadata of {}: {e}", dest.display());
     std::os::unix::fs::lchown(dest, Some(n(1) as u32), Some(n(2) as u32)).map_err(fail)?;
     std::fs::set_permissions(dest, std::fs::Permissions::from_mode(n(0) as u32)).map_err(fail)?;
+    // After the mode: an access ACL sets the group bits again. As rustic_core does
+    // below the root, one that cannot be set is a warning.
+    let xattrs = m.get(5).and_then(serde_json::Value::as_object);
+    for (name, value) in xattrs.into_iter().flatten() {
+        use base64::Engine as _;
+        let value = value
+            .as_str()
+            .map(|v| base64::engine::general_purpose::STANDARD.decode(v));
+        let set = match value {
+            Some(Ok(v)) => xattr::set(dest, name, &v),
+            _ => Ok(()),
+        };
+        if let Err(e) = set {
+            tracing::warn!("restore {}: setting {name} failed: {e}", dest.display());
+        }
+    }
     let mtime = filetime::FileTime::from_unix_time(n(3), n(4) as u32);
     filetime::set_symlink_file_times(dest, mtime, mtime).map_err(fail)
+}
+
+/// The extended attributes of `path` (a symlink's own), values in base64 (`null`
+/// for an attribute that went away while read), as restic stores them.
+fn xattrs(path: &Path) -> std::io::Result<Vec<(String, Option<String>)>> {
+    use base64::Engine as _;
+    xattr::list(path)?
+        .map(|name| {
+            let value = xattr::get(path, &name)?;
+            let value = value.map(|v| base64::engine::general_purpose::STANDARD.encode(v));
+            Ok((name.to_string_lossy().into_owned(), value))
+        })
+        .collect()
 }
 
 /// What a backup reads and how its snapshot is named.

@@ -91,7 +91,20 @@ pub fn nasty_tree(dir: &Path) {
         filetime::FileTime::from_unix_time(1_600_000_000, 123_456_789),
     )
     .unwrap();
+    // Extended attributes: the folder's own, a subfolder's, and an access ACL that
+    // keeps the owning group out (its mask shows as the mode's group bits).
+    xattr::set(dir, "user.folder", b"top").unwrap();
+    xattr::set(dir.join("a"), "user.sub", b"a").unwrap();
+    fs::write(dir.join("acl"), "nobody may read this, the group may not").unwrap();
+    fs::set_permissions(dir.join("acl"), fs::Permissions::from_mode(0o600)).unwrap();
+    xattr::set(dir.join("acl"), "system.posix_acl_access", &ACL).unwrap();
 }
+
+/// user::rw-, user:nobody:r--, group::---, mask::r--, other::--- (as `setfacl` writes it).
+pub const ACL: [u8; 44] = [
+    2, 0, 0, 0, 1, 0, 6, 0, 255, 255, 255, 255, 2, 0, 4, 0, 254, 255, 0, 0, 4, 0, 0, 0, 255, 255,
+    255, 255, 16, 0, 4, 0, 255, 255, 255, 255, 32, 0, 0, 0, 255, 255, 255, 255,
+];
 
 /// Changes, additions and deletions after the backup.
 pub fn damage(dir: &Path) {
@@ -104,6 +117,10 @@ pub fn damage(dir: &Path) {
     std::os::unix::fs::chown(dir.join("not-mine"), Some(0), Some(0)).unwrap();
     fs::remove_file(dir.join("a/hard2")).unwrap();
     fs::write(dir.join("a/hard2"), "no longer a link").unwrap();
+    xattr::set(dir, "user.folder", b"changed").unwrap();
+    xattr::set(dir, "user.added", b"after the backup").unwrap();
+    xattr::remove(dir.join("acl"), "system.posix_acl_access").unwrap();
+    xattr::set(dir.join("hard1"), "user.added", b"after the backup").unwrap();
 }
 
 /// Path (bytes) -> everything that must survive a restore. Hard links are recorded
@@ -128,13 +145,26 @@ fn walk(
         .as_os_str()
         .as_bytes()
         .to_vec();
+    let mut xattrs: Vec<_> = if m.is_dir() || m.is_file() {
+        xattr::list(p)
+            .unwrap()
+            .map(|n| {
+                let value = xattr::get(p, &n).unwrap().unwrap_or_default();
+                format!(" {}={value:?}", n.to_string_lossy())
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    xattrs.sort();
     let common = format!(
-        "mode={:o} uid={} gid={} mtime={}.{}",
+        "mode={:o} uid={} gid={} mtime={}.{}{}",
         m.mode(),
         m.uid(),
         m.gid(),
         m.mtime(),
-        m.mtime_nsec()
+        m.mtime_nsec(),
+        xattrs.concat()
     );
     let entry = if m.is_dir() {
         let mut names: Vec<_> = fs::read_dir(p)

@@ -1,7 +1,7 @@
 //! The engine's backup, on rustic_core's lower-level pieces.
 //!
-//! rustic_core's walker (`LocalSource`: excludes, metadata, extended attributes)
-//! lists the source in path order. Files unchanged since the parent snapshot keep
+//! rustic_core's walker (`LocalSource`: excludes, metadata) lists the source in
+//! path order; extended attributes are read here, only where they may have changed. Files unchanged since the parent snapshot keep
 //! its contents; the others go to one worker per core plus one (to cover disk
 //! waits), each reading, chunking, hashing, compressing and encrypting whole files
 //! and packing new blobs (whichever worker fills a pack writes it). Trees are
@@ -307,7 +307,10 @@ pub fn backup(
     );
 
     let walker = LocalSource::new(
-        source.opts.ignore_save_opts,
+        source
+            .opts
+            .ignore_save_opts
+            .set_xattrs(rustic_core::XattrOption::No),
         &source.opts.excludes,
         &source.opts.ignore_filter_opts,
         &source.paths,
@@ -481,6 +484,7 @@ fn walk(
             }
         };
         let dir = if node.is_dir() {
+            read_xattrs(&path, &mut node.meta);
             path.clone()
         } else {
             match path.parent() {
@@ -539,6 +543,19 @@ fn walk(
             }
             Some(_) => Seen::Changed,
         };
+        // Listing them costs a syscall per file; setting one changes the ctime.
+        match old {
+            Some(o)
+                if seen == Seen::Unchanged
+                    && o.meta.ctime.is_some()
+                    && o.meta.ctime == node.meta.ctime =>
+            {
+                node.meta
+                    .extended_attributes
+                    .clone_from(&o.meta.extended_attributes)
+            }
+            _ => read_xattrs(&path, &mut node.meta),
+        }
         let pending = if node.node_type == NodeType::File && seen != Seen::Unchanged {
             let (done, result) = mpsc::sync_channel(1);
             if jobs.send(Job { path, done }).is_err() {
@@ -561,6 +578,23 @@ fn walk(
         }
     }
     let _ = items.flush();
+}
+
+/// The extended attributes of `path` (a symlink's own), as rustic_core's walker
+/// reads them: when they cannot be read, none, with a warning.
+fn read_xattrs(path: &Path, meta: &mut Metadata) {
+    let attrs = super::xattrs(path).and_then(|attrs| {
+        let attrs: Vec<_> = attrs
+            .into_iter()
+            .map(|(name, value)| serde_json::json!({ "name": name, "value": value }))
+            .collect();
+        // rustic_core does not export the attribute's type; its serde form builds it.
+        Ok(serde_json::from_value(attrs.into())?)
+    });
+    match attrs {
+        Ok(attrs) => meta.extended_attributes = attrs,
+        Err(e) => tracing::warn!("extended attributes of {} not read: {e}", path.display()),
+    }
 }
 
 const BATCH: usize = 256;
@@ -739,6 +773,45 @@ mod tests {
             "out of order: the rest is read directly"
         );
         assert!(parents.get(Some(id(3))).0.is_none());
+    }
+
+    /// Extended attributes are read for new and changed files and taken from the
+    /// parent for unchanged ones; setting one changes the file's ctime, so it is
+    /// read again. The restore has them all.
+    #[test]
+    fn extended_attributes_follow_the_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        for f in ["kept", "set-later", "plain"] {
+            std::fs::write(data.join(f), f).unwrap();
+        }
+        xattr::set(data.join("kept"), "user.clan", b"one").unwrap();
+        xattr::set(&data, "user.folder", b"d").unwrap();
+        let pw = tmp.path().join("pw");
+        std::fs::write(&pw, "secret\n").unwrap();
+        let engine = Rustic::new(RepoSpec {
+            repository: tmp.path().join("repo").display().to_string(),
+            password_file: pw,
+        });
+        engine.ensure_initialized().unwrap();
+        let paths = std::slice::from_ref(&data);
+        engine.backup_with(true, &source(paths), None).unwrap();
+        xattr::set(data.join("set-later"), "user.clan", b"two").unwrap();
+        let second = engine.backup_with(true, &source(paths), None).unwrap();
+        let s = second.summary.clone().unwrap();
+        assert_eq!((s.files_unmodified, s.files_changed), (2, 1), "{s:?}");
+
+        let dest = tmp.path().join("restored");
+        engine
+            .restore(&second.id.to_hex(), &data, &dest, None)
+            .unwrap();
+        let get = |f: &str, name: &str| xattr::get(dest.join(f), name).unwrap();
+        assert_eq!(get("kept", "user.clan").as_deref(), Some(&b"one"[..]));
+        assert_eq!(get("set-later", "user.clan").as_deref(), Some(&b"two"[..]));
+        assert_eq!(xattr::list(dest.join("plain")).unwrap().count(), 0);
+        assert_eq!(get("", "user.folder").as_deref(), Some(&b"d"[..]));
+        assert_eq!(xattr::list(&dest).unwrap().count(), 1, "the folder's own");
     }
 
     /// Same chunks, same trees: data backed up by rustic_core's archiver is not
