@@ -90,6 +90,18 @@ cat >"$W/clan/clan.nix" <<NIX
 }
 NIX
 clan() { "$bin/clan" --dir "$W/clan" "$@"; }
+# The same machine described in JSON (inventory.json and the machine's
+# configuration.json), which clan reads without Nix: its unchanged re-run is the
+# backup alone, without evaluating clan.nix, as a machine's backup timer runs it.
+mkdir -p "$W/clan-json/machines/bench"
+echo '{"meta": {"name": "bench"}, "machines": {"bench": {"machineClass": "linux"}}}' >"$W/clan-json/inventory.json"
+cat >"$W/clan-json/machines/bench/configuration.json" <<JSON
+{"clan": {"core": {
+  "state": {"data": {"folders": ["$src"]}},
+  "backups": {"stagingDirectory": "$W/staging", "providers": {
+    "restic": {"type": "restic", "repository": "$W/repo/clan-restic", "passwordFile": "$W/password"}}}}}}
+JSON
+clan_json() { "$bin/clan" --dir "$W/clan-json" "$@"; }
 
 # measure TOOL STEP REP COMMAND...: cold caches, then COMMAND followed by sync,
 # under GNU time. stdout goes to $log/TOOL-STEP-REP.out.
@@ -126,7 +138,7 @@ restore() { # restore TOOL DIR: the latest backup into DIR (files at DIR/$src)
 }
 
 export W src log bin shape
-export -f backup restore clan
+export -f backup restore clan clan_json
 
 # What a tree holds: one line per entry (everything but atime/ctime) with its contents' hash.
 fingerprint() { "$bin/bench-dataset" fingerprint "$1"; }
@@ -157,6 +169,9 @@ for rep in $(seq 1 "$reps"); do
   measure find metadata "$rep" find "$src" -printf '%s %T@\n'
   for t in "${tools[@]}"; do measure "$t" initial "$rep" backup "$t"; done
   for t in "${tools[@]}"; do measure "$t" unchanged "$rep" backup "$t"; done
+  case " ${tools[*]} " in *" clan-restic "*)
+    measure clan-restic-json unchanged "$rep" clan_json backups create bench --local --provider restic ;;
+  esac
   "$bin/bench-dataset" change "$src" "$rep"
   fingerprint "$src" >"$W/expected"
   for t in "${tools[@]}"; do measure "$t" change "$rep" backup "$t"; done
@@ -192,7 +207,8 @@ lines = [
 ]
 names = {"restic": "restic CLI", "borg": "borg CLI", "clan-restic": "clan restic (embedded)",
          "clan-restic-rc": "clan restic, rustic_core's archiver",
-         "clan-borg": "clan borg", "clan-local": "clan local"}
+         "clan-borg": "clan borg", "clan-local": "clan local",
+         "clan-restic-json": "clan restic (embedded) with the clan in JSON (no Nix evaluation)"}
 for shape, size, files in csv.reader(open(sizes), delimiter="\t"):
     def vals(tool, step, key):
         return [float(r[key]) for r in rows
