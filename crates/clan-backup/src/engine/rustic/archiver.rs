@@ -726,6 +726,18 @@ mod tests {
         std::fs::hard_link(root.join("zero"), root.join("sub/zero-again")).unwrap();
     }
 
+    /// An engine with a new repository in `dir`.
+    fn engine(dir: &Path) -> Rustic {
+        let pw = dir.join("pw");
+        std::fs::write(&pw, "secret\n").unwrap();
+        let engine = Rustic::new(RepoSpec {
+            repository: dir.join("repo").display().to_string(),
+            password_file: pw,
+        });
+        engine.ensure_initialized().unwrap();
+        engine
+    }
+
     fn source(paths: &[PathBuf]) -> Source<'_> {
         Source {
             paths,
@@ -788,13 +800,7 @@ mod tests {
         }
         xattr::set(data.join("kept"), "user.clan", b"one").unwrap();
         xattr::set(&data, "user.folder", b"d").unwrap();
-        let pw = tmp.path().join("pw");
-        std::fs::write(&pw, "secret\n").unwrap();
-        let engine = Rustic::new(RepoSpec {
-            repository: tmp.path().join("repo").display().to_string(),
-            password_file: pw,
-        });
-        engine.ensure_initialized().unwrap();
+        let engine = engine(tmp.path());
         let paths = std::slice::from_ref(&data);
         engine.backup_with(true, &source(paths), None).unwrap();
         xattr::set(data.join("set-later"), "user.clan", b"two").unwrap();
@@ -821,13 +827,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let data = tmp.path().join("data");
         tree(&data);
-        let pw = tmp.path().join("pw");
-        std::fs::write(&pw, "secret\n").unwrap();
-        let engine = Rustic::new(RepoSpec {
-            repository: tmp.path().join("repo").display().to_string(),
-            password_file: pw,
-        });
-        engine.ensure_initialized().unwrap();
+        let engine = engine(tmp.path());
         let theirs = engine
             .backup_with(false, &source(std::slice::from_ref(&data)), None)
             .unwrap();
