@@ -1,7 +1,7 @@
 //! File trees: copying with all metadata (modes, owners, mtimes, extended attributes
-//! and ACLs, symlinks, hard links, empty directories, sparse files), optionally hard-linking files unchanged
-//! since a previous copy (rsnapshot style), and replacing a folder's contents
-//! exactly with a restored copy.
+//! and ACLs, symlinks, hard links, empty directories, sparse files), optionally
+//! hard-linking files unchanged since a previous copy (rsnapshot style), and
+//! replacing a folder's contents exactly with a restored copy.
 
 use std::collections::HashMap;
 use std::ffi::OsString;

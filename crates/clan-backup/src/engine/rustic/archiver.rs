@@ -1,13 +1,14 @@
 //! The engine's backup, on rustic_core's lower-level pieces.
 //!
 //! rustic_core's walker (`LocalSource`: excludes, metadata) lists the source in
-//! path order; extended attributes are read here, only where they may have changed. Files unchanged since the parent snapshot keep
-//! its contents; the others go to one worker per core plus one (to cover disk
-//! waits), each reading, chunking, hashing, compressing and encrypting whole files
-//! and packing new blobs (whichever worker fills a pack writes it). Trees are
-//! built in walk order on their own thread. See bench/README.md for why rustic_core's
-//! own archiver was replaced: its chunker tables were rebuilt per file, every blob
-//! was decrypted again, and its pipeline ran ~28 threads on 2 cores.
+//! path order; extended attributes are read here, only where they may have changed.
+//! Files unchanged since the parent snapshot keep its contents; the others go to
+//! one worker per core plus one (to cover disk waits), each reading, chunking,
+//! hashing, compressing and encrypting whole files and packing new blobs (whichever
+//! worker fills a pack writes it). Trees are built in walk order on their own thread.
+//! See bench/README.md for why rustic_core's own archiver was replaced: its chunker
+//! tables were rebuilt per file, every blob was decrypted again, and its pipeline
+//! ran ~28 threads on 2 cores.
 //!
 //! On disk, in order: packs, then the index files naming them, then the snapshot. A
 //! backup killed at any point leaves packs without index (removed by the next prune)
