@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use rustic_core::repofile::{
-    BlobType, IndexFile, Metadata, Node, NodeType, SnapshotFile, SnapshotSummary, Tree,
+    BlobType, ConfigFile, IndexFile, Metadata, Node, NodeType, SnapshotFile, SnapshotSummary, Tree,
 };
 use rustic_core::{
     BackupOptions, DataId, FileType, Id, LocalSource, OpenStatus, ReadSource, ReadSourceEntry,
@@ -29,7 +29,7 @@ use rustic_core::{
 };
 
 use super::chunker::Chunker;
-use super::pack::{Encoder, Packer, Writer, sha256};
+use super::pack::{Added, Encoder, Packer, Writer, sha256};
 use super::{err, key};
 use crate::engine::{EngineResult, ProgressSender, ProgressUpdate};
 
@@ -271,42 +271,6 @@ pub fn backup(
             .ok_or_else(|| format!("{} is not valid UTF-8", p.display()))?;
         snap.paths.add(s.to_string());
     }
-    // The parent: the newest snapshot of the same host and paths.
-    let parent = repo
-        .get_all_snapshots()
-        .map_err(err)?
-        .into_iter()
-        .filter(|s| s.hostname == snap.hostname && s.paths == snap.paths)
-        .max_by(|a, b| a.time.cmp(&b.time));
-    if let Some(p) = &parent {
-        snap.parent = Some(p.id);
-        snap.parents = vec![p.id];
-    }
-    let (known, stored) = load_index(repo)?;
-    let stored = Mutex::new(stored);
-    let pack_size = |tpe: BlobType, current: u64| {
-        // Data packs of the restic CLI's size where the repository sets none (one
-        // the restic CLI made): rustic_core's default is 32 MiB and growing, and
-        // the packers hold up to three at once. clan's own repositories set
-        // 4 MiB growing to 16 (`init`).
-        if tpe == BlobType::Data && config.datapack_size.is_none() {
-            return RESTIC_DATA_PACK;
-        }
-        let (size, grow, limit) = config.packsize(tpe);
-        let size = u64::from(size) + u64::from(grow) * current.isqrt();
-        size.min(u64::from(limit)) as usize
-    };
-    let data_packer = Packer::new(
-        &writer,
-        BlobType::Data,
-        pack_size(BlobType::Data, known.data_bytes),
-    );
-    let tree_packer = Packer::new(
-        &writer,
-        BlobType::Tree,
-        pack_size(BlobType::Tree, known.tree_bytes),
-    );
-
     let walker = LocalSource::new(
         source
             .opts
@@ -322,27 +286,12 @@ pub fn backup(
         done: AtomicU64::new(0),
         total: Mutex::new(None),
     };
-    let stop = AtomicBool::new(false);
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()) + 1;
-
-    let (job_tx, job_rx) = mpsc::sync_channel::<Job>(workers * 2);
-    let job_rx = Mutex::new(job_rx);
     // Entries and tree items travel in batches: one hand-off per entry cost a
     // context switch each (178k futex calls for an unchanged run of 40k files).
     let (entry_tx, entry_rx) = mpsc::sync_channel::<Vec<Entry>>(64);
-    let (item_tx, item_rx) = mpsc::sync_channel::<Vec<Item>>(16);
-    let parent_root = parent.as_ref().map(|p| *p.tree);
-    let read = |id| read_tree(&*be, &key, &known, id);
-    let (root, mut summary) = std::thread::scope(|s| -> EngineResult<_> {
-        if !source.opts.no_scan {
-            s.spawn(|| {
-                if let Ok(Some(size)) = walker.size() {
-                    *progress.total.lock().expect("total") = Some(size);
-                }
-            });
-        }
-        // The walker lists (and reads metadata) on its own thread, ahead of the
-        // comparison with the parent snapshot.
+    let (data, trees, root, mut summary) = std::thread::scope(|s| -> EngineResult<_> {
+        // The walker lists (and reads metadata) on its own thread from the start:
+        // the disk works while the snapshots and the index are read.
         let walker = &walker;
         s.spawn(move || {
             let mut batch = Vec::with_capacity(BATCH);
@@ -358,52 +307,45 @@ pub fn backup(
             }
             let _ = entry_tx.send(batch);
         });
-        for _ in 0..workers {
-            let mut encoder = Encoder::new(&writer)?;
-            let (job_rx, chunker, stored, stop, packer, progress) =
-                (&job_rx, &chunker, &stored, &stop, &data_packer, &progress);
-            s.spawn(move || {
-                loop {
-                    let job = job_rx.lock().expect("jobs").recv();
-                    let Ok(job) = job else { return };
-                    let result = if stop.load(Ordering::Relaxed) {
-                        Err(Failure::Repository("stopped".into()))
-                    } else {
-                        read_file(&job.path, chunker, &mut encoder, stored, packer, progress)
-                    };
-                    let _ = job.done.send(result);
-                }
-            });
+        // The parent: the newest snapshot of the same host and paths.
+        let parent = repo
+            .get_all_snapshots()
+            .map_err(err)?
+            .into_iter()
+            .filter(|s| s.hostname == snap.hostname && s.paths == snap.paths)
+            .max_by(|a, b| a.time.cmp(&b.time));
+        if let Some(p) = &parent {
+            snap.parent = Some(p.id);
+            snap.parents = vec![p.id];
         }
-        let (writer, tree_packer, known, stop) = (&writer, &tree_packer, &known, &stop);
-        let builder = s.spawn(move || {
-            let trees = build_trees(item_rx, writer, tree_packer, known, parent_root);
-            if trees.is_err() {
-                stop.store(true, Ordering::Relaxed);
+        // The progress bar's total: the parent's size, or else a walk of its own
+        // (one more pass over the metadata, which a re-run can do without).
+        match parent.as_ref().and_then(|p| p.summary.as_ref()) {
+            Some(sum) => *progress.total.lock().expect("total") = Some(sum.total_bytes_processed),
+            None if !source.opts.no_scan => {
+                s.spawn(|| {
+                    if let Ok(Some(size)) = walker.size() {
+                        *progress.total.lock().expect("total") = Some(size);
+                    }
+                });
             }
-            trees
-        });
-        let read = &read;
-        let ahead = parent_root.map(|root| {
-            let (tx, rx) = mpsc::sync_channel(256);
-            s.spawn(move || read_ahead(read, root, &tx));
-            rx
-        });
-        let parents = Parents { ahead, read };
-        walk(
-            entry_rx.into_iter().flatten(),
-            parents,
-            &stored,
+            None => {}
+        }
+        let (known, stored) = load_index(repo)?;
+        let parent_root = parent.as_ref().map(|p| *p.tree);
+        archive(
+            &writer,
+            &be,
+            &key,
+            &chunker,
+            &known,
+            stored,
             parent_root,
-            &job_tx,
-            item_tx,
+            entry_rx,
             &progress,
-        );
-        drop(job_tx);
-        Ok(builder.join().expect("tree builder")?)
+            config,
+        )
     })?;
-    let data = data_packer.finish()?;
-    let trees = tree_packer.finish()?;
     writer.finish()?;
     progress.add(0, true);
 
@@ -430,6 +372,97 @@ pub fn backup(
     let json = serde_json::to_vec(&snap).map_err(|e| e.to_string())?;
     snap.id = writer.save_file(FileType::Snapshot, &json)?.into();
     Ok(Some(snap))
+}
+
+/// The backup once the index is read: files go to the workers, trees to the
+/// builder; returns what the packers added, the root tree and the summary's counts.
+#[allow(clippy::too_many_arguments)]
+fn archive(
+    writer: &Writer,
+    be: &Arc<dyn WriteBackend>,
+    key: &[u8; 64],
+    chunker: &Chunker,
+    known: &Known,
+    stored: HashSet<Id>,
+    parent_root: Option<Id>,
+    entry_rx: mpsc::Receiver<Vec<Entry>>,
+    progress: &Progress,
+    config: &ConfigFile,
+) -> EngineResult<(Added, Added, Id, SnapshotSummary)> {
+    let stored = Mutex::new(stored);
+    let pack_size = |tpe: BlobType, current: u64| {
+        // Data packs of the restic CLI's size where the repository sets none (one
+        // the restic CLI made): rustic_core's default is 32 MiB and growing, and
+        // the packers hold up to three at once. clan's own repositories set
+        // 4 MiB growing to 16 (`init`).
+        if tpe == BlobType::Data && config.datapack_size.is_none() {
+            return RESTIC_DATA_PACK;
+        }
+        let (size, grow, limit) = config.packsize(tpe);
+        let size = u64::from(size) + u64::from(grow) * current.isqrt();
+        size.min(u64::from(limit)) as usize
+    };
+    let data_packer = Packer::new(
+        writer,
+        BlobType::Data,
+        pack_size(BlobType::Data, known.data_bytes),
+    );
+    let tree_packer = Packer::new(
+        writer,
+        BlobType::Tree,
+        pack_size(BlobType::Tree, known.tree_bytes),
+    );
+    let stop = AtomicBool::new(false);
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()) + 1;
+    let (job_tx, job_rx) = mpsc::sync_channel::<Job>(workers * 2);
+    let job_rx = Mutex::new(job_rx);
+    let (item_tx, item_rx) = mpsc::sync_channel::<Vec<Item>>(16);
+    let read = |id| read_tree(&**be, key, known, id);
+    let (root, summary) = std::thread::scope(|s| -> EngineResult<_> {
+        for _ in 0..workers {
+            let mut encoder = Encoder::new(writer)?;
+            let (job_rx, stored, stop, packer) = (&job_rx, &stored, &stop, &data_packer);
+            s.spawn(move || {
+                loop {
+                    let job = job_rx.lock().expect("jobs").recv();
+                    let Ok(job) = job else { return };
+                    let result = if stop.load(Ordering::Relaxed) {
+                        Err(Failure::Repository("stopped".into()))
+                    } else {
+                        read_file(&job.path, chunker, &mut encoder, stored, packer, progress)
+                    };
+                    let _ = job.done.send(result);
+                }
+            });
+        }
+        let (tree_packer, stop) = (&tree_packer, &stop);
+        let builder = s.spawn(move || {
+            let trees = build_trees(item_rx, writer, tree_packer, known, parent_root);
+            if trees.is_err() {
+                stop.store(true, Ordering::Relaxed);
+            }
+            trees
+        });
+        let read = &read;
+        let ahead = parent_root.map(|root| {
+            let (tx, rx) = mpsc::sync_channel(256);
+            s.spawn(move || read_ahead(read, root, &tx));
+            rx
+        });
+        let parents = Parents { ahead, read };
+        walk(
+            entry_rx.into_iter().flatten(),
+            parents,
+            &stored,
+            parent_root,
+            &job_tx,
+            item_tx,
+            progress,
+        );
+        drop(job_tx);
+        Ok(builder.join().expect("tree builder")?)
+    })?;
+    Ok((data_packer.finish()?, tree_packer.finish()?, root, summary))
 }
 
 fn read_file(
