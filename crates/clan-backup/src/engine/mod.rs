@@ -7,7 +7,7 @@ mod rustic;
 
 use std::path::{Path, PathBuf};
 
-pub use rustic::Rustic;
+pub use rustic::{KeyCache, Rustic};
 
 /// A snapshot as clan sees it.
 #[derive(Debug, Clone, PartialEq)]

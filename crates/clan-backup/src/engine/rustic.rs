@@ -20,7 +20,9 @@ mod chunker;
 mod contents;
 
 use crate::drill::{Content, Entry, Kind, unhex};
+pub use key_cache::KeyCache;
 mod key;
+mod key_cache;
 mod lock;
 mod pack;
 mod serve;
@@ -109,6 +111,8 @@ pub struct Rustic {
     key: std::sync::OnceLock<MasterKey>,
     /// The REST server of an `rclone:` repository, once started (serve.rs).
     served: std::sync::Mutex<Option<serve::Served>>,
+    /// Where master keys are kept between runs (key_cache.rs); none in tests.
+    key_cache: Option<KeyCache>,
 }
 
 impl Rustic {
@@ -117,7 +121,14 @@ impl Rustic {
             spec,
             key: std::sync::OnceLock::new(),
             served: std::sync::Mutex::new(None),
+            key_cache: None,
         }
+    }
+
+    /// Keeps the master key in `cache` between runs.
+    pub fn keeping_keys(mut self, cache: Option<KeyCache>) -> Self {
+        self.key_cache = cache;
+        self
     }
 
     fn credentials(&self) -> EngineResult<Credentials> {
@@ -198,8 +209,36 @@ impl Rustic {
     }
 
     fn open(&self) -> EngineResult<Repository<rustic_core::OpenStatus>> {
-        let repo = self.repo()?.open(&self.credentials()?).map_err(err)?;
-        Ok(self.remember_key(repo))
+        self.open_repo(self.repo()?)
+    }
+
+    /// Opens `repo` with the key this engine or the key cache holds, or else with
+    /// the password (whose key then goes to the cache).
+    fn open_repo(&self, repo: Repository<()>) -> EngineResult<Repository<rustic_core::OpenStatus>> {
+        if self.key.get().is_none()
+            && let Some(cache) = &self.key_cache
+        {
+            let location = &self.spec.repository;
+            let keys: Vec<String> = repo
+                .list::<rustic_core::repofile::KeyId>()
+                .map_err(err)?
+                .map(|id| id.to_hex().to_string())
+                .collect();
+            if let Some(master) = cache.get(location, &self.spec.password_file, &keys) {
+                match repo.clone().open(&Credentials::Masterkey(master)) {
+                    Ok(open) => return Ok(self.remember_key(open)),
+                    Err(_) => cache.forget(location),
+                }
+            }
+            let open = repo.open(&self.credentials()?).map_err(err)?;
+            if let Some(id) = open.key_id() {
+                let id = id.to_hex();
+                cache.put(location, &self.spec.password_file, &id, &open.key());
+            }
+            return Ok(self.remember_key(open));
+        }
+        let open = repo.open(&self.credentials()?).map_err(err)?;
+        Ok(self.remember_key(open))
     }
 
     /// Opens the repository with progress going to `progress`.
@@ -213,10 +252,8 @@ impl Rustic {
         let backends = self.backends()?;
         let bars = Bars(std::sync::Arc::new(std::sync::Mutex::new(tx)));
         let repo = Repository::new_with_progress(&RepositoryOptions::default(), &backends, bars)
-            .map_err(err)?
-            .open(&self.credentials()?)
             .map_err(err)?;
-        Ok(self.remember_key(repo))
+        self.open_repo(repo)
     }
 }
 

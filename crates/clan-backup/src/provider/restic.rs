@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 
 use super::{Listed, Provider, SnapshotRequest, from_tags};
 use crate::config::ResticConfig;
-use crate::engine::{Engine, EngineError, Keep, ProgressSender, RepoSpec, Rustic, Snapshot};
+use crate::engine::{
+    Engine, EngineError, Keep, KeyCache, ProgressSender, RepoSpec, Rustic, Snapshot,
+};
 use crate::error::{BackupError, Result};
 use crate::event::{Event, Reporter};
 
@@ -44,7 +46,7 @@ impl Restic {
         Self {
             name: name.to_string(),
             owner: owner.to_string(),
-            engine: Rustic::new(spec),
+            engine: Rustic::new(spec).keeping_keys(KeyCache::for_user()),
             sftp_hint,
             needs,
             listed: std::sync::Mutex::new(None),
