@@ -215,29 +215,28 @@ impl Rustic {
     /// Opens `repo` with the key this engine or the key cache holds, or else with
     /// the password (whose key then goes to the cache).
     fn open_repo(&self, repo: Repository<()>) -> EngineResult<Repository<rustic_core::OpenStatus>> {
-        if self.key.get().is_none()
-            && let Some(cache) = &self.key_cache
+        let location = &self.spec.repository;
+        let cache = self.key_cache.as_ref().filter(|_| self.key.get().is_none());
+        if let Some(cache) = cache
+            && let Ok(keys) = repo.list::<rustic_core::repofile::KeyId>()
         {
-            let location = &self.spec.repository;
-            let keys: Vec<String> = repo
-                .list::<rustic_core::repofile::KeyId>()
-                .map_err(err)?
-                .map(|id| id.to_hex().to_string())
-                .collect();
+            let keys: Vec<String> = keys.map(|id| id.to_hex().to_string()).collect();
             if let Some(master) = cache.get(location, &self.spec.password_file, &keys) {
                 match repo.clone().open(&Credentials::Masterkey(master)) {
                     Ok(open) => return Ok(self.remember_key(open)),
                     Err(_) => cache.forget(location),
                 }
             }
-            let open = repo.open(&self.credentials()?).map_err(err)?;
-            if let Some(id) = open.key_id() {
-                let id = id.to_hex();
-                cache.put(location, &self.spec.password_file, &id, &open.key());
-            }
-            return Ok(self.remember_key(open));
         }
         let open = repo.open(&self.credentials()?).map_err(err)?;
+        if let (Some(cache), Some(id)) = (cache, open.key_id()) {
+            cache.put(
+                location,
+                &self.spec.password_file,
+                &id.to_hex(),
+                &open.key(),
+            );
+        }
         Ok(self.remember_key(open))
     }
 

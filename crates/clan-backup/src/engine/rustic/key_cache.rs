@@ -136,7 +136,9 @@ fn identity(path: &Path) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::Rustic;
     use super::*;
+    use crate::engine::{Engine, RepoSpec};
     use std::os::unix::fs::PermissionsExt;
 
     fn master() -> MasterKey {
@@ -186,5 +188,63 @@ mod tests {
             cache.put("/repo", &pw, "k1", &master());
             assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
         }
+    }
+
+    /// A cached master key opens the repository while its password file and key file
+    /// are unchanged (here even though the file now holds a wrong password, which only
+    /// the cache can explain); not once the key file is gone; and a cached key that
+    /// does not open the repository is removed.
+    #[test]
+    fn the_key_cache_is_used_only_while_password_file_and_key_file_are_unchanged() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache_dir = tmp.path().join("keys");
+        let engine = || {
+            let spec = RepoSpec {
+                repository: tmp.path().join("repo").display().to_string(),
+                password_file: tmp.path().join("pw"),
+            };
+            Rustic::new(spec).keeping_keys(Some(KeyCache::at(cache_dir.clone())))
+        };
+        std::fs::write(tmp.path().join("pw"), "secret\n").unwrap();
+        engine().ensure_initialized().unwrap();
+        assert!(engine().snapshots().unwrap().is_empty());
+        let cached: Vec<_> = std::fs::read_dir(&cache_dir).unwrap().collect();
+        assert_eq!(cached.len(), 1, "the password's key was kept");
+        let entry = cached[0].as_ref().unwrap().path();
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&entry).unwrap()).unwrap();
+
+        // A wrong password in a rewritten file: the cached entry, made for the file as
+        // it is now, opens the repository; without the cache the password is refused.
+        std::fs::write(tmp.path().join("pw"), "wrong\n").unwrap();
+        let forge = |json: &serde_json::Value| {
+            let mut json = json.clone();
+            json["password_file"] = identity(&tmp.path().join("pw")).unwrap().into();
+            std::fs::write(&entry, serde_json::to_vec(&json).unwrap()).unwrap();
+        };
+        forge(&json);
+        assert!(engine().snapshots().is_ok(), "opened by the cached key");
+        let plain = Rustic::new(RepoSpec {
+            repository: tmp.path().join("repo").display().to_string(),
+            password_file: tmp.path().join("pw"),
+        });
+        assert!(plain.snapshots().is_err(), "the wrong password is refused");
+
+        // The key file gone (as after `restic key remove`): the cache is not used.
+        let mut other = json.clone();
+        other["key_file"] = "0".repeat(64).into();
+        forge(&other);
+        assert!(engine().snapshots().is_err());
+
+        // A cached key that does not open the repository is removed, and the password
+        // is used instead.
+        std::fs::write(tmp.path().join("pw"), "secret\n").unwrap();
+        let mut bad = json.clone();
+        bad["master"] = serde_json::to_value(rustic_core::repofile::MasterKey::new()).unwrap();
+        forge(&bad);
+        assert!(engine().snapshots().unwrap().is_empty());
+        let now: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&entry).unwrap()).unwrap();
+        assert_eq!(now["master"], json["master"], "the wrong key was replaced");
     }
 }
