@@ -102,6 +102,11 @@ cat >"$W/clan-json/machines/bench/configuration.json" <<JSON
     "restic": {"type": "restic", "repository": "$W/repo/clan-restic", "passwordFile": "$W/password"}}}}}}
 JSON
 clan_json() { "$bin/clan" --dir "$W/clan-json" "$@"; }
+# The engine keeps repository keys between runs (in /run for root); a reboot
+# empties that folder.
+forget_keys() {
+  if [ "$(id -u)" = 0 ]; then rm -rf /run/clan/keys; else rm -rf "${XDG_RUNTIME_DIR:-/nonexistent}/clan/keys"; fi
+}
 
 # measure TOOL STEP REP COMMAND...: cold caches, then COMMAND followed by sync,
 # under GNU time. stdout goes to $log/TOOL-STEP-REP.out.
@@ -170,7 +175,10 @@ for rep in $(seq 1 "$reps"); do
   for t in "${tools[@]}"; do measure "$t" initial "$rep" backup "$t"; done
   for t in "${tools[@]}"; do measure "$t" unchanged "$rep" backup "$t"; done
   case " ${tools[*]} " in *" clan-restic "*)
-    measure clan-restic-json unchanged "$rep" clan_json backups create bench --local --provider restic ;;
+    measure clan-restic-json unchanged "$rep" clan_json backups create bench --local --provider restic
+    # As the first run after a reboot: the repository key derived again (scrypt).
+    forget_keys
+    measure clan-restic-newkey unchanged "$rep" clan_json backups create bench --local --provider restic ;;
   esac
   "$bin/bench-dataset" change "$src" "$rep"
   fingerprint "$src" >"$W/expected"
@@ -208,7 +216,8 @@ lines = [
 names = {"restic": "restic CLI", "borg": "borg CLI", "clan-restic": "clan restic (embedded)",
          "clan-restic-rc": "clan restic, rustic_core's archiver",
          "clan-borg": "clan borg", "clan-local": "clan local",
-         "clan-restic-json": "clan restic (embedded) with the clan in JSON (no Nix evaluation)"}
+         "clan-restic-json": "clan restic (embedded) with the clan in JSON (no Nix evaluation)",
+         "clan-restic-newkey": "the same with the repository key derived again (as after a reboot)"}
 for shape, size, files in csv.reader(open(sizes), delimiter="\t"):
     def vals(tool, step, key):
         return [float(r[key]) for r in rows
