@@ -217,70 +217,95 @@ pub fn create(
 /// Runs `f` while threads of their own read the metadata of everything below
 /// `paths`, so that the backup's walk finds it in memory. A thread waits for one
 /// read at a time; on cold caches four threads read a tree's metadata in about
-/// half the time one does (bench/README.md). Folders are taken in name order, as
-/// the backups walk them; nothing is followed or opened but folders, and the
-/// reading stops when `f` returns.
+/// half the time one does (bench/README.md). The reading stops when `f` returns.
 fn while_reading_metadata<T>(paths: &BTreeSet<PathBuf>, f: impl FnOnce() -> T) -> T {
-    const THREADS: usize = 4;
-    /// Folders still to read (the next one last) and how many are being read.
-    struct Queue {
-        dirs: Vec<PathBuf>,
-        busy: usize,
-    }
-    let queue = Mutex::new(Queue {
-        dirs: paths.iter().rev().cloned().collect(),
-        busy: 0,
-    });
-    let more = Condvar::new();
-    let stop = AtomicBool::new(false);
-    let read = || {
-        let mut q = queue.lock().expect("queue");
-        loop {
-            if stop.load(Ordering::Relaxed) {
-                return;
-            }
-            let Some(dir) = q.dirs.pop() else {
-                if q.busy == 0 {
-                    more.notify_all();
-                    return;
-                }
-                q = more.wait(q).expect("queue");
-                continue;
-            };
-            q.busy += 1;
-            drop(q);
-            let mut subdirs = Vec::new();
-            if let Ok(entries) = std::fs::read_dir(&dir) {
-                let mut entries: Vec<_> = entries.filter_map(|e| e.ok()).collect();
-                entries.sort_by_key(|e| e.file_name());
-                for e in entries {
-                    if stop.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    // By the folder's descriptor (fstatat), not by path.
-                    if e.metadata().is_ok_and(|m| m.is_dir()) {
-                        subdirs.push(e.path());
-                    }
-                }
-            }
-            q = queue.lock().expect("queue");
-            q.busy -= 1;
-            q.dirs.extend(subdirs.into_iter().rev());
-            more.notify_all();
-        }
-    };
+    let roots: Vec<Dir> = paths
+        .iter()
+        .filter_map(|p| Dir::open(p).ok().flatten())
+        .collect();
+    let ahead = ReadAhead::new(&roots);
     std::thread::scope(|s| {
-        for _ in 0..THREADS {
-            s.spawn(read);
+        for _ in 0..4 {
+            s.spawn(|| ahead.work(&|_| {}));
         }
         let result = f();
-        // Under the lock: a thread about to wait sees it, or is woken.
-        let q = queue.lock().expect("queue");
-        stop.store(true, Ordering::Relaxed);
-        drop(q);
-        more.notify_all();
+        ahead.stop();
         result
     })
+}
+
+/// Folders whose metadata is read ahead of a walk, taken in name order, as the
+/// backups walk them, by any number of threads. Each is opened from its state
+/// folder one name at a time, never through a link: these threads are not pinned
+/// like the engine's walk, and a link placed meanwhile must not lead them elsewhere.
+struct ReadAhead<'a> {
+    roots: &'a [Dir],
+    /// Folders still to read (the next one last), as a root's index and a path
+    /// below it, and how many are being read.
+    queue: Mutex<(Vec<(usize, PathBuf)>, usize)>,
+    more: Condvar,
+    stop: AtomicBool,
+}
+
+impl<'a> ReadAhead<'a> {
+    fn new(roots: &'a [Dir]) -> Self {
+        let todo = (0..roots.len())
+            .rev()
+            .map(|i| (i, PathBuf::new()))
+            .collect();
+        Self {
+            roots,
+            queue: Mutex::new((todo, 0)),
+            more: Condvar::new(),
+            stop: AtomicBool::new(false),
+        }
+    }
+
+    /// Reads folders until none are left or [`Self::stop`]; `seen` gets each one.
+    fn work(&self, seen: &dyn Fn(&Path)) {
+        let mut q = self.queue.lock().expect("queue");
+        loop {
+            if self.stop.load(Ordering::Relaxed) {
+                return;
+            }
+            let Some((root, rel)) = q.0.pop() else {
+                if q.1 == 0 {
+                    self.more.notify_all();
+                    return;
+                }
+                q = self.more.wait(q).expect("queue");
+                continue;
+            };
+            q.1 += 1;
+            drop(q);
+            let mut subdirs = Vec::new();
+            if let Ok(Some(dir)) = self.roots[root].open_below(&rel) {
+                seen(dir.path());
+                for name in dir.entries().unwrap_or_default() {
+                    if self.stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    if let Ok(Some(st)) = dir.stat(&name)
+                        && rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir()
+                    {
+                        subdirs.push((root, rel.join(&name)));
+                    }
+                }
+            }
+            q = self.queue.lock().expect("queue");
+            q.1 -= 1;
+            q.0.extend(subdirs.into_iter().rev());
+            self.more.notify_all();
+        }
+    }
+
+    fn stop(&self) {
+        // Under the lock: a thread about to wait sees it, or is woken.
+        let q = self.queue.lock().expect("queue");
+        self.stop.store(true, Ordering::Relaxed);
+        drop(q);
+        self.more.notify_all();
+    }
 }
 
 /// Backup with one provider; the caller holds the lock.
@@ -1125,10 +1150,70 @@ mod tests {
             .into_iter()
             .collect();
         assert_eq!(while_reading_metadata(&paths, || 42), 42);
-        // Work that outlasts the reading: it waits for nothing.
         let listed = while_reading_metadata(&paths, || files(tmp.path()));
         assert_eq!(listed, before);
         assert_eq!(while_reading_metadata(&BTreeSet::new(), || "none"), "none");
+    }
+
+    /// Every folder below the roots is read once, by several threads; links to
+    /// folders (inside or outside, or to themselves) are not followed.
+    #[test]
+    fn reading_metadata_ahead_reads_every_folder_and_follows_no_link() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (a, b, outside) = (
+            tmp.path().join("a"),
+            tmp.path().join("b"),
+            tmp.path().join("out"),
+        );
+        for d in ["x/y/z", "x/w", "v"] {
+            std::fs::create_dir_all(a.join(d)).unwrap();
+        }
+        std::fs::create_dir_all(b.join("u")).unwrap();
+        std::fs::create_dir_all(outside.join("secret/deeper")).unwrap();
+        std::os::unix::fs::symlink(&outside, a.join("x/out")).unwrap();
+        std::os::unix::fs::symlink(".", a.join("x/w/loop")).unwrap();
+        std::os::unix::fs::symlink("../b", a.join("v/b")).unwrap();
+        let roots = vec![
+            Dir::open(&a).unwrap().unwrap(),
+            Dir::open(&b).unwrap().unwrap(),
+        ];
+        let ahead = ReadAhead::new(&roots);
+        let seen = Mutex::new(Vec::new());
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| ahead.work(&|p| seen.lock().unwrap().push(p.to_path_buf())));
+            }
+        });
+        let mut seen = seen.into_inner().unwrap();
+        seen.sort();
+        let want: Vec<PathBuf> = ["a", "a/v", "a/x", "a/x/w", "a/x/y", "a/x/y/z", "b", "b/u"]
+            .iter()
+            .map(|p| tmp.path().join(p))
+            .collect();
+        assert_eq!(seen, want);
+    }
+
+    /// A folder swapped for a link after it was queued is not read through the link.
+    #[test]
+    fn reading_metadata_ahead_does_not_follow_a_folder_swapped_for_a_link() {
+        let tmp = tempfile::tempdir().unwrap();
+        let a = tmp.path().join("a");
+        std::fs::create_dir_all(a.join("v")).unwrap();
+        std::fs::create_dir_all(a.join("x/y")).unwrap();
+        std::fs::create_dir_all(tmp.path().join("out/secret")).unwrap();
+        let roots = vec![Dir::open(&a).unwrap().unwrap()];
+        let ahead = ReadAhead::new(&roots);
+        let seen = Mutex::new(Vec::new());
+        // One thread: `a` is read (queueing `v`, then `x`), then `v`, when `x` is
+        // swapped for a link to `out`.
+        ahead.work(&|p| {
+            if p.ends_with("a/v") {
+                std::fs::rename(a.join("x"), tmp.path().join("x-moved")).unwrap();
+                std::os::unix::fs::symlink(tmp.path().join("out"), a.join("x")).unwrap();
+            }
+            seen.lock().unwrap().push(p.to_path_buf());
+        });
+        assert_eq!(seen.into_inner().unwrap(), [a.clone(), a.join("v")]);
     }
 
     #[test]
