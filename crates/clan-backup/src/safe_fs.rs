@@ -257,27 +257,14 @@ impl Dir {
     }
 
     fn xattrs(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        use xattr::FileExt;
-        let fail = |e: std::io::Error| SafeFsError::Io {
+        let attrs = read_xattrs(&self.fd_path(), true).map_err(|e| SafeFsError::Io {
             path: self.path.clone(),
             source: e,
-        };
-        let file = self.file()?;
-        let names = match file.list_xattr() {
-            Ok(names) => names,
-            Err(e) if e.raw_os_error() == Some(Errno::NOTSUP.raw_os_error()) => {
-                return Ok(Vec::new());
-            }
-            Err(e) => return Err(fail(e)),
-        };
-        let mut attrs = Vec::new();
-        for name in names {
-            if let Some(value) = file.get_xattr(&name).map_err(fail)? {
-                attrs.push((std::os::unix::ffi::OsStringExt::into_vec(name), value));
-            }
-        }
-        attrs.sort();
-        Ok(attrs)
+        })?;
+        Ok(attrs
+            .into_iter()
+            .map(|(name, value)| (std::os::unix::ffi::OsStringExt::into_vec(name), value))
+            .collect())
     }
 
     /// Owner, mode, extended attributes and mtime, in that order (a new owner drops
@@ -465,6 +452,37 @@ fn who_else(d: &rfs::Stat, l: &rfs::Stat) -> Option<String> {
         return Some("any user of its directory's group or others".into());
     }
     None
+}
+
+/// The extended attributes of `path` (with `follow`, of what it leads to), sorted
+/// by name; none where the file system has none. The one reader of extended
+/// attributes: copies, the swap and the engine's backups all use it.
+pub fn read_xattrs(path: &Path, follow: bool) -> std::io::Result<Vec<(OsString, Vec<u8>)>> {
+    let names = match if follow {
+        xattr::list_deref(path)
+    } else {
+        xattr::list(path)
+    } {
+        Ok(names) => names,
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::NOTSUP.raw_os_error()) => {
+            return Ok(Vec::new());
+        }
+        Err(e) => return Err(e),
+    };
+    let mut attrs = Vec::new();
+    for name in names {
+        let value = if follow {
+            xattr::get_deref(path, &name)?
+        } else {
+            xattr::get(path, &name)?
+        };
+        // One removed since the listing is not copied.
+        if let Some(value) = value {
+            attrs.push((name, value));
+        }
+    }
+    attrs.sort();
+    Ok(attrs)
 }
 
 fn walk(path: &Path, mut create: Option<(&mut Vec<PathBuf>, u32)>) -> Result<Option<Dir>> {

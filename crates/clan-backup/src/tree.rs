@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 
 use filetime::FileTime;
 
+use crate::safe_fs::read_xattrs;
+
 /// State exclude patterns, as every provider applies them: a pattern without '/'
 /// matches an entry's name at any depth (`*.bak`, `cache`); one with '/' matches the
 /// whole absolute path (`/srv/app/tmp/*`).
@@ -161,36 +163,6 @@ fn xattrs_at(fd: &impl AsRawFd) -> io::Result<Vec<(OsString, Vec<u8>)>> {
         Path::new(&format!("/proc/self/fd/{}", fd.as_raw_fd())),
         true,
     )
-}
-
-/// The extended attributes of `path` (with `follow`, of what it leads to), sorted
-/// by name; none where the file system has none.
-fn read_xattrs(path: &Path, follow: bool) -> io::Result<Vec<(OsString, Vec<u8>)>> {
-    let names = match if follow {
-        xattr::list_deref(path)
-    } else {
-        xattr::list(path)
-    } {
-        Ok(names) => names,
-        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::NOTSUP.raw_os_error()) => {
-            return Ok(Vec::new());
-        }
-        Err(e) => return Err(e),
-    };
-    let mut attrs = Vec::new();
-    for name in names {
-        let value = if follow {
-            xattr::get_deref(path, &name)?
-        } else {
-            xattr::get(path, &name)?
-        };
-        // One removed since the listing is not copied.
-        if let Some(value) = value {
-            attrs.push((name, value));
-        }
-    }
-    attrs.sort();
-    Ok(attrs)
 }
 
 /// Gives `dst` (a file or folder this copy made) the extended attributes of the

@@ -364,17 +364,17 @@ fn apply_root_metadata(description: Option<&str>, path: &Path, dest: &Path) -> R
     filetime::set_symlink_file_times(dest, mtime, mtime).map_err(fail)
 }
 
-/// The extended attributes of `path` (a symlink's own), values in base64 (`null`
-/// for an attribute that went away while read), as restic stores them.
-fn xattrs(path: &Path) -> std::io::Result<Vec<(String, Option<String>)>> {
+/// The extended attributes of `path` (a symlink's own), values in base64, as
+/// restic stores them.
+fn xattrs(path: &Path) -> std::io::Result<Vec<(String, String)>> {
     use base64::Engine as _;
-    xattr::list(path)?
-        .map(|name| {
-            let value = xattr::get(path, &name)?;
-            let value = value.map(|v| base64::engine::general_purpose::STANDARD.encode(v));
-            Ok((name.to_string_lossy().into_owned(), value))
+    Ok(crate::safe_fs::read_xattrs(path, false)?
+        .into_iter()
+        .map(|(name, value)| {
+            let value = base64::engine::general_purpose::STANDARD.encode(value);
+            (name.to_string_lossy().into_owned(), value)
         })
-        .collect()
+        .collect())
 }
 
 /// What a backup reads and how its snapshot is named.
