@@ -215,15 +215,11 @@ pub fn create(
 }
 
 /// Runs `f` while threads of their own read the metadata of everything below
-/// `paths`, so that the backup's walk finds it in memory. A thread waits for one
+/// `roots`, so that the backup's walk finds it in memory. A thread waits for one
 /// read at a time; on cold caches four threads read a tree's metadata in about
 /// half the time one does (bench/README.md). The reading stops when `f` returns.
-fn while_reading_metadata<T>(paths: &BTreeSet<PathBuf>, f: impl FnOnce() -> T) -> T {
-    let roots: Vec<Dir> = paths
-        .iter()
-        .filter_map(|p| Dir::open(p).ok().flatten())
-        .collect();
-    let ahead = ReadAhead::new(&roots);
+fn while_reading_metadata<T>(roots: &[Dir], f: impl FnOnce() -> T) -> T {
+    let ahead = ReadAhead::new(roots);
     std::thread::scope(|s| {
         for _ in 0..4 {
             s.spawn(|| ahead.work(&|_| {}));
@@ -240,22 +236,36 @@ fn while_reading_metadata<T>(paths: &BTreeSet<PathBuf>, f: impl FnOnce() -> T) -
 /// like the engine's walk, and a link placed meanwhile must not lead them elsewhere.
 struct ReadAhead<'a> {
     roots: &'a [Dir],
-    /// Folders still to read (the next one last), as a root's index and a path
-    /// below it, and how many are being read.
-    queue: Mutex<(Vec<(usize, PathBuf)>, usize)>,
+    queue: Mutex<Queue>,
     more: Condvar,
     stop: AtomicBool,
+}
+
+struct Queue {
+    /// Folders still to read, the next one last.
+    todo: Vec<Folder>,
+    /// How many are being read (and may queue more).
+    reading: usize,
+}
+
+/// A folder below one of the roots.
+struct Folder {
+    root: usize,
+    rel: PathBuf,
 }
 
 impl<'a> ReadAhead<'a> {
     fn new(roots: &'a [Dir]) -> Self {
         let todo = (0..roots.len())
             .rev()
-            .map(|i| (i, PathBuf::new()))
+            .map(|root| Folder {
+                root,
+                rel: PathBuf::new(),
+            })
             .collect();
         Self {
             roots,
-            queue: Mutex::new((todo, 0)),
+            queue: Mutex::new(Queue { todo, reading: 0 }),
             more: Condvar::new(),
             stop: AtomicBool::new(false),
         }
@@ -268,15 +278,15 @@ impl<'a> ReadAhead<'a> {
             if self.stop.load(Ordering::Relaxed) {
                 return;
             }
-            let Some((root, rel)) = q.0.pop() else {
-                if q.1 == 0 {
+            let Some(Folder { root, rel }) = q.todo.pop() else {
+                if q.reading == 0 {
                     self.more.notify_all();
                     return;
                 }
                 q = self.more.wait(q).expect("queue");
                 continue;
             };
-            q.1 += 1;
+            q.reading += 1;
             drop(q);
             let mut subdirs = Vec::new();
             if let Ok(Some(dir)) = self.roots[root].open_below(&rel) {
@@ -288,13 +298,16 @@ impl<'a> ReadAhead<'a> {
                     if let Ok(Some(st)) = dir.stat(&name)
                         && rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir()
                     {
-                        subdirs.push((root, rel.join(&name)));
+                        subdirs.push(Folder {
+                            root,
+                            rel: rel.join(&name),
+                        });
                     }
                 }
             }
             q = self.queue.lock().expect("queue");
-            q.1 -= 1;
-            q.0.extend(subdirs.into_iter().rev());
+            q.reading -= 1;
+            q.todo.extend(subdirs.into_iter().rev());
             self.more.notify_all();
         }
     }
@@ -369,11 +382,13 @@ fn create_with(
             return Err(BackupError::NothingToBackUp(m.name.clone()));
         }
         // The scripts ran since the check: a link placed meanwhile fails the backup.
+        let mut roots = Vec::new();
         for path in &paths {
-            Dir::open(path).map_err(|e| BackupError::Step {
+            let dir = Dir::open(path).map_err(|e| BackupError::Step {
                 step: format!("folder {}", path.display()),
                 message: e.to_string(),
             })?;
+            roots.extend(dir);
         }
         let time = now_utc();
         let base = match reason {
@@ -383,7 +398,7 @@ fn create_with(
         // Listing opens the repository (the restic engine derives its key, ~0.3 s of
         // one core, unless it is cached); the folders' metadata is read from the
         // disk meanwhile, and then ahead of the backup's own walk.
-        while_reading_metadata(&paths, || {
+        while_reading_metadata(&roots, || {
             let existing: Vec<String> = p
                 .list()
                 .map(|l| l.into_iter().map(|b| b.name).collect())
@@ -1136,7 +1151,7 @@ mod tests {
     }
 
     /// The reading ends with `f`, whether it is done before or not, and leaves the
-    /// folders as they were; a missing folder is skipped.
+    /// folders as they were.
     #[test]
     fn reading_metadata_ahead_ends_with_the_work() {
         let tmp = tempfile::tempdir().unwrap();
@@ -1146,13 +1161,11 @@ mod tests {
             std::fs::write(d.join("f"), "x").unwrap();
         }
         let before = files(tmp.path());
-        let paths: BTreeSet<PathBuf> = [tmp.path().to_path_buf(), tmp.path().join("missing")]
-            .into_iter()
-            .collect();
-        assert_eq!(while_reading_metadata(&paths, || 42), 42);
-        let listed = while_reading_metadata(&paths, || files(tmp.path()));
+        let roots = [Dir::open(tmp.path()).unwrap().unwrap()];
+        assert_eq!(while_reading_metadata(&roots, || 42), 42);
+        let listed = while_reading_metadata(&roots, || files(tmp.path()));
         assert_eq!(listed, before);
-        assert_eq!(while_reading_metadata(&BTreeSet::new(), || "none"), "none");
+        assert_eq!(while_reading_metadata(&[], || "none"), "none");
     }
 
     /// Every folder below the roots is read once, by several threads; links to

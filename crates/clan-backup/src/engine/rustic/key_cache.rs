@@ -52,13 +52,16 @@ impl KeyCache {
         Self { dir }
     }
 
-    /// The folder, created if missing; `None` (with a note in the log) when it is not
-    /// the user's alone.
-    fn open(&self) -> Option<Dir> {
-        let dir = Dir::create_all(&self.dir, 0o700)
-            .inspect_err(|e| tracing::debug!("key cache {}: {e}", self.dir.display()))
-            .ok()?
-            .0;
+    /// The folder (created if missing and `create`); `None` (with a note in the log)
+    /// when it is not there or not the user's alone.
+    fn open(&self, create: bool) -> Option<Dir> {
+        let dir = if create {
+            Dir::create_all(&self.dir, 0o700).map(|(dir, _)| Some(dir))
+        } else {
+            Dir::open(&self.dir)
+        }
+        .inspect_err(|e| tracing::debug!("key cache {}: {e}", self.dir.display()))
+        .ok()??;
         let meta = dir.meta().ok()?;
         if meta.uid != rustix::process::geteuid().as_raw() || meta.mode & 0o077 != 0 {
             tracing::warn!(
@@ -81,7 +84,7 @@ impl KeyCache {
         key_files: &[String],
     ) -> Option<MasterKey> {
         let identity = identity(password_file)?;
-        let data = self.open()?.read_file(&name(repository)).ok()??;
+        let data = self.open(false)?.read_file(&name(repository)).ok()??;
         let cached: Cached = serde_json::from_slice(&data).ok()?;
         (cached.password_file == identity && key_files.contains(&cached.key_file))
             .then_some(cached.master)
@@ -90,7 +93,7 @@ impl KeyCache {
     /// Keeps `master`, opened by `password_file` through `key_file`. A cache that
     /// cannot be written is skipped: the next run derives the key again.
     pub fn put(&self, repository: &str, password_file: &Path, key_file: &str, master: &MasterKey) {
-        let (Some(identity), Some(dir)) = (identity(password_file), self.open()) else {
+        let (Some(identity), Some(dir)) = (identity(password_file), self.open(true)) else {
             return;
         };
         let cached = Cached {
@@ -107,7 +110,7 @@ impl KeyCache {
     }
 
     pub fn forget(&self, repository: &str) {
-        if let Some(dir) = self.open() {
+        if let Some(dir) = self.open(false) {
             let _ = dir.remove(&name(repository));
         }
     }
@@ -153,6 +156,11 @@ mod tests {
         std::fs::write(&pw, "secret\n").unwrap();
         let keys = vec!["k1".to_string(), "k2".to_string()];
         assert!(cache.get("/repo", &pw, &keys).is_none());
+        cache.forget("/repo");
+        assert!(
+            !tmp.path().join("keys").exists(),
+            "a lookup creates no folder"
+        );
         let m = master();
         cache.put("/repo", &pw, "k1", &m);
         let file = tmp.path().join("keys").join(name("/repo"));
