@@ -1,7 +1,9 @@
 //! The engine's backup, on rustic_core's lower-level pieces.
 //!
-//! rustic_core's walker (`LocalSource`: excludes, metadata) lists the source in
-//! path order; extended attributes are read here, only where they may have changed.
+//! The walk (walker.rs) lists the source in path order, as rustic_core's
+//! `LocalSource` does, through directory descriptors; the parent snapshot's trees
+//! (parent.rs) tell which files are unchanged. Extended attributes are read here,
+//! only where they may have changed.
 //! Files unchanged since the parent snapshot keep its contents; the others go to
 //! one worker per core plus one (to cover disk waits), each reading, chunking,
 //! hashing, compressing and encrypting whole files and packing new blobs (whichever
@@ -15,6 +17,7 @@
 //! or an index without snapshot (its blobs are reused by the next backup).
 
 use std::collections::{HashMap, HashSet};
+use std::ops::ControlFlow;
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
@@ -24,22 +27,19 @@ use rustic_core::repofile::{
     BlobType, ConfigFile, IndexFile, Metadata, Node, NodeType, SnapshotFile, SnapshotSummary, Tree,
 };
 use rustic_core::{
-    BackupOptions, DataId, FileType, Id, LocalSource, OpenStatus, ReadSource, ReadSourceEntry,
-    Repository, TreeId, WriteBackend,
+    BackupOptions, DataId, FileType, Id, OpenStatus, Repository, TreeId, WriteBackend,
 };
+
+mod parent;
+mod walker;
+
+use parent::{Parents, TreeAt, read_ahead, read_tree};
+use walker::{Entry, Found, Opener, Walker};
 
 use super::chunker::Chunker;
 use super::pack::{Added, Encoder, Packer, Writer, sha256};
 use super::{err, key};
 use crate::engine::{EngineResult, ProgressSender, ProgressUpdate};
-
-/// Where a tree blob is stored (to read the parent snapshot's trees).
-struct TreeAt {
-    pack: Id,
-    offset: u32,
-    length: u32,
-    uncompressed: Option<u32>,
-}
 
 /// What the repository holds already, from its index files. Data blobs are kept
 /// apart, under a lock: the workers add what they store.
@@ -86,110 +86,12 @@ fn load_index(repo: &Repository<OpenStatus>) -> EngineResult<(Known, HashSet<Id>
     Ok((known, data))
 }
 
-/// Reads a tree blob: `None`, with a warning, when it cannot be (the parent then
-/// counts as absent there, and files are read again).
-fn read_tree(be: &dyn WriteBackend, key: &[u8; 64], known: &Known, id: Id) -> Option<Tree> {
-    let result = (|| {
-        let at = known.trees.get(&id).ok_or("not in the index")?;
-        let data = be
-            .read_partial(FileType::Pack, &at.pack, true, at.offset, at.length)
-            .map_err(|e| err(e).to_string())?;
-        let plain = key::decrypt(key, &data).ok_or("it failed its authentication")?;
-        let json = match at.uncompressed {
-            Some(n) => zstd::bulk::decompress(&plain, n as usize).map_err(|e| e.to_string())?,
-            None => plain,
-        };
-        serde_json::from_slice::<Tree>(&json).map_err(|e| e.to_string())
-    })();
-    result
-        .inspect_err(|e: &String| {
-            tracing::warn!(
-                "not using the parent snapshot's tree {}: {e}",
-                id.to_hex().as_str()
-            )
-        })
-        .ok()
-}
-
-/// The parent snapshot's directory at the walk's position (`None` where it had none).
-struct ParentDir(Option<HashMap<String, Node>>);
-
-impl ParentDir {
-    fn get(&self, name: &str) -> Option<&Node> {
-        self.0.as_ref()?.get(name)
-    }
-}
-
-/// Reads the parent snapshot's trees on their own thread, depth first in name order,
-/// which is the order the walk asks for them (both sort names as bytes): parsing
-/// them was a third of an unchanged run's walk. Trees the walk skips (folders gone
-/// since) are dropped; should the orders ever differ, the walk reads trees itself.
-struct Parents<'a> {
-    ahead: Option<mpsc::Receiver<(Id, ParentDir)>>,
-    read: &'a dyn Fn(Id) -> Option<Tree>,
-}
-
-impl Parents<'_> {
-    fn get(&mut self, id: Option<Id>) -> ParentDir {
-        let Some(id) = id else {
-            return ParentDir(None);
-        };
-        if let Some(ahead) = &self.ahead {
-            if let Some((_, dir)) = ahead.iter().find(|(got, _)| *got == id) {
-                return dir;
-            }
-            self.ahead = None;
-        }
-        ParentDir((self.read)(id).map(index))
-    }
-}
-
-fn index(tree: Tree) -> HashMap<String, Node> {
-    tree.nodes
-        .into_iter()
-        .map(|n| (n.name.clone(), n))
-        .collect()
-}
-
-/// Sends the trees below `id` (itself first) in the order the walk needs them;
-/// fails when the walk no longer listens.
-fn read_ahead(
-    read: &dyn Fn(Id) -> Option<Tree>,
-    id: Id,
-    tx: &mpsc::SyncSender<(Id, ParentDir)>,
-) -> Result<(), ()> {
-    let Some(tree) = read(id) else {
-        return tx.send((id, ParentDir(None))).map_err(|_| ());
-    };
-    let subtrees: Vec<Id> = tree
-        .nodes
-        .iter()
-        .filter_map(|n| n.subtree)
-        .map(|t| *t)
-        .collect();
-    tx.send((id, ParentDir(Some(index(tree)))))
-        .map_err(|_| ())?;
-    subtrees
-        .into_iter()
-        .try_for_each(|sub| read_ahead(read, sub, tx))
-}
-
 /// How a file compares with the parent snapshot.
 #[derive(Clone, Copy, PartialEq)]
 enum Seen {
     New,
     Changed,
     Unchanged,
-}
-
-/// restic's test for an unchanged file: type, size, mtime, ctime and inode.
-fn unchanged(old: &Node, new: &Node) -> bool {
-    let (o, n) = (&old.meta, &new.meta);
-    old.node_type == new.node_type
-        && o.size == n.size
-        && o.mtime == n.mtime
-        && o.ctime.zip(n.ctime).is_none_or(|(a, b)| a == b)
-        && (o.inode == 0 || n.inode == 0 || o.inode == n.inode)
 }
 
 /// A file a worker could not read is left out of the snapshot with a warning (as
@@ -210,6 +112,8 @@ enum Item {
 
 struct Job {
     path: PathBuf,
+    /// The backed-up folder the file is opened through.
+    root: Arc<crate::safe_fs::Dir>,
     done: mpsc::SyncSender<Contents>,
 }
 
@@ -271,16 +175,8 @@ pub fn backup(
             .ok_or_else(|| format!("{} is not valid UTF-8", p.display()))?;
         snap.paths.add(s.to_string());
     }
-    let walker = LocalSource::new(
-        source
-            .opts
-            .ignore_save_opts
-            .set_xattrs(rustic_core::XattrOption::No),
-        &source.opts.excludes,
-        &source.opts.ignore_filter_opts,
-        &source.paths,
-    )
-    .map_err(err)?;
+    let excludes = source.opts.excludes.as_override().map_err(err)?;
+    let walker = Walker::new(&source.paths, excludes, crate::scratch::MARKER);
     let progress = Progress {
         tx: progress.map(|tx| Mutex::new((tx, Instant::now()))),
         done: AtomicU64::new(0),
@@ -295,16 +191,17 @@ pub fn backup(
         let walker = &walker;
         s.spawn(move || {
             let mut batch = Vec::with_capacity(BATCH);
-            for entry in walker.entries() {
+            walker.walk(|entry| {
                 batch.push(entry);
                 if batch.len() == BATCH
                     && entry_tx
                         .send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
                         .is_err()
                 {
-                    return;
+                    return ControlFlow::Break(());
                 }
-            }
+                ControlFlow::Continue(())
+            });
             let _ = entry_tx.send(batch);
         });
         // The parent: the newest snapshot of the same host and paths.
@@ -323,11 +220,7 @@ pub fn backup(
         match parent.as_ref().and_then(|p| p.summary.as_ref()) {
             Some(sum) => *progress.total.lock().expect("total") = Some(sum.total_bytes_processed),
             None if !source.opts.no_scan => {
-                s.spawn(|| {
-                    if let Ok(Some(size)) = walker.size() {
-                        *progress.total.lock().expect("total") = Some(size);
-                    }
-                });
+                s.spawn(|| *progress.total.lock().expect("total") = Some(walker.size()));
             }
             None => {}
         }
@@ -423,13 +316,23 @@ fn archive(
             let mut encoder = Encoder::new(writer)?;
             let (job_rx, stored, stop, packer) = (&job_rx, &stored, &stop, &data_packer);
             s.spawn(move || {
+                let mut opener = Opener::default();
                 loop {
                     let job = job_rx.lock().expect("jobs").recv();
                     let Ok(job) = job else { return };
                     let result = if stop.load(Ordering::Relaxed) {
                         Err(Failure::Repository("stopped".into()))
                     } else {
-                        read_file(&job.path, chunker, &mut encoder, stored, packer, progress)
+                        let file = opener.open(&job.root, &job.path);
+                        read_file(
+                            &job.path,
+                            file,
+                            chunker,
+                            &mut encoder,
+                            stored,
+                            packer,
+                            progress,
+                        )
                     };
                     let _ = job.done.send(result);
                 }
@@ -467,6 +370,7 @@ fn archive(
 
 fn read_file(
     path: &Path,
+    file: std::io::Result<std::fs::File>,
     chunker: &Chunker,
     encoder: &mut Encoder,
     stored: &Mutex<HashSet<Id>>,
@@ -474,7 +378,7 @@ fn read_file(
     progress: &Progress,
 ) -> Contents {
     let source = |e: std::io::Error| Failure::Source(format!("{}: {e}", path.display()));
-    let file = std::fs::File::open(path).map_err(source)?;
+    let file = file.map_err(source)?;
     let _ = rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::Sequential);
     let mut ids = Vec::new();
     for chunk in chunker.chunks(file) {
@@ -510,10 +414,14 @@ fn walk(
     let mut open: Vec<PathBuf> = Vec::new();
     let mut parents = vec![trees.get(parent_root)];
     for entry in entries {
-        let ReadSourceEntry { path, mut node, .. } = match entry {
-            Ok(e) => e,
+        let Found {
+            path,
+            mut node,
+            root,
+        } = match entry {
+            Ok(found) => found,
             Err(e) => {
-                tracing::warn!("not backed up: {}", err(e));
+                tracing::warn!("not backed up: {e}");
                 continue;
             }
         };
@@ -567,7 +475,7 @@ fn walk(
         let seen = match old {
             None => Seen::New,
             Some(o)
-                if unchanged(o, &node) && {
+                if o.unchanged(&node) && {
                     let stored = stored.lock().expect("stored");
                     o.content.iter().flatten().all(|id| stored.contains(&**id))
                 } =>
@@ -578,21 +486,18 @@ fn walk(
             Some(_) => Seen::Changed,
         };
         // Listing them costs a syscall per file; setting one changes the ctime.
-        match old {
-            Some(o)
-                if seen == Seen::Unchanged
-                    && o.meta.ctime.is_some()
-                    && o.meta.ctime == node.meta.ctime =>
-            {
-                node.meta
-                    .extended_attributes
-                    .clone_from(&o.meta.extended_attributes)
-            }
-            _ => read_xattrs(&path, &mut node.meta),
+        let kept = old.is_some_and(|o| {
+            seen == Seen::Unchanged
+                && o.ctime.is_some()
+                && o.ctime == node.meta.ctime
+                && o.copy_xattrs(&mut node.meta)
+        });
+        if !kept {
+            read_xattrs(&path, &mut node.meta);
         }
         let pending = if node.node_type == NodeType::File && seen != Seen::Unchanged {
             let (done, result) = mpsc::sync_channel(1);
-            if jobs.send(Job { path, done }).is_err() {
+            if jobs.send(Job { path, root, done }).is_err() {
                 return;
             }
             Some(result)
@@ -635,8 +540,6 @@ const BATCH: usize = 256;
 
 /// The restic CLI's default `--pack-size`.
 const RESTIC_DATA_PACK: usize = 16 << 20;
-
-type Entry = rustic_core::RusticResult<ReadSourceEntry<<LocalSource as ReadSource>::Open>>;
 
 /// Sends items to the tree builder in batches.
 struct Batcher {
@@ -780,45 +683,6 @@ mod tests {
             tags: &[],
             excludes: &[],
         }
-    }
-
-    /// Trees the walk skips are dropped; one asked for out of order is read directly.
-    #[test]
-    fn parents_read_ahead_in_walk_order() {
-        use super::{ParentDir, Parents};
-        use rustic_core::Id;
-        use rustic_core::repofile::{Metadata, Node, NodeType, Tree};
-        let id = |n: u8| Id::new([n; 32]);
-        let dir = |name: &str| {
-            let node = Node::new_node(
-                std::ffi::OsStr::new(name),
-                NodeType::File,
-                Metadata::default(),
-            );
-            let mut tree = Tree::default();
-            tree.nodes.push(node);
-            tree
-        };
-        let (tx, rx) = std::sync::mpsc::sync_channel(8);
-        for n in 1..=3 {
-            let tree = dir(&format!("ahead{n}"));
-            tx.send((id(n), ParentDir(Some(super::index(tree)))))
-                .unwrap();
-        }
-        drop(tx);
-        let read = |i: Id| (i == id(1)).then(|| dir("read"));
-        let mut parents = Parents {
-            ahead: Some(rx),
-            read: &read,
-        };
-        assert!(parents.get(None).0.is_none());
-        assert!(parents.get(Some(id(2))).get("ahead2").is_some());
-        assert!(parents.get(Some(id(1))).get("read").is_some());
-        assert!(
-            parents.ahead.is_none(),
-            "out of order: the rest is read directly"
-        );
-        assert!(parents.get(Some(id(3))).0.is_none());
     }
 
     /// Extended attributes are read for new and changed files and taken from the
