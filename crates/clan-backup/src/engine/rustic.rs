@@ -7,8 +7,8 @@ use rustic_backend::BackendOptions;
 use rustic_core::repofile::{MasterKey, SnapshotFile};
 use rustic_core::{
     BackupOptions, CheckOptions, ConfigOptions, Credentials, ForgetGroups, Grouped, KeepOptions,
-    KeyOptions, LocalDestination, LsOptions, PathList, PruneOptions, Repository, RepositoryOptions,
-    RestoreOptions, SnapshotGroupCriterion, SnapshotOptions,
+    KeyOptions, LsOptions, PathList, PruneOptions, Repository, RepositoryOptions,
+    SnapshotGroupCriterion, SnapshotOptions,
 };
 
 use super::{
@@ -17,7 +17,6 @@ use super::{
 
 mod archiver;
 mod chunker;
-mod contents;
 
 use crate::drill::{Content, Entry, Kind, unhex};
 pub use key_cache::KeyCache;
@@ -25,6 +24,7 @@ mod key;
 mod key_cache;
 mod lock;
 mod pack;
+mod restorer;
 mod serve;
 
 /// rustic's progress hooks, forwarded as [`ProgressUpdate`]s (at most ten a second
@@ -202,6 +202,13 @@ impl Rustic {
             .repository(self.location()?)
             .to_backends()
             .map_err(err)
+    }
+
+    /// The repository's folder, when it is on this machine.
+    fn local_dir(&self) -> Option<PathBuf> {
+        let r = &self.spec.repository;
+        let path = Path::new(r.strip_prefix("local:").unwrap_or(r));
+        path.is_absolute().then(|| path.to_path_buf())
     }
 
     fn repo(&self) -> EngineResult<Repository<()>> {
@@ -538,19 +545,16 @@ impl Engine for Rustic {
         if !room(size) {
             return Ok(false);
         }
-        let opts = RestoreOptions::default();
-        let local =
-            LocalDestination::new(&dest.to_string_lossy(), true, !node.is_dir()).map_err(err)?;
-        // Contents first with our own writer (see contents.rs); rustic's restore then
-        // finds every file present and only sets metadata, links and special files.
-        let p = repo.progress_bytes("restoring file contents...");
+        let p = repo.progress_bytes("restoring...");
         p.set_length(size);
-        contents::write(&repo, ls.clone(), dest, !node.is_dir(), &p)?;
+        let be = self.backends()?.repository();
+        let packs = restorer::Packs {
+            key: key::master_bytes(&repo.key())?,
+            dir: self.local_dir(),
+            be: &*be,
+        };
+        restorer::restore(&repo, &packs, ls.clone(), dest, !node.is_dir(), &p)?;
         p.finish();
-        let plan = repo
-            .prepare_restore(&opts, ls.clone(), &local, false)
-            .map_err(err)?;
-        repo.restore(plan, &opts, ls.clone(), &local).map_err(err)?;
         let snap = repo.get_snapshot_from_str(id, |_| true).map_err(err)?;
         apply_root_metadata(snap.description.as_deref(), path, dest)?;
         // What the snapshot holds, entry by entry, read again from the index the

@@ -210,6 +210,93 @@ fn restores_large_sparse_and_hard_linked_files_exactly() {
     }
 }
 
+/// Special files, set-id bits under another owner (a change of owner clears
+/// them), a folder's time after its entries, link owners and times; and only the
+/// recorded extended attributes, though the destination passes a default ACL on.
+#[test]
+fn restores_special_files_owners_and_set_id_bits_exactly() {
+    use rustix::fs::{self as rfs, AtFlags, Mode, Timespec, Timestamps};
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(data.join("shared")).unwrap();
+    std::fs::write(data.join("shared/f"), "in a set-group-id folder").unwrap();
+    std::fs::write(data.join("tool"), "#!/bin/sh\n").unwrap();
+    rfs::mknodat(
+        rfs::CWD,
+        data.join("pipe"),
+        rfs::FileType::Fifo,
+        Mode::empty(),
+        0,
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("tool", data.join("link")).unwrap();
+    let times = Timestamps {
+        last_access: Timespec {
+            tv_sec: 1_500_000_000,
+            tv_nsec: 5,
+        },
+        last_modification: Timespec {
+            tv_sec: 1_500_000_000,
+            tv_nsec: 7,
+        },
+    };
+    for (name, mode) in [
+        ("shared", 0o2775),
+        ("tool", 0o4750),
+        ("pipe", 0o640),
+        ("link", 0),
+    ] {
+        let p = data.join(name);
+        rfs::chownat(
+            rfs::CWD,
+            &p,
+            Some(rfs::Uid::from_raw(4242)),
+            Some(rfs::Gid::from_raw(4343)),
+            AtFlags::SYMLINK_NOFOLLOW,
+        )
+        .unwrap();
+        if mode != 0 {
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+        rfs::utimensat(rfs::CWD, &p, &times, AtFlags::SYMLINK_NOFOLLOW).unwrap();
+    }
+    let engine = engine_in(tmp.path());
+    engine.ensure_initialized().unwrap();
+    let snap = engine
+        .backup(std::slice::from_ref(&data), "m-1", "m", &[], &[], None)
+        .unwrap();
+    let dest = tmp.path().join("restored");
+    std::fs::create_dir_all(&dest).unwrap();
+    // Default ACL: user::rw-, user:nobody:r--, group::---, mask::r--, other::---.
+    let acl = [
+        2, 0, 0, 0, 1, 0, 6, 0, 255, 255, 255, 255, 2, 0, 4, 0, 254, 255, 0, 0, 4, 0, 0, 0, 255,
+        255, 255, 255, 16, 0, 4, 0, 255, 255, 255, 255, 32, 0, 0, 0, 255, 255, 255, 255,
+    ];
+    xattr::set(&dest, "system.posix_acl_default", &acl).unwrap();
+    engine.restore(&snap.id, &data, &dest, None).unwrap();
+
+    for name in ["shared", "shared/f", "tool", "pipe", "link"] {
+        let (a, b) = (
+            std::fs::symlink_metadata(data.join(name)).unwrap(),
+            std::fs::symlink_metadata(dest.join(name)).unwrap(),
+        );
+        assert_eq!(
+            (a.mode(), a.uid(), a.gid(), a.mtime(), a.mtime_nsec()),
+            (b.mode(), b.uid(), b.gid(), b.mtime(), b.mtime_nsec()),
+            "{name}"
+        );
+        if name != "link" {
+            let attrs: Vec<_> = xattr::list(dest.join(name)).unwrap().collect();
+            assert!(attrs.is_empty(), "{name}: {attrs:?}");
+        }
+    }
+    assert_eq!(
+        std::fs::read_link(dest.join("link")).unwrap(),
+        std::path::Path::new("tool")
+    );
+}
+
 #[test]
 fn a_file_that_cannot_be_written_fails_the_restore_and_names_it() {
     let tmp = tempfile::tempdir().unwrap();

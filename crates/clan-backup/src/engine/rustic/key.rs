@@ -68,16 +68,25 @@ pub(super) fn seal(key: &[u8; 64], data: &mut Vec<u8>) -> Result<(), String> {
 
 /// The inverse of [`encrypt`]: `None` when the data is too short or its tag is wrong.
 pub(super) fn decrypt(key: &[u8; 64], data: &[u8]) -> Option<Vec<u8>> {
+    let mut out = data.to_vec();
+    let len = open_in_place(key, &mut out)?.len();
+    out.copy_within(16..16 + len, 0);
+    out.truncate(len);
+    Some(out)
+}
+
+/// [`decrypt`] in place (a restore's blobs, without a copy): the plain text, which
+/// is `data[16..data.len() - 16]`.
+pub(super) fn open_in_place<'a>(key: &[u8; 64], data: &'a mut [u8]) -> Option<&'a [u8]> {
     if data.len() < 32 {
         return None;
     }
-    let (nonce, rest) = data.split_at(16);
-    let (cipher_text, tag) = rest.split_at(rest.len() - 16);
-    let mut out = cipher_text.to_vec();
+    let (nonce, rest) = data.split_at_mut(16);
+    let (text, tag) = rest.split_at_mut(rest.len() - 16);
     Aes256CtrPoly1305Aes::new(key.into())
-        .decrypt_in_place_detached(nonce.into(), &[], &mut out, tag.into())
+        .decrypt_in_place_detached((&*nonce).into(), &[], text, (&*tag).into())
         .ok()?;
-    Some(out)
+    Some(text)
 }
 
 /// A master key as [`encrypt`] takes it: the AES key, then Poly1305's k and r.
@@ -90,4 +99,24 @@ pub(super) fn master_bytes(master: &MasterKey) -> Result<[u8; 64], String> {
     key[32..48].copy_from_slice(&master.mac.k);
     key[48..].copy_from_slice(&master.mac.r);
     Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    /// What is sealed opens, to the byte, and a flipped byte fails its tag.
+    #[test]
+    fn sealed_data_opens_and_a_flipped_byte_fails() {
+        let key = [7u8; 64];
+        let plain = b"a blob of some length, more than one AES block long".to_vec();
+        let mut sealed = super::encrypt(&key, &plain).unwrap();
+        assert_eq!(sealed.len(), plain.len() + 32);
+        assert_eq!(super::decrypt(&key, &sealed).unwrap(), plain);
+        assert_eq!(
+            super::open_in_place(&key, &mut sealed.clone()).unwrap(),
+            plain
+        );
+        sealed[20] ^= 1;
+        assert!(super::decrypt(&key, &sealed).is_none());
+        assert!(super::decrypt(&key, &sealed[..31]).is_none());
+    }
 }
