@@ -113,6 +113,8 @@ pub struct Rustic {
     served: std::sync::Mutex<Option<serve::Served>>,
     /// Where master keys are kept between runs (key_cache.rs); none in tests.
     key_cache: Option<KeyCache>,
+    /// Whether a backup went to rustic_core's archiver, which reads by path.
+    read_by_path: std::sync::atomic::AtomicBool,
 }
 
 impl Rustic {
@@ -122,7 +124,15 @@ impl Rustic {
             key: std::sync::OnceLock::new(),
             served: std::sync::Mutex::new(None),
             key_cache: None,
+            read_by_path: Default::default(),
         }
+    }
+
+    /// Whether a backup of this engine read the folders by path (rustic_core's
+    /// archiver, for a repository with a fixed-size chunker) rather than through
+    /// descriptors.
+    pub fn read_by_path(&self) -> bool {
+        self.read_by_path.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Keeps the master key in `cache` between runs.
@@ -439,6 +449,8 @@ impl Rustic {
                 return Ok(snap);
             }
         }
+        self.read_by_path
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         let repo = repo.to_indexed_ids().map_err(err)?;
         repo.backup(&backup, &source, snap).map_err(err)
     }

@@ -211,8 +211,9 @@ impl Provider for Restic {
         self.engine.ensure_initialized().map_err(|e| self.fail(e))?;
         let pinned = std::sync::atomic::AtomicBool::new(true);
         let snap = with_progress(reporter, |tx| {
-            // The engine reads the folders by path, on this thread and the ones it
-            // starts: pinned, so that no link placed meanwhile redirects it.
+            // The engine reads through descriptors, except rustic_core's archiver
+            // (fixed-size chunkers), which reads by path on this thread and the ones
+            // it starts: pinned, so that no link placed meanwhile redirects it.
             let done =
                 crate::pin::this_thread(&req.paths, &self.needs).map_err(|e| e.to_string())?;
             pinned.store(done, std::sync::atomic::Ordering::Relaxed);
@@ -226,7 +227,10 @@ impl Provider for Restic {
             )
         })
         .map_err(|e| self.fail(e))?;
-        if !pinned.into_inner() && rustix::process::geteuid().is_root() {
+        if !pinned.into_inner()
+            && self.engine.read_by_path()
+            && rustix::process::geteuid().is_root()
+        {
             reporter.report(Event::Warning {
                 message: "cannot make a mount namespace here (no CAP_SYS_ADMIN): the folders were \
                           read by path, so a user who swapped a folder for a link during the \
