@@ -40,6 +40,7 @@ use super::chunker::Chunker;
 use super::pack::{Added, Encoder, Packer, Writer, sha256};
 use super::{err, key};
 use crate::engine::{EngineResult, ProgressSender, ProgressUpdate};
+use crate::safe_fs::Dir;
 
 /// What the repository holds already, from its index files. Data blobs are kept
 /// apart, under a lock: the workers add what they store.
@@ -113,7 +114,7 @@ enum Item {
 struct Job {
     path: PathBuf,
     /// The backed-up folder the file is opened through.
-    root: Arc<crate::safe_fs::Dir>,
+    root: Arc<Dir>,
     done: mpsc::SyncSender<Contents>,
 }
 
@@ -411,6 +412,7 @@ fn walk(
     progress: &Progress,
 ) {
     let mut items = Batcher::new(items);
+    let mut dirs = Opener::default();
     let mut open: Vec<PathBuf> = Vec::new();
     let mut parents = vec![trees.get(parent_root)];
     for entry in entries {
@@ -426,7 +428,7 @@ fn walk(
             }
         };
         let dir = if node.is_dir() {
-            read_xattrs(&path, &mut node.meta);
+            read_xattrs(&mut dirs, &root, &path, &mut node.meta);
             path.clone()
         } else {
             match path.parent() {
@@ -493,7 +495,7 @@ fn walk(
                 && o.copy_xattrs(&mut node.meta)
         });
         if !kept {
-            read_xattrs(&path, &mut node.meta);
+            read_xattrs(&mut dirs, &root, &path, &mut node.meta);
         }
         let pending = if node.node_type == NodeType::File && seen != Seen::Unchanged {
             let (done, result) = mpsc::sync_channel(1);
@@ -520,9 +522,12 @@ fn walk(
 }
 
 /// The extended attributes of `path` (a symlink's own), as rustic_core's walker
-/// reads them: when they cannot be read, none, with a warning.
-fn read_xattrs(path: &Path, meta: &mut Metadata) {
-    let attrs = super::xattrs(path).and_then(|attrs| {
+/// reads them: when they cannot be read, none, with a warning. Read by name in its
+/// folder, opened as the walk opens it (a folder swapped for a link meanwhile is
+/// not followed).
+fn read_xattrs(dirs: &mut Opener, root: &Dir, path: &Path, meta: &mut Metadata) {
+    let attrs = dirs.dir(root, path).and_then(|(dir, name)| {
+        let attrs = super::xattrs(&dir.fd_path().join(name))?;
         let attrs: Vec<_> = attrs
             .into_iter()
             .map(|(name, value)| serde_json::json!({ "name": name, "value": value }))
@@ -683,6 +688,36 @@ mod tests {
             tags: &[],
             excludes: &[],
         }
+    }
+
+    /// Extended attributes are read by name in the folder the walk opened: a folder
+    /// swapped for a link to one the user cannot read is not followed.
+    #[test]
+    fn extended_attributes_are_not_read_through_a_swapped_folder() {
+        use super::{Opener, read_xattrs};
+        let tmp = tempfile::tempdir().unwrap();
+        let t = tmp.path();
+        std::fs::create_dir_all(t.join("src/sub")).unwrap();
+        std::fs::create_dir_all(t.join("secret")).unwrap();
+        std::fs::write(t.join("src/sub/f"), "mine").unwrap();
+        std::fs::write(t.join("secret/f"), "root's").unwrap();
+        xattr::set(t.join("src/sub/f"), "user.mine", b"yes").unwrap();
+        xattr::set(t.join("secret/f"), "user.secret", b"root's").unwrap();
+        let root = crate::safe_fs::Dir::open(&t.join("src")).unwrap().unwrap();
+        let names = |path: &Path| {
+            let mut meta = rustic_core::repofile::Metadata::default();
+            read_xattrs(&mut Opener::default(), &root, path, &mut meta);
+            let names: Vec<String> = meta
+                .extended_attributes
+                .into_iter()
+                .map(|a| a.name)
+                .collect();
+            names
+        };
+        assert_eq!(names(&t.join("src/sub/f")), ["user.mine"]);
+        std::fs::rename(t.join("src/sub"), t.join("src/old")).unwrap();
+        std::os::unix::fs::symlink(t.join("secret"), t.join("src/sub")).unwrap();
+        assert_eq!(names(&t.join("src/sub/f")), Vec::<String>::new());
     }
 
     /// Extended attributes are read for new and changed files and taken from the

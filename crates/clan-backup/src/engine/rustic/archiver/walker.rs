@@ -294,9 +294,9 @@ impl Owners {
     }
 }
 
-/// Opens the files the walk found, through their backed-up folder one directory
-/// at a time and never through a link; keeps the last directory open (the walk
-/// hands out files folder by folder).
+/// Opens the files the walk found, and the folders they are in, through their
+/// backed-up folder one directory at a time and never through a link; keeps the
+/// last folder open (the walk hands out entries folder by folder).
 #[derive(Default)]
 pub(in crate::engine::rustic) struct Opener {
     last: Option<(PathBuf, Dir)>,
@@ -304,6 +304,12 @@ pub(in crate::engine::rustic) struct Opener {
 
 impl Opener {
     pub fn open(&mut self, root: &Dir, path: &Path) -> std::io::Result<File> {
+        let (dir, name) = self.dir(root, path)?;
+        dir.open_file(name)
+    }
+
+    /// The folder `path` is in, opened, and its name there.
+    pub fn dir<'p>(&mut self, root: &Dir, path: &'p Path) -> std::io::Result<(&Dir, &'p OsStr)> {
         let invalid = || std::io::Error::from(std::io::ErrorKind::InvalidInput);
         let rel = path.strip_prefix(root.path()).map_err(|_| invalid())?;
         let (Some(parent), Some(name)) = (path.parent(), rel.file_name()) else {
@@ -317,7 +323,7 @@ impl Opener {
             self.last = Some((parent.to_path_buf(), dir));
         }
         let (_, dir) = self.last.as_ref().expect("set");
-        dir.open_file(name)
+        Ok((dir, name))
     }
 }
 
