@@ -770,6 +770,8 @@ fn restore_beside(
                 }),
                 other => {
                     other?;
+                    // Restored means on disk, as an in-place restore's swap.
+                    parent.sync_fs()?;
                     if let Some(tree) = parent.open_sub(base)? {
                         restored.push(links::Restored { folder, tree });
                     }

@@ -239,6 +239,14 @@ impl Dir {
         }
     }
 
+    /// Writes everything written on this directory's filesystem to its disk
+    /// (`syncfs`). Before restored files replace live ones: without it, a power cut
+    /// soon after could leave the files empty (ext4 allocates their blocks only
+    /// when it writes them out), with the old ones already gone.
+    pub fn sync_fs(&self) -> Result<()> {
+        rfs::syncfs(&self.fd).map_err(io_at(&self.path))
+    }
+
     pub fn meta(&self) -> Result<DirMeta> {
         let st = rfs::fstat(&self.fd).map_err(io_at(&self.path))?;
         Ok(DirMeta {

@@ -18,6 +18,10 @@
 //! `S/old` and is named in the error; nothing is deleted that is not in the backup
 //! being restored or in `S/tree`.
 //!
+//! The phase becomes `swapping` only after the filesystem is synced: from then on
+//! the restored tree's contents are on disk, so a power cut during the swap or
+//! after it cannot leave empty files where the old ones were.
+//!
 //! Only directories with the marker file, owned by root (or the user running clan)
 //! and mode 0700, are clan's: anything else with that name is the user's and is
 //! restored, backed up and left alone like any other entry. Every provider skips
@@ -139,6 +143,8 @@ impl Scratch {
                 .dir
                 .open_sub(OsStr::new(TREE))?
                 .ok_or_else(|| SafeFsError::NotADirectory(self.dir.path().join(TREE)))?;
+            // The restored files on disk before any live one leaves.
+            tree.sync_fs()?;
             let names = tree.entries()?;
             let mut list = Vec::new();
             for n in &names {
