@@ -56,7 +56,7 @@ pub fn restore<S: IndexedFull + Sync>(
     if !single_file {
         std::fs::create_dir_all(dest).map_err(|e| format!("creating {}: {e}", dest.display()))?;
     }
-    let (tx, rx) = mpsc::sync_channel::<Vec<(PathBuf, Node)>>(WORKERS * 4);
+    let (tx, rx) = mpsc::sync_channel::<(PathBuf, Node)>(WORKERS * 4);
     let rx = Mutex::new(rx);
     let owners = Owners::default();
     let warnings = Warnings::default();
@@ -78,26 +78,23 @@ pub fn restore<S: IndexedFull + Sync>(
                 loop {
                     // The lock is held for the receive only, not while writing.
                     let job = rx.lock().expect("job queue").recv();
-                    let Ok(batch) = job else {
+                    let Ok((path, node)) = job else {
                         return;
                     };
-                    for (path, node) in batch {
-                        if has_failed() {
-                            break;
+                    if has_failed() {
+                        continue;
+                    }
+                    match write_file(&mut blobs, &node, &path) {
+                        Ok(file) => {
+                            set_metadata(At::Open(&file), &path, &node, &owners, &warnings);
+                            progress.inc(node.meta.size);
                         }
-                        match write_file(&mut blobs, &node, &path) {
-                            Ok(file) => {
-                                set_metadata(At::Open(&file), &path, &node, &owners, &warnings);
-                                progress.inc(node.meta.size);
-                            }
-                            Err(e) => fail(format!("restoring {}: {e}", path.display())),
-                        }
+                        Err(e) => fail(format!("restoring {}: {e}", path.display())),
                     }
                 }
             });
         }
         let mut first_names: HashMap<(u64, u64), PathBuf> = HashMap::new();
-        let mut batch = Batch::default();
         for item in nodes {
             if has_failed() {
                 break;
@@ -130,9 +127,8 @@ pub fn restore<S: IndexedFull + Sync>(
                         if let Some(key) = key {
                             first_names.insert(key, path.clone());
                         }
-                        if let Some(full) = batch.add(path, node) {
-                            tx.send(full).expect("workers run until the queue closes");
-                        }
+                        tx.send((path, node))
+                            .expect("workers run until the queue closes");
                     }
                 },
                 _ => match create_special(&path, &node) {
@@ -140,10 +136,6 @@ pub fn restore<S: IndexedFull + Sync>(
                     Err(e) => warnings.add("creating special files", &path, e),
                 },
             }
-        }
-        if !batch.files.is_empty() && !has_failed() {
-            tx.send(batch.files)
-                .expect("workers run until the queue closes");
         }
         drop(tx);
     });
@@ -162,39 +154,6 @@ pub fn restore<S: IndexedFull + Sync>(
     }
     warnings.log();
     Ok(())
-}
-
-/// Files of one folder, sent to a worker together: one hand-off for many small
-/// files, and the workers create files in different folders (three workers
-/// creating files in one folder waited on its lock and on its inode group).
-#[derive(Default)]
-struct Batch {
-    files: Vec<(PathBuf, Node)>,
-    bytes: u64,
-}
-
-impl Batch {
-    const BYTES: u64 = 4 << 20;
-    const FILES: usize = 256;
-
-    /// Adds a file; returns the batch to send when it is full or the file is in
-    /// another folder than those before it (a large file goes alone).
-    fn add(&mut self, path: PathBuf, node: Node) -> Option<Vec<(PathBuf, Node)>> {
-        let other_folder = self
-            .files
-            .last()
-            .is_some_and(|(last, _)| last.parent() != path.parent());
-        let full = other_folder
-            || self.bytes + node.meta.size > Self::BYTES
-            || self.files.len() == Self::FILES;
-        let sent = (full && !self.files.is_empty()).then(|| {
-            self.bytes = 0;
-            std::mem::take(&mut self.files)
-        });
-        self.bytes += node.meta.size;
-        self.files.push((path, node));
-        sent
-    }
 }
 
 /// rustic_core's test for a file with other names: more than one link and the
@@ -504,61 +463,5 @@ impl Warnings {
                 n => tracing::warn!("restore: {what} failed for {n} entries, first {first}"),
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn file(size: u64) -> Node {
-        let meta = Metadata {
-            size,
-            ..Metadata::default()
-        };
-        Node::new_node(OsStr::new("f"), NodeType::File, meta)
-    }
-
-    /// Names of the files in each batch sent, then of those left.
-    fn batches(files: &[(&str, u64)]) -> Vec<Vec<String>> {
-        let names = |b: Vec<(PathBuf, Node)>| {
-            b.into_iter()
-                .map(|(p, _)| p.display().to_string())
-                .collect()
-        };
-        let mut batch = Batch::default();
-        let mut sent: Vec<Vec<String>> = files
-            .iter()
-            .filter_map(|(path, size)| batch.add(PathBuf::from(path), file(*size)))
-            .map(names)
-            .collect();
-        sent.push(names(batch.files));
-        sent
-    }
-
-    #[test]
-    fn batches_hold_one_folder_and_large_files_go_alone() {
-        let big = Batch::BYTES;
-        assert_eq!(
-            batches(&[
-                ("a/1", 10),
-                ("a/2", 10),
-                ("b/1", 10),
-                ("b/big", big),
-                ("b/2", 10),
-                ("b/c/1", 10),
-            ]),
-            [
-                vec!["a/1", "a/2"],
-                vec!["b/1"],
-                vec!["b/big"],
-                vec!["b/2"],
-                vec!["b/c/1"]
-            ]
-        );
-        let many: Vec<(String, u64)> = (0..=Batch::FILES).map(|i| (format!("a/{i}"), 1)).collect();
-        let many: Vec<(&str, u64)> = many.iter().map(|(p, s)| (p.as_str(), *s)).collect();
-        let sizes: Vec<usize> = batches(&many).iter().map(Vec::len).collect();
-        assert_eq!(sizes, [Batch::FILES, 1]);
     }
 }
