@@ -432,6 +432,62 @@ fn sigkill_during_a_local_backup() {
     );
 }
 
+/// The restored contents reach the disk (`syncfs`) before the swap moves the first
+/// live entry out of the folder, and before a `--target` restore returns: else a
+/// power cut soon after a restore could leave empty files where the old ones were.
+#[test]
+fn restored_data_is_synced_before_the_swap() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = clan(tmp.path(), &restic_instance(tmp.path()), "");
+    let name = clan_in(&dir, &["backups", "create", "m"]).ok().stdout();
+    let traced = |args: &[&str]| {
+        let log = tmp.path().join("strace.log");
+        let out = std::process::Command::new("strace")
+            .args(["-f", "-qq", "-e", "trace=syncfs,renameat2", "-o"])
+            .arg(&log)
+            .arg(env!("CARGO_BIN_EXE_clan"))
+            .args(args)
+            .current_dir(&dir)
+            .env_remove("CLAN_DIR")
+            .output()
+            .unwrap();
+        Run { out }.ok();
+        std::fs::read_to_string(&log).unwrap()
+    };
+    let calls = traced(&["backups", "restore", "m", "restic", name.trim()]);
+    let first_move = calls
+        .lines()
+        .position(|l| l.contains("\"welcome.md\"") && l.contains("RENAME_NOREPLACE"))
+        .unwrap_or_else(|| panic!("the swap moves welcome.md:\n{calls}"));
+    let sync = calls
+        .lines()
+        .position(|l| l.contains("syncfs(") && l.ends_with("= 0"));
+    assert!(
+        sync.is_some_and(|s| s < first_move),
+        "a syncfs before the swap:\n{calls}"
+    );
+    let target = tmp.path().join("copy");
+    let calls = traced(&[
+        "backups",
+        "restore",
+        "m",
+        "restic",
+        name.trim(),
+        "--target",
+        target.to_str().unwrap(),
+    ]);
+    assert!(calls.lines().any(|l| l.contains("syncfs(")), "{calls}");
+    assert_eq!(
+        std::fs::read_to_string(
+            target
+                .join(tmp.path().strip_prefix("/").unwrap())
+                .join("docs/welcome.md")
+        )
+        .unwrap(),
+        "Hello World!\n"
+    );
+}
+
 /// Where mount namespaces cannot be made (here: root without CAP_SYS_ADMIN, as in
 /// a container that drops it), backups and restores still work with both the
 /// embedded engine and borg; borg, which then reads by path, says so; the engine,
