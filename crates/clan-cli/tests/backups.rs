@@ -3,6 +3,7 @@
 mod common;
 use common::*;
 use serde_json::json;
+use std::ffi::OsStr;
 use std::path::Path;
 
 /// A clan whose machine `m` runs here, with a `docs` state and the given provider
@@ -440,18 +441,10 @@ fn restored_data_is_synced_before_the_swap() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = clan(tmp.path(), &restic_instance(tmp.path()), "");
     let name = clan_in(&dir, &["backups", "create", "m"]).ok().stdout();
+    let log = tmp.path().join("strace.log");
+    let strace = ["strace", "-f", "-qq", "-e", "trace=syncfs,renameat2", "-o"].map(OsStr::new);
     let traced = |args: &[&str]| {
-        let log = tmp.path().join("strace.log");
-        let out = std::process::Command::new("strace")
-            .args(["-f", "-qq", "-e", "trace=syncfs,renameat2", "-o"])
-            .arg(&log)
-            .arg(env!("CARGO_BIN_EXE_clan"))
-            .args(args)
-            .current_dir(&dir)
-            .env_remove("CLAN_DIR")
-            .output()
-            .unwrap();
-        Run { out }.ok();
+        clan_under(&[&strace[..], &[log.as_os_str()]].concat(), &dir, args, &[]).ok();
         std::fs::read_to_string(&log).unwrap()
     };
     let calls = traced(&["backups", "restore", "m", "restic", name.trim()]);
@@ -502,16 +495,8 @@ fn without_mount_namespaces_backups_and_restores_work_and_warn() {
         root.display()
     );
     let dir = clan(root, &restic_instance(root), &extra);
-    let run = |args: &[&str]| Run {
-        out: std::process::Command::new("setpriv")
-            .args(["--bounding-set=-sys_admin", "--"])
-            .arg(env!("CARGO_BIN_EXE_clan"))
-            .args(args)
-            .current_dir(&dir)
-            .env_remove("CLAN_DIR")
-            .output()
-            .unwrap(),
-    };
+    let setpriv = ["setpriv", "--bounding-set=-sys_admin", "--"].map(OsStr::new);
+    let run = |args: &[&str]| clan_under(&setpriv, &dir, args, &[]);
     let created = run(&["backups", "create", "m"]).ok();
     let said = created.stderr();
     assert!(

@@ -1,6 +1,7 @@
 //! Running the real `clan` binary against clans written into temporary directories.
 #![allow(dead_code)]
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -45,7 +46,21 @@ pub fn clan_in(dir: &Path, args: &[&str]) -> Run {
 }
 
 pub fn clan_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_clan"));
+    clan_under(&[], dir, args, env)
+}
+
+/// clan run by a wrapper program (`strace …`, `setpriv …`), or directly when
+/// `wrapper` is empty.
+pub fn clan_under(wrapper: &[&OsStr], dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let clan = OsStr::new(env!("CARGO_BIN_EXE_clan"));
+    let (program, rest) = match wrapper {
+        [program, rest @ ..] => (*program, rest),
+        [] => (clan, &[][..]),
+    };
+    let mut cmd = Command::new(program);
+    if !wrapper.is_empty() {
+        cmd.args(rest).arg(clan);
+    }
     cmd.args(args).current_dir(dir).env_remove("CLAN_DIR");
     for (k, v) in env {
         cmd.env(k, v);
