@@ -20,6 +20,7 @@ mod chunker;
 
 use crate::drill::{Content, Entry, Kind, unhex};
 pub use key_cache::KeyCache;
+use restorer::Afterwards;
 mod key;
 mod key_cache;
 mod lock;
@@ -456,6 +457,70 @@ impl Rustic {
     }
 }
 
+/// A drill's checks of a restore (see `Engine::restore_checked`).
+struct Checks<'a> {
+    room: &'a mut dyn FnMut(u64) -> bool,
+    each: &'a mut dyn FnMut(Entry),
+}
+
+impl Rustic {
+    fn restore_to(
+        &self,
+        id: &str,
+        path: &Path,
+        dest: &Path,
+        progress: Option<ProgressSender>,
+        checks: Checks<'_>,
+        afterwards: Afterwards,
+    ) -> EngineResult<bool> {
+        let repo = self.open_reporting(progress)?;
+        let _lock = self.lock(false)?;
+        let repo = repo.to_indexed().map_err(err)?;
+        let node = repo
+            .node_from_snapshot_path(&format!("{id}:{}", path.display()), |_| true)
+            .map_err(err)?;
+        let ls = repo.ls(&node, &LsOptions::default()).map_err(err)?;
+        let size = ls
+            .clone()
+            .filter_map(Result::ok)
+            .map(|(_, n)| n.meta.size)
+            .sum();
+        if !(checks.room)(size) {
+            return Ok(false);
+        }
+        let p = repo.progress_bytes("restoring...");
+        p.set_length(size);
+        let be = self.backends()?.repository();
+        let packs = restorer::Packs {
+            key: key::master_bytes(&repo.key())?,
+            dir: self.local_dir(),
+            be: &*be,
+        };
+        restorer::restore(
+            &repo,
+            &packs,
+            ls.clone(),
+            dest,
+            !node.is_dir(),
+            afterwards,
+            &p,
+        )?;
+        p.finish();
+        let snap = repo.get_snapshot_from_str(id, |_| true).map_err(err)?;
+        apply_root_metadata(snap.description.as_deref(), path, dest)?;
+        // What the snapshot holds, entry by entry, read again from the index the
+        // restore used: never held whole.
+        (checks.each)(entry_of(&repo, PathBuf::new(), &node)?);
+        if node.is_dir() {
+            for item in ls {
+                let (rel, n) = item.map_err(err)?;
+                (checks.each)(entry_of(&repo, rel, &n)?);
+            }
+        }
+        Ok(true)
+    }
+}
+
 impl Engine for Rustic {
     fn ensure_initialized(&self) -> EngineResult<()> {
         let backends = self.backends()?;
@@ -529,7 +594,11 @@ impl Engine for Rustic {
         dest: &Path,
         progress: Option<ProgressSender>,
     ) -> EngineResult<()> {
-        self.restore_checked(id, path, dest, progress, &mut |_| true, &mut |_| {})
+        let checks = Checks {
+            room: &mut |_| true,
+            each: &mut |_| {},
+        };
+        self.restore_to(id, path, dest, progress, checks, Afterwards::Kept)
             .map(drop)
     }
 
@@ -542,43 +611,8 @@ impl Engine for Rustic {
         room: &mut dyn FnMut(u64) -> bool,
         each: &mut dyn FnMut(Entry),
     ) -> EngineResult<bool> {
-        let repo = self.open_reporting(progress)?;
-        let _lock = self.lock(false)?;
-        let repo = repo.to_indexed().map_err(err)?;
-        let node = repo
-            .node_from_snapshot_path(&format!("{id}:{}", path.display()), |_| true)
-            .map_err(err)?;
-        let ls = repo.ls(&node, &LsOptions::default()).map_err(err)?;
-        let size = ls
-            .clone()
-            .filter_map(Result::ok)
-            .map(|(_, n)| n.meta.size)
-            .sum();
-        if !room(size) {
-            return Ok(false);
-        }
-        let p = repo.progress_bytes("restoring...");
-        p.set_length(size);
-        let be = self.backends()?.repository();
-        let packs = restorer::Packs {
-            key: key::master_bytes(&repo.key())?,
-            dir: self.local_dir(),
-            be: &*be,
-        };
-        restorer::restore(&repo, &packs, ls.clone(), dest, !node.is_dir(), &p)?;
-        p.finish();
-        let snap = repo.get_snapshot_from_str(id, |_| true).map_err(err)?;
-        apply_root_metadata(snap.description.as_deref(), path, dest)?;
-        // What the snapshot holds, entry by entry, read again from the index the
-        // restore used: never held whole.
-        each(entry_of(&repo, PathBuf::new(), &node)?);
-        if node.is_dir() {
-            for item in ls {
-                let (rel, n) = item.map_err(err)?;
-                each(entry_of(&repo, rel, &n)?);
-            }
-        }
-        Ok(true)
+        let checks = Checks { room, each };
+        self.restore_to(id, path, dest, progress, checks, Afterwards::Deleted)
     }
 
     fn hard_links(&self, id: &str, paths: &[PathBuf]) -> EngineResult<Vec<Vec<PathBuf>>> {
