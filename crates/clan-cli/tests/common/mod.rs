@@ -53,15 +53,12 @@ pub fn clan_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
 /// `wrapper` is empty.
 pub fn clan_under(wrapper: &[&OsStr], dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let clan = OsStr::new(env!("CARGO_BIN_EXE_clan"));
-    let (program, rest) = match wrapper {
-        [program, rest @ ..] => (*program, rest),
-        [] => (clan, &[][..]),
-    };
-    let mut cmd = Command::new(program);
-    if !wrapper.is_empty() {
-        cmd.args(rest).arg(clan);
-    }
-    cmd.args(args).current_dir(dir).env_remove("CLAN_DIR");
+    let mut argv = wrapper.iter().copied().chain([clan]);
+    let mut cmd = Command::new(argv.next().expect("clan itself"));
+    cmd.args(argv)
+        .args(args)
+        .current_dir(dir)
+        .env_remove("CLAN_DIR");
     for (k, v) in env {
         cmd.env(k, v);
     }

@@ -37,7 +37,7 @@ use rustix::fs::{self as rfs, AtFlags, Timespec, Timestamps};
 const WORKERS: usize = 3;
 
 /// What becomes of the restored files.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 pub enum Afterwards {
     /// A restore keeps them, so each file of [`WRITE_BACK_FROM`] bytes or more is
     /// written out as soon as it is restored, while the next ones are: else the
