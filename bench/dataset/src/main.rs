@@ -14,13 +14,13 @@
 //! random file; appends 4 MiB to a log; rewrites 4 KiB in 328 pages of pgdata.bin.
 //!
 //! `bench-dataset generate DIR SEED DIVISOR tiny` writes the second shape, about
-//! 1.4 GiB:
+//! 0.75 GiB:
 //!   mail/uNN/fNN/mNNNNNN     80,000 text files of 0-4 KiB (most under 1 KiB) in 800
 //!                            directories, like a maildir
-//!   images/disk-N.img        2 x 640 MiB disk images of 64 KiB blocks: a third zero,
+//!   images/disk-N.img        2 x 320 MiB disk images of 64 KiB blocks: a third zero,
 //!                            a third incompressible, a third text
 //! and `bench-dataset change DIR SEED` (a tree with images/) appends to 800 small
-//! files, adds 400 and deletes 400, and rewrites 4 KiB at 100 places in each image.
+//! files, adds 400 and deletes 400, and rewrites 4 KiB at 50 places in each image.
 //!
 //! `bench-dataset fingerprint DIR [CACHE]` prints one line per entry below DIR, sorted:
 //! path, type, size, mode, owner, group, mtime (ns), link target and the SHA-256 of a
@@ -206,7 +206,7 @@ fn generate_tiny(dir: &Path, seed: u64, divisor: u64) {
         let mut block = 0;
         big(
             &dir.join(format!("images/disk-{n}.img")),
-            640 * MIB / divisor,
+            320 * MIB / divisor,
             |b| {
                 // One kind per 64 KiB (eight 8 KiB calls).
                 let kind = (block / 8 + n) % 3;
@@ -247,7 +247,7 @@ fn change_tiny(dir: &Path, seed: u64) {
             .write(true)
             .open(&path)
             .expect("open image");
-        for _ in 0..100 {
+        for _ in 0..50 {
             rng.fill(&mut block);
             f.seek(SeekFrom::Start(rng.below(blocks) * 4096))
                 .expect("seek");
