@@ -14,7 +14,7 @@
 //! random file; appends 4 MiB to a log; rewrites 4 KiB in 328 pages of pgdata.bin.
 //!
 //! `bench-dataset generate DIR SEED DIVISOR tiny` writes the second shape, about
-//! 0.75 GiB:
+//! 0.7 GiB:
 //!   mail/uNN/fNN/mNNNNNN     80,000 text files of 0-4 KiB (most under 1 KiB) in 800
 //!                            directories, like a maildir
 //!   images/disk-N.img        2 x 320 MiB disk images of 64 KiB blocks: a third zero,
