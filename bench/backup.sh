@@ -4,9 +4,10 @@
 # provider (hard-linked snapshots), borg through clan and the borg CLI. For each:
 # initial backup, unchanged re-run, re-run after a 1% change, full restore (the
 # CLIs': first repetition only), and clan's restore drill (first repetition); wall
-# time, CPU time, peak RSS, repository size. Every step starts with cold caches (when the kernel lets us drop them) and ends with `sync`; every
-# restore is verified against its source (names, types, sizes, modes, owners,
-# mtimes, link targets and contents) before its time counts. Each measurement is
+# time, CPU time, peak RSS, repository size. Every step starts with cold caches
+# (when the kernel lets us drop them) and ends with `sync`; every restore is
+# verified against its source (names, types, sizes, modes, owners, mtimes, link
+# targets and contents) before its time counts. Each measurement is
 # repeated REPS times (default 3) on fresh repositories; the tables show medians
 # and ranges. Two shapes of data, one after the other (see bench/README.md):
 # `mixed` (2.1 GB: small text files and large files) and `tiny` (0.8 GB: 80,000
