@@ -323,6 +323,38 @@ fn a_file_that_cannot_be_written_fails_the_restore_and_names_it() {
     );
 }
 
+/// A damaged blob in a large file fails the restore and names the file (each
+/// blob's authentication tag is checked as it is read).
+#[test]
+fn a_damaged_blob_fails_the_restore_and_names_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("big.bin"), noise(24 << 20)).unwrap();
+    let engine = engine_in(tmp.path());
+    engine.ensure_initialized().unwrap();
+    let snap = engine
+        .backup(std::slice::from_ref(&data), "m-1", "m", &[], &[], None)
+        .unwrap();
+    // The largest pack holds some of the file's blobs; byte 40 is in its first.
+    let mut packs = walk(&tmp.path().join("repo/data"));
+    packs.sort_by_key(|p| std::fs::metadata(p).unwrap().len());
+    let pack = packs.pop().unwrap();
+    let mut bytes = std::fs::read(&pack).unwrap();
+    bytes[40] ^= 1;
+    std::fs::write(&pack, bytes).unwrap();
+    let dest = tmp.path().join("restored");
+    let e = engine
+        .restore(&snap.id, &data, &dest, None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&format!("restoring {}", dest.join("big.bin").display())),
+        "{e}"
+    );
+    assert!(e.contains("failed its authentication"), "{e}");
+}
+
 #[test]
 fn check_read_data_finds_one_flipped_byte_in_a_data_pack() {
     let tmp = tempfile::tempdir().unwrap();

@@ -92,12 +92,12 @@ pub fn restore<S: IndexedFull + Sync>(
     // the first one's path.
     let mut dirs = Vec::new();
     let mut links = Vec::new();
-    // Large files go to a thread of their own to be written out: starting a
-    // writeback waits while the disk's queue is full, and the workers need not.
-    let (write_out, written) = mpsc::channel::<File>();
     std::thread::scope(|s| {
-        match afterwards {
+        // Large files go to a thread of their own to be written out: starting a
+        // writeback waits while the disk's queue is full, and the workers need not.
+        let write_out = match afterwards {
             Afterwards::Kept => {
+                let (write_out, written) = mpsc::channel::<File>();
                 s.spawn(move || {
                     for file in written {
                         // On Linux this starts the writeback of the file's dirty
@@ -106,9 +106,10 @@ pub fn restore<S: IndexedFull + Sync>(
                         let _ = rfs::fadvise(&file, 0, None, rfs::Advice::DontNeed);
                     }
                 });
+                Some(write_out)
             }
-            Afterwards::Deleted => drop(written),
-        }
+            Afterwards::Deleted => None,
+        };
         let (rx, owners, warnings) = (&rx, &owners, &warnings);
         for _ in 0..WORKERS {
             let write_out = write_out.clone();
@@ -127,8 +128,8 @@ pub fn restore<S: IndexedFull + Sync>(
                         Ok(file) => {
                             set_metadata(At::Open(&file), &path, &node, owners, warnings);
                             progress.inc(node.meta.size);
-                            if node.meta.size >= WRITE_BACK_FROM {
-                                // In a drill nothing receives: the file is closed.
+                            let large = node.meta.size >= WRITE_BACK_FROM;
+                            if let Some(write_out) = write_out.as_ref().filter(|_| large) {
                                 let _ = write_out.send(file);
                             }
                         }
@@ -137,6 +138,7 @@ pub fn restore<S: IndexedFull + Sync>(
                 }
             });
         }
+        drop(write_out);
         let mut first_names: HashMap<(u64, u64), PathBuf> = HashMap::new();
         for item in nodes {
             if has_failed() {
@@ -181,7 +183,6 @@ pub fn restore<S: IndexedFull + Sync>(
             }
         }
         drop(tx);
-        drop(write_out);
     });
     if let Some(e) = failed.into_inner().expect("failure") {
         return Err(e);
