@@ -336,13 +336,8 @@ fn a_damaged_blob_fails_the_restore_and_names_the_file() {
     let snap = engine
         .backup(std::slice::from_ref(&data), "m-1", "m", &[], &[], None)
         .unwrap();
-    // The largest pack holds some of the file's blobs; byte 40 is in its first.
-    let mut packs = walk(&tmp.path().join("repo/data"));
-    packs.sort_by_key(|p| std::fs::metadata(p).unwrap().len());
-    let pack = packs.pop().unwrap();
-    let mut bytes = std::fs::read(&pack).unwrap();
-    bytes[40] ^= 1;
-    std::fs::write(&pack, bytes).unwrap();
+    // The largest pack holds some of the file's blobs.
+    flip_a_byte_of_the_largest_pack(tmp.path());
     let dest = tmp.path().join("restored");
     let e = engine
         .restore(&snap.id, &data, &dest, None)
@@ -361,16 +356,7 @@ fn check_read_data_finds_one_flipped_byte_in_a_data_pack() {
     let data = tmp.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
     // Incompressible, so that the data pack is the largest file of the repository.
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    let bytes: Vec<u8> = (0..200_000)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
-    std::fs::write(data.join("a"), bytes).unwrap();
+    std::fs::write(data.join("a"), noise(200_000)).unwrap();
     let engine = engine_in(tmp.path());
     engine.ensure_initialized().unwrap();
     engine
@@ -378,15 +364,21 @@ fn check_read_data_finds_one_flipped_byte_in_a_data_pack() {
         .unwrap();
     engine.check(true).unwrap();
     // The largest pack holds the file's contents.
-    let mut packs: Vec<_> = walk(&tmp.path().join("repo/data"));
+    flip_a_byte_of_the_largest_pack(tmp.path());
+    engine.check(false).unwrap();
+    let e = engine.check(true).unwrap_err().to_string();
+    assert!(e.contains("the repository has errors"), "{e}");
+}
+
+/// Damages the first blob of the largest data pack of the repository of
+/// [`engine_in`]`(dir)`: byte 40 is in it (blobs are far larger).
+fn flip_a_byte_of_the_largest_pack(dir: &std::path::Path) {
+    let mut packs = walk(&dir.join("repo/data"));
     packs.sort_by_key(|p| std::fs::metadata(p).unwrap().len());
     let pack = packs.pop().unwrap();
     let mut bytes = std::fs::read(&pack).unwrap();
     bytes[40] ^= 1;
     std::fs::write(&pack, bytes).unwrap();
-    engine.check(false).unwrap();
-    let e = engine.check(true).unwrap_err().to_string();
-    assert!(e.contains("the repository has errors"), "{e}");
 }
 
 /// `len` incompressible bytes (xorshift), the same every run; for the engine's
